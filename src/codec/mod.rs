@@ -1,0 +1,145 @@
+//! Bytes <-> [`wamp::Message`](crate::wamp::Message), one module per serializer.
+//!
+//! Decoders never panic on peer bytes: every malformed input is a [`DecodeError`] naming what
+//! was expected. Encoders write into a caller-supplied buffer so the hot path can reuse it.
+
+pub mod json;
+pub mod msgpack;
+mod wire;
+
+use thiserror::Error;
+
+use crate::wamp::{Dict, Message, Payload};
+
+/// A serializer ferrobar speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Serializer {
+    /// `wamp.2.json` (text frames).
+    Json,
+    /// `wamp.2.msgpack` (binary frames).
+    MsgPack,
+}
+
+/// How many serializers there are; per-serializer caches are arrays of this length.
+pub const SERIALIZER_COUNT: usize = 2;
+
+impl Serializer {
+    /// The WebSocket subprotocol name.
+    pub fn subprotocol(self) -> &'static str {
+        match self {
+            Serializer::Json => "wamp.2.json",
+            Serializer::MsgPack => "wamp.2.msgpack",
+        }
+    }
+
+    /// The config name (`"json"`, `"msgpack"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Serializer::Json => "json",
+            Serializer::MsgPack => "msgpack",
+        }
+    }
+
+    /// Parses a config name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "json" => Some(Serializer::Json),
+            "msgpack" => Some(Serializer::MsgPack),
+            _ => None,
+        }
+    }
+
+    /// Parses a WebSocket subprotocol name.
+    pub fn from_subprotocol(p: &str) -> Option<Self> {
+        match p {
+            "wamp.2.json" => Some(Serializer::Json),
+            "wamp.2.msgpack" => Some(Serializer::MsgPack),
+            _ => None,
+        }
+    }
+
+    /// True when messages travel in WebSocket binary frames.
+    pub fn is_binary(self) -> bool {
+        matches!(self, Serializer::MsgPack)
+    }
+
+    /// Index into per-serializer arrays.
+    pub fn index(self) -> usize {
+        match self {
+            Serializer::Json => 0,
+            Serializer::MsgPack => 1,
+        }
+    }
+
+    /// Decodes one message. JSON decoding works in place, so the buffer is taken mutably and
+    /// its contents are unspecified afterwards.
+    pub fn decode(self, bytes: &mut [u8]) -> Result<Message, DecodeError> {
+        match self {
+            Serializer::Json => json::decode(bytes),
+            Serializer::MsgPack => msgpack::decode(bytes),
+        }
+    }
+
+    /// Appends the encoding of `msg` to `out`.
+    pub fn encode(self, msg: &Message, out: &mut Vec<u8>) {
+        match self {
+            Serializer::Json => json::encode(msg, out),
+            Serializer::MsgPack => msgpack::encode(msg, out),
+        }
+    }
+
+    /// Appends the encoding of `[36, subscription, publication, details, args?, kwargs?]` to
+    /// `out` without building a [`Message`] (the fan-out hot path encodes from references).
+    pub fn encode_event(
+        self,
+        subscription: u64,
+        publication: u64,
+        details: &Dict,
+        payload: &Payload,
+        out: &mut Vec<u8>,
+    ) {
+        match self {
+            Serializer::Json => json::encode_event(subscription, publication, details, payload, out),
+            Serializer::MsgPack => {
+                msgpack::encode_event(subscription, publication, details, payload, out)
+            }
+        }
+    }
+}
+
+/// Why a message could not be decoded. The text is sent to the peer in the protocol violation.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DecodeError {
+    /// The bytes are not valid for the serializer at all.
+    #[error("malformed {serializer} at byte {offset}: {detail}")]
+    Malformed {
+        /// `"JSON"` or `"MessagePack"`.
+        serializer: &'static str,
+        /// Byte offset where decoding stopped, when known.
+        offset: usize,
+        /// What went wrong.
+        detail: String,
+    },
+    /// Well-formed, but not a WAMP message: the top level is not a list, or empty.
+    #[error("a WAMP message must be a non-empty list starting with the message type")]
+    NotAMessage,
+    /// The message type code is not one WAMP defines.
+    #[error("unknown WAMP message type {0}")]
+    UnknownType(u64),
+    /// An element has the wrong type or is missing.
+    #[error("{message}: element {index} must be {expected}")]
+    BadElement {
+        /// Message name (`"PUBLISH"`).
+        message: &'static str,
+        /// Position in the list (0 is the type code).
+        index: usize,
+        /// What it must be (`"a dict"`, `"an id in [0, 2^53]"`).
+        expected: &'static str,
+    },
+    /// Nesting deeper than the decoder allows (a defence against stack exhaustion).
+    #[error("nesting deeper than {0} levels")]
+    TooDeep(usize),
+}
+
+/// The deepest nesting of lists and dicts a decoder accepts.
+pub const MAX_DEPTH: usize = 64;

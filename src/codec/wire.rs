@@ -1,0 +1,707 @@
+//! The serializer-neutral half of the codecs: which WAMP message has which list elements.
+//!
+//! Every serializer sees a WAMP message as a list `[code, field, field, ..., args?, kwargs?]`.
+//! This module owns that mapping once, in both directions, so the JSON and MessagePack modules
+//! only deal with their own value syntax:
+//!
+//! - decoding: a serializer implements [`ElementSource`] (hands out the top-level list's
+//!   elements one at a time as [`Value`]s) and [`decode_message`] checks each element's type
+//!   and builds the [`Message`];
+//! - encoding: a serializer implements [`ListSink`] (writes a list header and typed elements)
+//!   and [`encode_message`] / [`encode_event`] drive it from references, with no intermediate
+//!   allocation.
+
+use crate::codec::DecodeError;
+use crate::wamp::id::is_valid_request_id;
+use crate::wamp::{Dict, Message, MessageType, Payload, Value};
+
+/// The elements of a message's top-level list, handed out in order by a serializer's decoder.
+///
+/// Elements are decoded lazily, so trailing elements a message type does not define are never
+/// turned into [`Value`]s.
+pub(crate) trait ElementSource {
+    /// Decodes the next element of the top-level list, or `Ok(None)` when the list has no more.
+    fn next_element(&mut self) -> Result<Option<Value>, DecodeError>;
+}
+
+/// A serializer's writer for one top-level message list.
+///
+/// [`encode_message`] calls `begin_list` once with the exact element count (MessagePack needs it
+/// up front), then one element method per element, then `end_list`.
+pub(crate) trait ListSink {
+    /// Starts the top-level list of `len` elements.
+    fn begin_list(&mut self, len: usize);
+    /// Writes a non-negative integer element (type code, id).
+    fn uint(&mut self, v: u64);
+    /// Writes a string element (URI, auth method, signature).
+    fn string(&mut self, s: &str);
+    /// Writes a dict element (details, options, extra, kwargs).
+    fn dict(&mut self, d: &Dict);
+    /// Writes a list element (args).
+    fn list(&mut self, l: &[Value]);
+    /// Ends the top-level list.
+    fn end_list(&mut self);
+}
+
+/// Expected-element descriptions used in [`DecodeError::BadElement`].
+const EXPECT_ID: &str = "an id (integer in [0, 2^53])";
+const EXPECT_TYPE: &str = "a message type code (non-negative integer)";
+const EXPECT_DICT: &str = "a dict";
+const EXPECT_URI: &str = "a URI (string)";
+const EXPECT_STRING: &str = "a string";
+const EXPECT_ARGS: &str = "a list (Arguments)";
+const EXPECT_KWARGS: &str = "a dict (ArgumentsKw)";
+
+/// Reads typed fields of one message, numbering them for error reports.
+struct Fields<'s, S> {
+    src: &'s mut S,
+    message: &'static str,
+    index: usize,
+}
+
+impl<S: ElementSource> Fields<'_, S> {
+    fn bad(&self, expected: &'static str) -> DecodeError {
+        DecodeError::BadElement { message: self.message, index: self.index, expected }
+    }
+
+    /// The next element, or `BadElement` naming `expected` when the list ended early.
+    fn required(&mut self, expected: &'static str) -> Result<Value, DecodeError> {
+        match self.src.next_element()? {
+            Some(v) => Ok(v),
+            None => Err(self.bad(expected)),
+        }
+    }
+
+    fn finish<T>(&mut self, r: Result<T, &'static str>) -> Result<T, DecodeError> {
+        match r {
+            Ok(v) => {
+                self.index += 1;
+                Ok(v)
+            }
+            Err(expected) => Err(self.bad(expected)),
+        }
+    }
+
+    fn id(&mut self) -> Result<u64, DecodeError> {
+        let v = self.required(EXPECT_ID)?;
+        let r = match v.as_u64() {
+            Some(id) if is_valid_request_id(id) => Ok(id),
+            _ => Err(EXPECT_ID),
+        };
+        self.finish(r)
+    }
+
+    fn type_code(&mut self) -> Result<u64, DecodeError> {
+        let v = self.required(EXPECT_TYPE)?;
+        let r = v.as_u64().ok_or(EXPECT_TYPE);
+        self.finish(r)
+    }
+
+    fn string(&mut self, expected: &'static str) -> Result<String, DecodeError> {
+        let r = match self.required(expected)? {
+            Value::Str(s) => Ok(s),
+            _ => Err(expected),
+        };
+        self.finish(r)
+    }
+
+    fn uri(&mut self) -> Result<String, DecodeError> {
+        self.string(EXPECT_URI)
+    }
+
+    fn dict(&mut self) -> Result<Dict, DecodeError> {
+        let r = match self.required(EXPECT_DICT)? {
+            Value::Dict(d) => Ok(d),
+            _ => Err(EXPECT_DICT),
+        };
+        self.finish(r)
+    }
+
+    /// The optional trailing `(Arguments|list, (ArgumentsKw|dict))`.
+    fn payload(&mut self) -> Result<Payload, DecodeError> {
+        let args = match self.src.next_element()? {
+            None => return Ok(Payload::empty()),
+            Some(Value::List(l)) => l,
+            Some(_) => return Err(self.bad(EXPECT_ARGS)),
+        };
+        self.index += 1;
+        let kwargs = match self.src.next_element()? {
+            None => None,
+            Some(Value::Dict(d)) => Some(d),
+            Some(_) => return Err(self.bad(EXPECT_KWARGS)),
+        };
+        Ok(Payload { args: Some(args), kwargs })
+    }
+}
+
+/// Builds a [`Message`] from the elements of a top-level list.
+///
+/// The caller has already checked that the top level is a list. Elements after the ones the
+/// message type defines are left unread (the spec lets newer peers append fields); the caller
+/// decides whether to validate them. Arguments sent with ABORT are ignored since
+/// [`Message::Abort`] has no payload.
+pub(crate) fn decode_message<S: ElementSource>(src: &mut S) -> Result<Message, DecodeError> {
+    let code = match src.next_element()? {
+        Some(v) => v.as_u64().ok_or(DecodeError::NotAMessage)?,
+        None => return Err(DecodeError::NotAMessage),
+    };
+    let ty = MessageType::from_code(code).ok_or(DecodeError::UnknownType(code))?;
+    let mut f = Fields { src, message: ty.name(), index: 1 };
+    // Struct expressions evaluate their fields in the order written, which is wire order here.
+    let msg = match ty {
+        MessageType::Hello => Message::Hello { realm: f.uri()?, details: f.dict()? },
+        MessageType::Welcome => Message::Welcome { session: f.id()?, details: f.dict()? },
+        MessageType::Abort => Message::Abort { details: f.dict()?, reason: f.uri()? },
+        MessageType::Challenge => {
+            Message::Challenge { method: f.string(EXPECT_STRING)?, extra: f.dict()? }
+        }
+        MessageType::Authenticate => {
+            Message::Authenticate { signature: f.string(EXPECT_STRING)?, extra: f.dict()? }
+        }
+        MessageType::Goodbye => Message::Goodbye { details: f.dict()?, reason: f.uri()? },
+        MessageType::Error => Message::Error {
+            request_type: f.type_code()?,
+            request: f.id()?,
+            details: f.dict()?,
+            error: f.uri()?,
+            payload: f.payload()?,
+        },
+        MessageType::Publish => Message::Publish {
+            request: f.id()?,
+            options: f.dict()?,
+            topic: f.uri()?,
+            payload: f.payload()?,
+        },
+        MessageType::Published => Message::Published { request: f.id()?, publication: f.id()? },
+        MessageType::Subscribe => {
+            Message::Subscribe { request: f.id()?, options: f.dict()?, topic: f.uri()? }
+        }
+        MessageType::Subscribed => {
+            Message::Subscribed { request: f.id()?, subscription: f.id()? }
+        }
+        MessageType::Unsubscribe => {
+            Message::Unsubscribe { request: f.id()?, subscription: f.id()? }
+        }
+        MessageType::Unsubscribed => Message::Unsubscribed { request: f.id()? },
+        MessageType::Event => Message::Event {
+            subscription: f.id()?,
+            publication: f.id()?,
+            details: f.dict()?,
+            payload: f.payload()?,
+        },
+        MessageType::Call => Message::Call {
+            request: f.id()?,
+            options: f.dict()?,
+            procedure: f.uri()?,
+            payload: f.payload()?,
+        },
+        MessageType::Cancel => Message::Cancel { request: f.id()?, options: f.dict()? },
+        MessageType::Result => {
+            Message::Result { request: f.id()?, details: f.dict()?, payload: f.payload()? }
+        }
+        MessageType::Register => {
+            Message::Register { request: f.id()?, options: f.dict()?, procedure: f.uri()? }
+        }
+        MessageType::Registered => {
+            Message::Registered { request: f.id()?, registration: f.id()? }
+        }
+        MessageType::Unregister => {
+            Message::Unregister { request: f.id()?, registration: f.id()? }
+        }
+        MessageType::Unregistered => Message::Unregistered { request: f.id()? },
+        MessageType::Invocation => Message::Invocation {
+            request: f.id()?,
+            registration: f.id()?,
+            details: f.dict()?,
+            payload: f.payload()?,
+        },
+        MessageType::Interrupt => Message::Interrupt { request: f.id()?, options: f.dict()? },
+        MessageType::Yield => {
+            Message::Yield { request: f.id()?, options: f.dict()?, payload: f.payload()? }
+        }
+    };
+    Ok(msg)
+}
+
+/// One fixed (non-payload) element of an outgoing message.
+#[derive(Clone, Copy)]
+enum Field<'a> {
+    Id(u64),
+    Str(&'a str),
+    Dict(&'a Dict),
+}
+
+/// How many list elements a payload takes: none, `[args]`, or `[args, kwargs]` (with an empty
+/// args list standing in when only kwargs are present).
+fn payload_len(p: &Payload) -> usize {
+    match (&p.args, &p.kwargs) {
+        (_, Some(_)) => 2,
+        (Some(_), None) => 1,
+        (None, None) => 0,
+    }
+}
+
+/// Writes `[code, fields..., args?, kwargs?]`.
+fn write<S: ListSink>(s: &mut S, ty: MessageType, fields: &[Field<'_>], payload: Option<&Payload>) {
+    let extra = payload.map_or(0, payload_len);
+    s.begin_list(1 + fields.len() + extra);
+    s.uint(ty.code());
+    for f in fields {
+        match *f {
+            Field::Id(v) => s.uint(v),
+            Field::Str(v) => s.string(v),
+            Field::Dict(v) => s.dict(v),
+        }
+    }
+    if let Some(p) = payload {
+        match (&p.args, &p.kwargs) {
+            (args, Some(kw)) => {
+                s.list(args.as_deref().unwrap_or(&[]));
+                s.dict(kw);
+            }
+            (Some(args), None) => s.list(args),
+            (None, None) => {}
+        }
+    }
+    s.end_list();
+}
+
+/// Writes `msg` as its wire list. Absent args/kwargs are omitted; kwargs without args get an
+/// empty args list, as the spec requires.
+pub(crate) fn encode_message<S: ListSink>(msg: &Message, s: &mut S) {
+    use Field::{Dict as D, Id, Str};
+    let ty = msg.message_type();
+    match msg {
+        Message::Hello { realm, details } => write(s, ty, &[Str(realm), D(details)], None),
+        Message::Welcome { session, details } => write(s, ty, &[Id(*session), D(details)], None),
+        Message::Abort { details, reason } | Message::Goodbye { details, reason } => {
+            write(s, ty, &[D(details), Str(reason)], None)
+        }
+        Message::Challenge { method, extra } => write(s, ty, &[Str(method), D(extra)], None),
+        Message::Authenticate { signature, extra } => {
+            write(s, ty, &[Str(signature), D(extra)], None)
+        }
+        Message::Error { request_type, request, details, error, payload } => write(
+            s,
+            ty,
+            &[Id(*request_type), Id(*request), D(details), Str(error)],
+            Some(payload),
+        ),
+        Message::Publish { request, options, topic, payload } => {
+            write(s, ty, &[Id(*request), D(options), Str(topic)], Some(payload))
+        }
+        Message::Published { request, publication } => {
+            write(s, ty, &[Id(*request), Id(*publication)], None)
+        }
+        Message::Subscribe { request, options, topic } => {
+            write(s, ty, &[Id(*request), D(options), Str(topic)], None)
+        }
+        Message::Subscribed { request, subscription }
+        | Message::Unsubscribe { request, subscription } => {
+            write(s, ty, &[Id(*request), Id(*subscription)], None)
+        }
+        Message::Unsubscribed { request } | Message::Unregistered { request } => {
+            write(s, ty, &[Id(*request)], None)
+        }
+        Message::Event { subscription, publication, details, payload } => {
+            encode_event(s, *subscription, *publication, details, payload)
+        }
+        Message::Call { request, options, procedure, payload } => {
+            write(s, ty, &[Id(*request), D(options), Str(procedure)], Some(payload))
+        }
+        Message::Cancel { request, options } | Message::Interrupt { request, options } => {
+            write(s, ty, &[Id(*request), D(options)], None)
+        }
+        Message::Result { request, details, payload } => {
+            write(s, ty, &[Id(*request), D(details)], Some(payload))
+        }
+        Message::Register { request, options, procedure } => {
+            write(s, ty, &[Id(*request), D(options), Str(procedure)], None)
+        }
+        Message::Registered { request, registration }
+        | Message::Unregister { request, registration } => {
+            write(s, ty, &[Id(*request), Id(*registration)], None)
+        }
+        Message::Invocation { request, registration, details, payload } => write(
+            s,
+            ty,
+            &[Id(*request), Id(*registration), D(details)],
+            Some(payload),
+        ),
+        Message::Yield { request, options, payload } => {
+            write(s, ty, &[Id(*request), D(options)], Some(payload))
+        }
+    }
+}
+
+/// Writes `[36, subscription, publication, details, args?, kwargs?]` from references: the
+/// fan-out path encodes an EVENT once per serializer without building a [`Message`].
+pub(crate) fn encode_event<S: ListSink>(
+    s: &mut S,
+    subscription: u64,
+    publication: u64,
+    details: &Dict,
+    payload: &Payload,
+) {
+    write(
+        s,
+        MessageType::Event,
+        &[Field::Id(subscription), Field::Id(publication), Field::Dict(details)],
+        Some(payload),
+    )
+}
+
+/// Golden vectors and proptest strategies shared by the serializers' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use crate::wamp::id::MAX_ID;
+    use crate::wamp::{Dict, Message, Payload, Value};
+
+    fn d() -> Dict {
+        Dict::new()
+    }
+
+    fn args(a: Vec<Value>) -> Payload {
+        Payload::args(a)
+    }
+
+    fn kw(a: Vec<Value>, k: Dict) -> Payload {
+        Payload { args: Some(a), kwargs: Some(k) }
+    }
+
+    /// Every message type as canonical compact JSON (what `json::encode` writes) and as a
+    /// [`Message`]. Dict keys are sorted so a `serde_json` transcoding keeps their order.
+    pub fn golden() -> Vec<(&'static str, Message)> {
+        use Message::*;
+        let roles = |role: &str| d().with("roles", d().with(role, d()));
+        vec![
+            (
+                r#"[1,"realm1",{"roles":{"subscriber":{}}}]"#,
+                Hello { realm: "realm1".into(), details: roles("subscriber") },
+            ),
+            (
+                r#"[2,9129137332,{"roles":{"broker":{}}}]"#,
+                Welcome { session: 9129137332, details: roles("broker") },
+            ),
+            (
+                r#"[3,{"message":"no such realm"},"wamp.error.no_such_realm"]"#,
+                Abort {
+                    details: d().with("message", "no such realm"),
+                    reason: "wamp.error.no_such_realm".into(),
+                },
+            ),
+            (
+                r#"[4,"wampcra",{"challenge":"{\"nonce\":1}"}]"#,
+                Challenge {
+                    method: "wampcra".into(),
+                    extra: d().with("challenge", "{\"nonce\":1}"),
+                },
+            ),
+            (
+                r#"[5,"c2lnbmF0dXJl",{}]"#,
+                Authenticate { signature: "c2lnbmF0dXJl".into(), extra: d() },
+            ),
+            (
+                r#"[6,{},"wamp.close.close_realm"]"#,
+                Goodbye { details: d(), reason: "wamp.close.close_realm".into() },
+            ),
+            (
+                r#"[8,48,7814135,{},"wamp.error.no_such_procedure"]"#,
+                Error {
+                    request_type: 48,
+                    request: 7814135,
+                    details: d(),
+                    error: "wamp.error.no_such_procedure".into(),
+                    payload: Payload::empty(),
+                },
+            ),
+            (
+                r#"[8,68,6131533,{},"com.myapp.error.range",["out of range"],{"max":10}]"#,
+                Error {
+                    request_type: 68,
+                    request: 6131533,
+                    details: d(),
+                    error: "com.myapp.error.range".into(),
+                    payload: kw(vec!["out of range".into()], d().with("max", 10i64)),
+                },
+            ),
+            (
+                r#"[16,239714735,{},"com.myapp.mytopic1"]"#,
+                Publish {
+                    request: 239714735,
+                    options: d(),
+                    topic: "com.myapp.mytopic1".into(),
+                    payload: Payload::empty(),
+                },
+            ),
+            (
+                r#"[16,239714735,{"acknowledge":true},"com.myapp.mytopic1",["Hello, world!"]]"#,
+                Publish {
+                    request: 239714735,
+                    options: d().with("acknowledge", true),
+                    topic: "com.myapp.mytopic1".into(),
+                    payload: args(vec!["Hello, world!".into()]),
+                },
+            ),
+            (
+                r#"[16,1,{},"t",[],{"a":1.5}]"#,
+                Publish {
+                    request: 1,
+                    options: d(),
+                    topic: "t".into(),
+                    payload: kw(vec![], d().with("a", Value::Float(1.5))),
+                },
+            ),
+            (
+                r#"[17,239714735,4429313566]"#,
+                Published { request: 239714735, publication: 4429313566 },
+            ),
+            (
+                r#"[32,713845233,{"match":"prefix"},"com.myapp"]"#,
+                Subscribe {
+                    request: 713845233,
+                    options: d().with("match", "prefix"),
+                    topic: "com.myapp".into(),
+                },
+            ),
+            (
+                r#"[33,713845233,5512315355]"#,
+                Subscribed { request: 713845233, subscription: 5512315355 },
+            ),
+            (
+                r#"[34,85346237,5512315355]"#,
+                Unsubscribe { request: 85346237, subscription: 5512315355 },
+            ),
+            (r#"[35,85346237]"#, Unsubscribed { request: 85346237 }),
+            (
+                r#"[36,5512315355,4429313566,{},["Hello, world!"]]"#,
+                Event {
+                    subscription: 5512315355,
+                    publication: 4429313566,
+                    details: d(),
+                    payload: args(vec!["Hello, world!".into()]),
+                },
+            ),
+            (
+                r#"[36,1,2,{"topic":"a.b"},[null,true,false,-7,18446744073709551615,0.5],{"bin":"\u0000AQID"}]"#,
+                Event {
+                    subscription: 1,
+                    publication: 2,
+                    details: d().with("topic", "a.b"),
+                    payload: kw(
+                        vec![
+                            Value::Null,
+                            true.into(),
+                            false.into(),
+                            Value::Int(-7),
+                            Value::UInt(u64::MAX),
+                            Value::Float(0.5),
+                        ],
+                        d().with("bin", Value::Bytes(vec![1, 2, 3])),
+                    ),
+                },
+            ),
+            (
+                r#"[48,7814135,{},"com.myapp.ping"]"#,
+                Call {
+                    request: 7814135,
+                    options: d(),
+                    procedure: "com.myapp.ping".into(),
+                    payload: Payload::empty(),
+                },
+            ),
+            (
+                r#"[48,7814135,{},"com.myapp.add2",[23,7]]"#,
+                Call {
+                    request: 7814135,
+                    options: d(),
+                    procedure: "com.myapp.add2".into(),
+                    payload: args(vec![Value::Int(23), Value::Int(7)]),
+                },
+            ),
+            (
+                r#"[49,7814135,{"mode":"kill"}]"#,
+                Cancel { request: 7814135, options: d().with("mode", "kill") },
+            ),
+            (
+                r#"[50,7814135,{},[30]]"#,
+                Result { request: 7814135, details: d(), payload: args(vec![Value::Int(30)]) },
+            ),
+            (
+                r#"[50,7814135,{"progress":true},[],{"karma":10,"userid":123}]"#,
+                Result {
+                    request: 7814135,
+                    details: d().with("progress", true),
+                    payload: kw(vec![], d().with("karma", 10i64).with("userid", 123i64)),
+                },
+            ),
+            (
+                r#"[64,25349185,{},"com.myapp.myprocedure1"]"#,
+                Register {
+                    request: 25349185,
+                    options: d(),
+                    procedure: "com.myapp.myprocedure1".into(),
+                },
+            ),
+            (
+                r#"[65,25349185,2103333224]"#,
+                Registered { request: 25349185, registration: 2103333224 },
+            ),
+            (
+                r#"[66,788923562,2103333224]"#,
+                Unregister { request: 788923562, registration: 2103333224 },
+            ),
+            (r#"[67,788923562]"#, Unregistered { request: 788923562 }),
+            (
+                r#"[68,6131533,9823526,{},["johnny"],{"firstname":"John"}]"#,
+                Invocation {
+                    request: 6131533,
+                    registration: 9823526,
+                    details: d(),
+                    payload: kw(vec!["johnny".into()], d().with("firstname", "John")),
+                },
+            ),
+            (
+                r#"[69,6131533,{"mode":"killnowait"}]"#,
+                Interrupt { request: 6131533, options: d().with("mode", "killnowait") },
+            ),
+            (
+                r#"[70,6131533,{},["Hello"]]"#,
+                Yield { request: 6131533, options: d(), payload: args(vec!["Hello".into()]) },
+            ),
+        ]
+    }
+
+    /// A string that JSON can carry as a string: not starting with NUL (that marks binary).
+    pub fn text() -> impl Strategy<Value = String> {
+        any::<String>().prop_map(|s| match s.strip_prefix('\0') {
+            Some(rest) => format!("x{rest}"),
+            None => s,
+        })
+    }
+
+    /// Any value both serializers round-trip exactly: finite floats, and `UInt` only above
+    /// `i64::MAX` (smaller unsigned integers decode as `Int`).
+    pub fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Int),
+            ((i64::MAX as u64 + 1)..=u64::MAX).prop_map(Value::UInt),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::Float),
+            text().prop_map(Value::Str),
+            vec(any::<u8>(), 0..40).prop_map(Value::Bytes),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..6).prop_map(Value::List),
+                vec((text(), inner), 0..6).prop_map(|kv| Value::Dict(Dict(kv))),
+            ]
+        })
+    }
+
+    /// Any dict of arbitrary values.
+    pub fn dict() -> impl Strategy<Value = Dict> {
+        vec((text(), value()), 0..4).prop_map(Dict)
+    }
+
+    fn id() -> impl Strategy<Value = u64> {
+        0..=MAX_ID
+    }
+
+    /// Any payload, in the form a decoder returns it: kwargs always come with args (possibly
+    /// empty), since that is how the wire carries them.
+    pub fn payload() -> impl Strategy<Value = Payload> {
+        prop_oneof![
+            Just(Payload::empty()),
+            vec(value(), 0..4).prop_map(Payload::args),
+            (vec(value(), 0..4), dict())
+                .prop_map(|(a, k)| Payload { args: Some(a), kwargs: Some(k) }),
+        ]
+    }
+
+    /// Any message of any type.
+    pub fn message() -> impl Strategy<Value = Message> {
+        prop_oneof![
+            (text(), dict()).prop_map(|(realm, details)| Message::Hello { realm, details }),
+            (id(), dict()).prop_map(|(session, details)| Message::Welcome { session, details }),
+            (dict(), text()).prop_map(|(details, reason)| Message::Abort { details, reason }),
+            (text(), dict()).prop_map(|(method, extra)| Message::Challenge { method, extra }),
+            (text(), dict())
+                .prop_map(|(signature, extra)| Message::Authenticate { signature, extra }),
+            (dict(), text()).prop_map(|(details, reason)| Message::Goodbye { details, reason }),
+            (any::<u64>(), id(), dict(), text(), payload()).prop_map(
+                |(request_type, request, details, error, payload)| Message::Error {
+                    request_type,
+                    request,
+                    details,
+                    error,
+                    payload
+                }
+            ),
+            (id(), dict(), text(), payload()).prop_map(|(request, options, topic, payload)| {
+                Message::Publish { request, options, topic, payload }
+            }),
+            (id(), id())
+                .prop_map(|(request, publication)| Message::Published { request, publication }),
+            (id(), dict(), text())
+                .prop_map(|(request, options, topic)| Message::Subscribe { request, options, topic }),
+            (id(), id()).prop_map(|(request, subscription)| Message::Subscribed {
+                request,
+                subscription
+            }),
+            (id(), id()).prop_map(|(request, subscription)| Message::Unsubscribe {
+                request,
+                subscription
+            }),
+            id().prop_map(|request| Message::Unsubscribed { request }),
+            (id(), id(), dict(), payload()).prop_map(
+                |(subscription, publication, details, payload)| Message::Event {
+                    subscription,
+                    publication,
+                    details,
+                    payload
+                }
+            ),
+            (id(), dict(), text(), payload()).prop_map(
+                |(request, options, procedure, payload)| Message::Call {
+                    request,
+                    options,
+                    procedure,
+                    payload
+                }
+            ),
+            (id(), dict()).prop_map(|(request, options)| Message::Cancel { request, options }),
+            (id(), dict(), payload())
+                .prop_map(|(request, details, payload)| Message::Result { request, details, payload }),
+            (id(), dict(), text()).prop_map(|(request, options, procedure)| Message::Register {
+                request,
+                options,
+                procedure
+            }),
+            (id(), id()).prop_map(|(request, registration)| Message::Registered {
+                request,
+                registration
+            }),
+            (id(), id()).prop_map(|(request, registration)| Message::Unregister {
+                request,
+                registration
+            }),
+            id().prop_map(|request| Message::Unregistered { request }),
+            (id(), id(), dict(), payload()).prop_map(
+                |(request, registration, details, payload)| Message::Invocation {
+                    request,
+                    registration,
+                    details,
+                    payload
+                }
+            ),
+            (id(), dict()).prop_map(|(request, options)| Message::Interrupt { request, options }),
+            (id(), dict(), payload())
+                .prop_map(|(request, options, payload)| Message::Yield { request, options, payload }),
+        ]
+    }
+}

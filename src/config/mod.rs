@@ -1,0 +1,25 @@
+//! The Crossbar config schema (version 2) and its validation. An error names the JSON path
+//! (`workers[0].transports[1].endpoint.port`) and what was expected. A Crossbar feature that
+//! ferrobar does not support yet is refused by name; a tuning knob with no meaning here is
+//! accepted with one log line.
+
+pub mod model;
+
+pub use model::*;
+
+mod error;
+mod load;
+mod realm;
+mod transport;
+mod walk;
+mod web;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{ConfigError, ConfigErrors, Notice, NoticeLevel};
+pub use load::{
+    check_file, check_str, default_node, find_config, load_file, load_file_in, parse_str, Checked,
+    DEFAULT_CONFIG_JSON,
+};
+pub use walk::EnvLookup;

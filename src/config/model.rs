@@ -1,0 +1,235 @@
+//! The typed node configuration that the rest of ferrobar consumes. `config::load` builds it
+//! from a Crossbar `config.json`; nothing here has runtime effects.
+
+use std::path::PathBuf;
+
+pub use crate::codec::Serializer;
+use crate::wamp::uri::{MatchPolicy, UriCheck};
+
+/// The whole node: what `ferrobar start` serves.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The node directory (`.crossbar`); relative paths in the config are relative to it.
+    pub cbdir: PathBuf,
+    /// `controller.id`, if set.
+    pub node_id: Option<String>,
+    /// Router workers. ferrobar serves all of them in one process on shared shards.
+    pub routers: Vec<RouterConfig>,
+}
+
+/// One `workers[]` entry of type `router`.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// The worker id (`worker001` when omitted).
+    pub id: String,
+    /// `options.shards`: reactor threads; `None` means one per available core.
+    pub shards: Option<usize>,
+    /// Realms this worker routes.
+    pub realms: Vec<RealmConfig>,
+    /// Listening transports.
+    pub transports: Vec<TransportConfig>,
+}
+
+/// One realm.
+#[derive(Debug, Clone)]
+pub struct RealmConfig {
+    /// The realm name (a URI).
+    pub name: String,
+    /// Static roles.
+    pub roles: Vec<RoleConfig>,
+    /// `options.uri_check`.
+    pub uri_check: UriCheck,
+}
+
+/// A role with static permissions.
+#[derive(Debug, Clone)]
+pub struct RoleConfig {
+    /// The role name (`anonymous`, `backend`, ...).
+    pub name: String,
+    /// Permissions, in config order.
+    pub permissions: Vec<Permission>,
+}
+
+/// One permission entry of a role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Permission {
+    /// URI, prefix or wildcard pattern.
+    pub uri: String,
+    /// How `uri` matches.
+    pub match_policy: MatchPolicy,
+    /// Allowed actions.
+    pub allow: Allow,
+    /// Forced identity disclosure.
+    pub disclose: Disclose,
+    /// `cache`: accepted; decisions are always computed from an in-memory index.
+    pub cache: bool,
+}
+
+/// The four WAMP actions a permission may allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Allow {
+    pub call: bool,
+    pub register: bool,
+    pub publish: bool,
+    pub subscribe: bool,
+}
+
+/// Identity disclosure forced by a permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Disclose {
+    pub caller: bool,
+    pub publisher: bool,
+}
+
+/// A listening transport.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// The transport id (`transport001` when omitted).
+    pub id: String,
+    /// Where it listens.
+    pub endpoint: Endpoint,
+    /// What it serves.
+    pub kind: TransportKind,
+    /// Anonymous authentication settings (the only method built so far).
+    pub anonymous: AnonymousAuth,
+}
+
+/// What a transport serves.
+#[derive(Debug, Clone)]
+pub enum TransportKind {
+    /// `"type": "websocket"`: WAMP over WebSocket on any path.
+    WebSocket(WebSocketService),
+    /// `"type": "web"`: HTTP paths, some of them WebSocket.
+    Web(WebService),
+}
+
+/// Anonymous authentication (`auth.anonymous`, or no `auth` block at all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnonymousAuth {
+    /// The role given to anonymous sessions (`anonymous` by default).
+    pub role: String,
+    /// A fixed authid; `None` gives each session a random one, as Crossbar does.
+    pub authid: Option<String>,
+}
+
+impl Default for AnonymousAuth {
+    fn default() -> Self {
+        AnonymousAuth { role: "anonymous".into(), authid: None }
+    }
+}
+
+/// A listening endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// TCP: `port`, `interface`, `version`, `backlog`.
+    Tcp {
+        /// Port number (0 picks a free port; useful in tests).
+        port: u16,
+        /// Bind address; `None` binds all interfaces of `version`.
+        interface: Option<String>,
+        /// 4 or 6.
+        version: IpVersion,
+        /// Listen backlog.
+        backlog: u32,
+    },
+    /// A Unix domain socket at `path` (already resolved against the node directory).
+    Unix {
+        /// Socket path.
+        path: PathBuf,
+        /// Listen backlog.
+        backlog: u32,
+    },
+}
+
+/// IP version of a TCP endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpVersion {
+    #[default]
+    V4,
+    V6,
+}
+
+/// The `web` transport: a tree of path services.
+#[derive(Debug, Clone, Default)]
+pub struct WebService {
+    /// The service at `/`, if any.
+    pub root: Option<PathService>,
+    /// Services on first-level path segments (`ws`, `info`, ...), in config order.
+    pub paths: Vec<(String, PathService)>,
+}
+
+/// One web path service.
+#[derive(Debug, Clone)]
+pub enum PathService {
+    /// WAMP over WebSocket.
+    WebSocket(WebSocketService),
+    /// Static files from a directory.
+    Static(StaticService),
+    /// The node info page.
+    NodeInfo,
+    /// A nested tree (`"type": "path"`).
+    Path(Box<WebService>),
+    /// A fixed JSON value (`"type": "json"`).
+    Json(String),
+    /// An HTTP redirect (`"type": "redirect"`).
+    Redirect(String),
+    /// An explicit 404 (`"type": "none"`).
+    NotFound,
+}
+
+/// `"type": "static"`.
+#[derive(Debug, Clone)]
+pub struct StaticService {
+    /// The directory (resolved against the node directory).
+    pub directory: PathBuf,
+    /// `options.enable_directory_listing`.
+    pub enable_directory_listing: bool,
+    /// `options.default_file` (`index.html` by default).
+    pub default_file: Option<String>,
+    /// `options.cache_timeout` in seconds.
+    pub cache_timeout: Option<u64>,
+    /// `options.mime_types`: extra extension → MIME type mappings (extension with leading dot).
+    pub mime_types: Vec<(String, String)>,
+}
+
+/// WAMP-over-WebSocket settings, shared by the `websocket` transport and the `websocket` path.
+#[derive(Debug, Clone)]
+pub struct WebSocketService {
+    /// Serializers offered, in preference order.
+    pub serializers: Vec<Serializer>,
+    /// Options.
+    pub options: WebSocketOptions,
+}
+
+impl Default for WebSocketService {
+    fn default() -> Self {
+        WebSocketService {
+            serializers: vec![Serializer::MsgPack, Serializer::Json],
+            options: WebSocketOptions::default(),
+        }
+    }
+}
+
+/// WebSocket options honoured so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketOptions {
+    /// Largest reassembled message accepted, in bytes (Crossbar 26.10 default: 16 MiB).
+    pub max_message_size: usize,
+    /// Largest single frame accepted (0 = no limit beyond `max_message_size`).
+    pub max_frame_size: usize,
+    /// Reject an upgrade that names no `wamp.2.*` subprotocol (Crossbar default: true).
+    pub require_websocket_subprotocol: bool,
+    /// A plain GET on the WebSocket path renders a status page (default true).
+    pub enable_webstatus: bool,
+}
+
+impl Default for WebSocketOptions {
+    fn default() -> Self {
+        WebSocketOptions {
+            max_message_size: 16 * 1024 * 1024,
+            max_frame_size: 0,
+            require_websocket_subprotocol: true,
+            enable_webstatus: true,
+        }
+    }
+}

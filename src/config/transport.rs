@@ -1,0 +1,448 @@
+//! Listening transports (`workers[].transports[]`), their endpoints, WebSocket settings and
+//! `auth` blocks.
+
+use std::net::IpAddr;
+
+use serde_json::{Map, Value};
+
+use super::model::*;
+use super::walk::{child, env_name, item, resolve, Walker};
+use super::web;
+
+/// Crossbar's (Twisted's) default listen backlog.
+pub const DEFAULT_BACKLOG: u32 = 50;
+
+/// The largest `max_message_size` / `max_frame_size` Crossbar's validator accepts (64 MiB).
+pub const MAX_MESSAGE_LIMIT: u64 = 64 * 1024 * 1024;
+
+const WEBSOCKET_KEYS: &[&str] = &[
+    "id",
+    "type",
+    "endpoint",
+    "url",
+    "serializers",
+    "debug",
+    "options",
+    "auth",
+    "cookie",
+    "max_connections",
+];
+
+/// One transport. `generated` counts ids generated so far in this worker.
+pub(crate) fn walk_transport(
+    w: &mut Walker,
+    v: &Value,
+    path: &str,
+    generated: &mut usize,
+) -> Option<TransportConfig> {
+    let map = w.object(v, path)?;
+    let tpath = child(path, "type");
+    let kind = match map.get("type") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(other) => {
+            w.expected(&tpath, "a transport type", other);
+            return None;
+        }
+        None => {
+            w.error(&tpath, "missing (expected \"websocket\" or \"web\")");
+            return None;
+        }
+    };
+    let id = w.item_id(map, path, "transport", generated);
+    match kind {
+        "websocket" | "web" => {}
+        "rawsocket" | "universal" | "mqtt" | "flashpolicy" | "websocket.testee" | "stream.testee" => {
+            w.unsupported(&tpath, format!("transport type '{kind}'"));
+            return None;
+        }
+        other => {
+            let msg = format!("unknown transport type '{other}' (expected \"websocket\" or \"web\")");
+            w.error(&tpath, msg);
+            return None;
+        }
+    }
+    let endpoint = match map.get("endpoint") {
+        Some(e) => walk_endpoint(w, e, &child(path, "endpoint")),
+        None => {
+            w.error(&child(path, "endpoint"), "missing (a listening endpoint is required)");
+            None
+        }
+    };
+    max_connections(w, map, path);
+    let (kind, anonymous) = if kind == "web" {
+        web::walk_web_transport(w, map, path)?
+    } else {
+        w.keys(map, path, WEBSOCKET_KEYS);
+        let ws = walk_websocket(w, map, path);
+        let anonymous = walk_auth_and_cookie(w, map, path);
+        (TransportKind::WebSocket(ws), anonymous)
+    };
+    Some(TransportConfig { id, endpoint: endpoint?, kind, anonymous })
+}
+
+fn max_connections(w: &mut Walker, map: &Map<String, Value>, path: &str) {
+    if map.contains_key("max_connections")
+        && w.opt_int(map, path, "max_connections", 1, u32::MAX as u64).is_some()
+    {
+        w.not_enforced(path, "max_connections");
+    }
+}
+
+/// `auth` (anonymous only so far) and `cookie` (refused) of a WebSocket transport or path.
+pub(crate) fn walk_auth_and_cookie(w: &mut Walker, map: &Map<String, Value>, path: &str) -> AnonymousAuth {
+    if map.contains_key("cookie") {
+        w.unsupported(&child(path, "cookie"), "cookie tracking ('cookie')");
+    }
+    match map.get("auth") {
+        Some(a) => walk_auth(w, a, &child(path, "auth")),
+        None => AnonymousAuth::default(),
+    }
+}
+
+const REFUSED_AUTH: &[&str] = &[
+    "ticket",
+    "wampcra",
+    "cryptosign",
+    "scram",
+    "tls",
+    "cookie",
+    "anonymous-proxy",
+    "cryptosign-proxy",
+];
+
+/// An `auth` block. No block, or an empty one, means anonymous as role `anonymous`.
+fn walk_auth(w: &mut Walker, v: &Value, path: &str) -> AnonymousAuth {
+    let mut out = AnonymousAuth::default();
+    let Some(map) = w.object(v, path) else { return out };
+    for (method, cfg) in map {
+        let mpath = child(path, method);
+        if method == "anonymous" {
+            if let Some(a) = walk_anonymous(w, cfg, &mpath) {
+                out = a;
+            }
+        } else if REFUSED_AUTH.contains(&method.as_str()) {
+            w.unsupported(&mpath, format!("authentication method '{method}'"));
+        } else {
+            let msg = format!(
+                "unknown authentication method '{method}' (expected anonymous, ticket, wampcra, \
+                 cryptosign, scram, tls or cookie)"
+            );
+            w.error(&mpath, msg);
+        }
+    }
+    out
+}
+
+fn walk_anonymous(w: &mut Walker, v: &Value, path: &str) -> Option<AnonymousAuth> {
+    let map = w.object(v, path)?;
+    match map.get("type") {
+        Some(Value::String(t)) if t == "static" => {}
+        Some(Value::String(t)) if t == "dynamic" || t == "function" => {
+            w.unsupported(&child(path, "type"), format!("anonymous authentication of type '{t}'"));
+            return None;
+        }
+        Some(other) => {
+            w.expected(&child(path, "type"), "\"static\"", other);
+            return None;
+        }
+        None => {
+            w.error(&child(path, "type"), "missing (expected \"static\")");
+            return None;
+        }
+    }
+    w.keys(map, path, &["type", "role", "authid", "realm"]);
+    if map.contains_key("realm") {
+        w.unsupported(&child(path, "realm"), "a fixed realm for anonymous sessions ('realm')");
+    }
+    let role = w.opt_str(map, path, "role").unwrap_or("anonymous");
+    if role.is_empty() {
+        w.error(&child(path, "role"), "expected a non-empty role name");
+    }
+    let authid = w.opt_str(map, path, "authid").map(str::to_string);
+    Some(AnonymousAuth { role: role.to_string(), authid })
+}
+
+const TCP_KEYS: &[&str] =
+    &["type", "version", "port", "portrange", "shared", "interface", "backlog", "tls", "user_timeout"];
+
+/// A listening endpoint.
+pub(crate) fn walk_endpoint(w: &mut Walker, v: &Value, path: &str) -> Option<Endpoint> {
+    let map = w.object(v, path)?;
+    let tpath = child(path, "type");
+    match map.get("type").and_then(Value::as_str) {
+        Some("tcp") => walk_tcp(w, map, path),
+        Some("unix") => {
+            w.keys(map, path, &["type", "path", "backlog"]);
+            let backlog = w.opt_int(map, path, "backlog", 1, 65535).unwrap_or(DEFAULT_BACKLOG as u64);
+            let raw = w.req_str(map, path, "path")?;
+            match w.expand_vars(raw) {
+                Ok(p) => Some(Endpoint::Unix { path: resolve(&w.cbdir, &p), backlog: backlog as u32 }),
+                Err(e) => {
+                    w.error(&child(path, "path"), e);
+                    None
+                }
+            }
+        }
+        Some(t @ ("twisted" | "onion")) => {
+            w.unsupported(&tpath, format!("endpoint type '{t}'"));
+            None
+        }
+        _ => {
+            let found = map.get("type").cloned().unwrap_or(Value::Null);
+            w.expected(&tpath, "\"tcp\" or \"unix\"", &found);
+            None
+        }
+    }
+}
+
+fn walk_tcp(w: &mut Walker, map: &Map<String, Value>, path: &str) -> Option<Endpoint> {
+    w.keys(map, path, TCP_KEYS);
+    if map.contains_key("tls") {
+        w.unsupported(&child(path, "tls"), "TLS on listening endpoints ('tls')");
+    }
+    if map.contains_key("portrange") {
+        w.unsupported(&child(path, "portrange"), "listening on the first free port of a range ('portrange')");
+    }
+    if w.opt_bool(map, path, "shared").is_some() {
+        // Every ferrobar listener is SO_REUSEPORT-shared between its own shards already.
+        w.no_effect(path, "shared");
+    }
+    if map.contains_key("user_timeout") && w.opt_int(map, path, "user_timeout", 0, 65535).is_some() {
+        w.no_effect(path, "user_timeout");
+    }
+    let version = match map.get("version") {
+        None => IpVersion::V4,
+        Some(v) if v.as_u64() == Some(4) => IpVersion::V4,
+        Some(v) if v.as_u64() == Some(6) => IpVersion::V6,
+        Some(other) => {
+            w.expected(&child(path, "version"), "4 or 6", other);
+            IpVersion::V4
+        }
+    };
+    let interface = w.opt_str(map, path, "interface").map(str::to_string);
+    if let Some(i) = &interface {
+        match i.parse::<IpAddr>() {
+            Ok(ip) if ip.is_ipv4() == (version == IpVersion::V4) => {}
+            Ok(_) => {
+                let v = if version == IpVersion::V4 { 4 } else { 6 };
+                w.error(&child(path, "interface"), format!("{i:?} is not an IPv{v} address (endpoint version is {v})"));
+            }
+            Err(_) => w.error(&child(path, "interface"), format!("expected an IP address, found {i:?}")),
+        }
+    }
+    let backlog = w.opt_int(map, path, "backlog", 1, 65535).unwrap_or(DEFAULT_BACKLOG as u64) as u32;
+    let port = match map.get("port") {
+        Some(p) => walk_port(w, p, &child(path, "port")),
+        None if map.contains_key("portrange") => None,
+        None => {
+            w.error(&child(path, "port"), "missing (expected an integer 1..65535 or \"$ENV\")");
+            None
+        }
+    };
+    Some(Endpoint::Tcp { port: port?, interface, version, backlog })
+}
+
+/// A port: an integer, or `"$VAR"` / `"${VAR}"` naming an environment variable that holds one.
+/// Port 0 (any free port) is allowed for tests.
+fn walk_port(w: &mut Walker, v: &Value, path: &str) -> Option<u16> {
+    const EXPECTED: &str = "an integer 1..65535 or \"$ENV\"";
+    match v {
+        Value::Number(n) => match n.as_u64().and_then(|n| u16::try_from(n).ok()) {
+            Some(p) => Some(p),
+            None => {
+                w.expected(path, EXPECTED, v);
+                None
+            }
+        },
+        Value::String(s) => match w.env_ref(s) {
+            Ok(Some(val)) => match val.trim().parse::<u16>() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    let name = env_name(s).unwrap_or(s);
+                    w.error(path, format!("environment variable {name} is {val:?}, expected an integer 0..65535"));
+                    None
+                }
+            },
+            Ok(None) => {
+                w.expected(path, EXPECTED, v);
+                None
+            }
+            Err(e) => {
+                w.error(path, e);
+                None
+            }
+        },
+        other => {
+            w.expected(path, EXPECTED, other);
+            None
+        }
+    }
+}
+
+/// The serializer names Crossbar knows; only json and msgpack are offered by ferrobar.
+const KNOWN_SERIALIZERS: &[&str] = &["json", "msgpack", "cbor", "ubjson", "flatbuffers"];
+
+/// `serializers`, `options`, `url` and `debug` of a WebSocket transport or path service.
+pub(crate) fn walk_websocket(w: &mut Walker, map: &Map<String, Value>, path: &str) -> WebSocketService {
+    let mut ws = WebSocketService::default();
+    if let Some(v) = map.get("serializers") {
+        if let Some(s) = walk_serializers(w, v, &child(path, "serializers")) {
+            ws.serializers = s;
+        }
+    }
+    if let Some(url) = w.opt_str(map, path, "url") {
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+            w.error(&child(path, "url"), format!("expected a ws:// or wss:// URL, found {url:?}"));
+        }
+    }
+    if w.opt_bool(map, path, "debug").is_some() {
+        w.no_effect(path, "debug");
+    }
+    if let Some(o) = map.get("options") {
+        walk_ws_options(w, o, &child(path, "options"), &mut ws.options);
+    }
+    ws
+}
+
+fn walk_serializers(w: &mut Walker, v: &Value, path: &str) -> Option<Vec<Serializer>> {
+    let list = w.list(v, path)?;
+    if list.is_empty() {
+        w.error(path, "expected a non-empty list of serializers");
+        return None;
+    }
+    let mut offered = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, s) in list.iter().enumerate() {
+        match s.as_str() {
+            Some(name) if KNOWN_SERIALIZERS.contains(&name) => match Serializer::from_name(name) {
+                Some(ser) if !offered.contains(&ser) => offered.push(ser),
+                Some(_) => {}
+                None => skipped.push(name),
+            },
+            _ => w.expected(&item(path, i), &format!("one of {}", KNOWN_SERIALIZERS.join(", ")), s),
+        }
+    }
+    if offered.is_empty() {
+        w.error(path, "none of these serializers is offered by ferrobar yet (expected json or msgpack)");
+        return None;
+    }
+    if !skipped.is_empty() {
+        let msg = format!("{} not offered by ferrobar yet: clients must use {}", skipped.join(", "),
+            offered.iter().map(|s| s.name()).collect::<Vec<_>>().join(" or "));
+        w.info(path, msg);
+    }
+    Some(offered)
+}
+
+/// Knobs whose meaning does not carry over (Autobahn/Twisted internals, legacy protocol
+/// switches, options only rendered on Crossbar's status page).
+const WS_NO_EFFECT: &[&str] = &[
+    "fail_by_drop",
+    "echo_close_codereason",
+    "tcp_nodelay",
+    "validate_utf8",
+    "external_port",
+    "enable_hybi10",
+    "enable_rfc6455",
+    "mask_server_frames",
+    "require_masked_client_frames",
+    "apply_mask",
+    "auto_fragment_size",
+    "show_server_version",
+    "enable_flash_policy",
+    "flash_policy",
+];
+
+/// Robustness knobs a later issue will honour.
+const WS_NOT_ENFORCED: &[&str] = &[
+    "auto_ping_interval",
+    "auto_ping_timeout",
+    "auto_ping_size",
+    "auto_ping_restart_on_any_traffic",
+    "open_handshake_timeout",
+    "close_handshake_timeout",
+];
+
+const WS_HONOURED: &[&str] = &[
+    "max_message_size",
+    "max_frame_size",
+    "require_websocket_subprotocol",
+    "enable_webstatus",
+    "allowed_origins",
+    "allow_null_origin",
+    "compression",
+];
+
+fn walk_ws_options(w: &mut Walker, v: &Value, path: &str, out: &mut WebSocketOptions) {
+    let Some(o) = w.object(v, path) else { return };
+    let all: Vec<&str> = [WS_HONOURED, WS_NOT_ENFORCED, WS_NO_EFFECT].concat();
+    w.keys(o, path, &all);
+    if let Some(n) = w.opt_int(o, path, "max_message_size", 0, MAX_MESSAGE_LIMIT) {
+        out.max_message_size = if n == 0 {
+            // 0 meant "no limit" in Crossbar before 26.10; the validator's ceiling is the
+            // closest bounded equivalent.
+            w.info(path, "max_message_size: 0 (no limit) is capped at 64 MiB");
+            MAX_MESSAGE_LIMIT as usize
+        } else {
+            n as usize
+        };
+    }
+    if let Some(n) = w.opt_int(o, path, "max_frame_size", 0, MAX_MESSAGE_LIMIT) {
+        out.max_frame_size = n as usize;
+    }
+    if let Some(b) = w.opt_bool(o, path, "require_websocket_subprotocol") {
+        out.require_websocket_subprotocol = b;
+    }
+    if let Some(b) = w.opt_bool(o, path, "enable_webstatus") {
+        out.enable_webstatus = b;
+    }
+    if o.contains_key("compression") {
+        w.unsupported(&child(path, "compression"), "WebSocket compression ('compression')");
+    }
+    for key in ["open_handshake_timeout", "close_handshake_timeout", "auto_ping_interval", "auto_ping_timeout"] {
+        if let Some(n) = w.opt_int(o, path, key, 0, u32::MAX as u64) {
+            if n != 0 && n < 1000 {
+                w.error(&child(path, key), format!("{n} is too small: the value is in milliseconds (0 or at least 1000)"));
+            }
+        }
+    }
+    w.opt_int(o, path, "auto_ping_size", 12, 125);
+    w.opt_bool(o, path, "auto_ping_restart_on_any_traffic");
+    w.not_enforced_keys(o, path, WS_NOT_ENFORCED);
+    walk_origins(w, o, path);
+    for key in WS_NO_EFFECT {
+        match (*key, o.get(*key)) {
+            (_, None) => continue,
+            ("external_port" | "auto_fragment_size", Some(v)) if v.as_u64().is_none() => {
+                w.expected(&child(path, key), "an integer", v)
+            }
+            ("flash_policy" | "external_port" | "auto_fragment_size", Some(_)) => {}
+            (_, Some(v)) if !v.is_boolean() => w.expected(&child(path, key), "true or false", v),
+            _ => {}
+        }
+        w.no_effect(path, key);
+    }
+}
+
+/// `allowed_origins` / `allow_null_origin`: silent when they keep Crossbar's permissive
+/// defaults (`["*"]`, true), which is also what ferrobar does; a warning otherwise.
+fn walk_origins(w: &mut Walker, o: &Map<String, Value>, path: &str) {
+    if let Some(v) = o.get("allowed_origins") {
+        let opath = child(path, "allowed_origins");
+        if let Some(list) = w.list(v, &opath) {
+            let mut all_star = true;
+            for (i, x) in list.iter().enumerate() {
+                match x.as_str() {
+                    Some(s) => all_star &= s == "*",
+                    None => w.expected(&item(&opath, i), "an origin pattern (a string)", x),
+                }
+            }
+            if !all_star || list.is_empty() {
+                w.not_enforced(path, "allowed_origins");
+            }
+        }
+    }
+    if w.opt_bool(o, path, "allow_null_origin") == Some(false) {
+        w.not_enforced(path, "allow_null_origin");
+    }
+}

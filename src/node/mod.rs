@@ -1,0 +1,293 @@
+//! The node controller: reads config, binds listeners, starts one shard thread per core,
+//! handles signals (SIGTERM/SIGINT: graceful shutdown), writes the pid file.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use mio::{Poll, Waker};
+use thiserror::Error;
+
+use crate::config::{Endpoint, NodeConfig, PathService, TransportKind};
+use crate::router::{Core, CoreConfig};
+use crate::shard::listener::{self, BoundListener};
+use crate::shard::{self, mailbox, ShardSetup, TransportRuntime, WAKER_TOKEN};
+use crate::transport::http::NodeInfo;
+
+pub mod init;
+
+/// Options of `ferrobar start` that are not part of the Crossbar config.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// `--shards N`: overrides `options.shards` of every router worker.
+    pub shards: Option<usize>,
+    /// `--shutdownafter SECS`: stop by itself after this many seconds.
+    pub shutdown_after: Option<u64>,
+}
+
+/// Why the node could not start or run.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    /// A listening endpoint could not be bound.
+    #[error("cannot listen on {endpoint}: {source}")]
+    Bind {
+        /// The endpoint as text (`tcp 0.0.0.0:8080`).
+        endpoint: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Another node is running in this node directory.
+    #[error("a node is already running in {0} (pid file {1})")]
+    AlreadyRunning(PathBuf, PathBuf),
+    /// Any other I/O failure at start-up.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> NodeError {
+    let what = what.into();
+    move |source| NodeError::Io { what, source }
+}
+
+/// Runs the node until SIGTERM/SIGINT (or `shutdown_after`), then shuts down gracefully:
+/// every session gets GOODBYE `wamp.close.system_shutdown`.
+pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError> {
+    let realms: Vec<_> = config.routers.iter().flat_map(|r| r.realms.iter().cloned()).collect();
+    let transports: Vec<_> = config.routers.iter().flat_map(|r| r.transports.iter().cloned()).collect();
+    let shards = options
+        .shards
+        .or_else(|| config.routers.iter().find_map(|r| r.shards))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let pid = std::process::id();
+    let node_id = config.node_id.clone().unwrap_or_else(hostname);
+    let worker_id = config.routers.first().map_or_else(|| "worker001".to_owned(), |r| r.id.clone());
+
+    // Bind everything before any thread starts, so a port in use is one clear error.
+    let mut per_shard: Vec<Vec<(BoundListener, usize)>> = (0..shards).map(|_| Vec::new()).collect();
+    let mut labels = Vec::new();
+    for (t, transport) in transports.iter().enumerate() {
+        match &transport.endpoint {
+            ep @ Endpoint::Tcp { backlog, .. } => {
+                let addr = listener::tcp_addr(ep).map_err(|e| NodeError::Bind { endpoint: format!("{ep:?}"), source: e })?;
+                let bind = |addr| {
+                    listener::bind_tcp(addr, *backlog).map_err(|e| NodeError::Bind { endpoint: format!("tcp {addr}"), source: e })
+                };
+                let first = bind(addr)?;
+                let actual = first.local_addr().map_err(io_err("reading the bound address"))?;
+                per_shard[0].push((BoundListener::Tcp(first), t));
+                for listeners in per_shard.iter_mut().skip(1) {
+                    listeners.push((BoundListener::Tcp(bind(actual)?), t));
+                }
+                labels.push(format!("{} ({}) on tcp {actual}", transport.id, describe(&transport.kind)));
+            }
+            Endpoint::Unix { path, .. } => {
+                let l = listener::bind_unix(path)
+                    .map_err(|e| NodeError::Bind { endpoint: format!("unix {}", path.display()), source: e })?;
+                per_shard[0].push((BoundListener::Unix(l), t));
+                labels.push(format!("{} ({}) on unix {}", transport.id, describe(&transport.kind), path.display()));
+            }
+        }
+    }
+
+    let pid_file = write_pid_file(&config.cbdir)?;
+    let node = Arc::new(NodeInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        node_id: node_id.clone(),
+        started: SystemTime::now(),
+        pid,
+        shards,
+        workers: config.routers.iter().map(|r| r.id.clone()).collect(),
+        realms: realms.iter().map(|r| r.name.clone()).collect(),
+        transports: labels.clone(),
+    });
+    let runtimes: Arc<Vec<TransportRuntime>> = Arc::new(
+        transports
+            .iter()
+            .map(|t| TransportRuntime { kind: t.kind.clone(), auth: Arc::new(t.anonymous.clone()) })
+            .collect(),
+    );
+
+    let mut polls = Vec::new();
+    let mut wakers = Vec::new();
+    for _ in 0..shards {
+        let poll = Poll::new().map_err(io_err("creating the event loop"))?;
+        let waker = Waker::new(poll.registry(), WAKER_TOKEN).map_err(io_err("creating a shard waker"))?;
+        polls.push(poll);
+        wakers.push(Arc::new(waker));
+    }
+    let (outboxes, inboxes) = mailbox::mesh(&wakers);
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let seed_base = random_seed();
+
+    tracing::info!("ferrobar {} starting: node {node_id}, pid {pid}, {shards} shard(s)", env!("CARGO_PKG_VERSION"));
+    for realm in &realms {
+        tracing::info!("realm \"{}\" started ({} role(s))", realm.name, realm.roles.len());
+    }
+    for label in &labels {
+        tracing::info!("transport {label}");
+    }
+
+    let mut threads = Vec::new();
+    let per_shard_io = polls.into_iter().zip(per_shard).zip(outboxes).zip(inboxes).enumerate();
+    for (id, (((poll, listeners), outboxes), inboxes)) in per_shard_io {
+        let setup = ShardSetup {
+            id,
+            poll,
+            listeners,
+            transports: Arc::clone(&runtimes),
+            node: Arc::clone(&node),
+            core: Core::new(CoreConfig {
+                shard: id,
+                shards,
+                realms: realms.clone(),
+                node_id: node_id.clone(),
+                worker_id: worker_id.clone(),
+                pid,
+                seed: seed_base ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            }),
+            outboxes,
+            inboxes,
+            shutdown: Arc::clone(&shutdown),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("shard-{id}"))
+            .spawn(move || shard::run(setup))
+            .map_err(io_err("starting a shard thread"))?;
+        threads.push(thread);
+    }
+
+    spawn_signal_watcher(Arc::clone(&shutdown), wakers.clone(), options.shutdown_after)?;
+
+    let mut failed = false;
+    for (id, thread) in threads.into_iter().enumerate() {
+        match thread.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!("shard {id} failed: {e}");
+                failed = true;
+            }
+            Err(_) => {
+                tracing::error!("shard {id} panicked");
+                failed = true;
+            }
+        }
+    }
+    if let Some(p) = pid_file {
+        let _ = std::fs::remove_file(p);
+    }
+    if failed {
+        return Err(NodeError::Io { what: "a shard failed".into(), source: std::io::Error::other("see the log above") });
+    }
+    tracing::info!("ferrobar stopped");
+    Ok(())
+}
+
+fn describe(kind: &TransportKind) -> String {
+    match kind {
+        TransportKind::WebSocket(_) => "websocket".into(),
+        TransportKind::Web(web) => {
+            let mut paths: Vec<String> = Vec::new();
+            if web.root.is_some() {
+                paths.push("/".into());
+            }
+            for (name, service) in &web.paths {
+                let what = match service {
+                    PathService::WebSocket(_) => "websocket",
+                    PathService::Static(_) => "static",
+                    PathService::NodeInfo => "nodeinfo",
+                    PathService::Path(_) => "path",
+                    PathService::Json(_) => "json",
+                    PathService::Redirect(_) => "redirect",
+                    PathService::NotFound => "none",
+                };
+                paths.push(format!("/{name}={what}"));
+            }
+            format!("web: {}", paths.join(" "))
+        }
+    }
+}
+
+/// Watches SIGTERM/SIGINT (and the optional self-stop timer) and asks every shard to stop.
+fn spawn_signal_watcher(shutdown: Arc<AtomicBool>, wakers: Vec<Arc<Waker>>, after: Option<u64>) -> Result<(), NodeError> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(io_err("installing signal handlers"))?;
+    let stop = move |why: &str| {
+        tracing::info!("{why}: shutting down");
+        shutdown.store(true, Ordering::Release);
+        for w in &wakers {
+            let _ = w.wake();
+        }
+    };
+    if let Some(secs) = after {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("shutdown-timer".into())
+            .spawn(move || {
+                std::thread::sleep(Duration::from_secs(secs));
+                stop("--shutdownafter elapsed");
+            })
+            .map_err(io_err("starting the shutdown timer"))?;
+    }
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let name = if signal == SIGTERM { "SIGTERM" } else { "SIGINT" };
+                stop(&format!("{name} received"));
+            }
+        })
+        .map_err(io_err("starting the signal watcher"))?;
+    Ok(())
+}
+
+/// Writes `cbdir/node.pid` (`{"pid": N}`, as Crossbar) when the node directory exists; refuses
+/// to start when it names a live process.
+fn write_pid_file(cbdir: &Path) -> Result<Option<PathBuf>, NodeError> {
+    if !cbdir.is_dir() {
+        return Ok(None);
+    }
+    let path = cbdir.join("node.pid");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let pid = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("pid").and_then(serde_json::Value::as_u64));
+        if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+            // SAFETY: kill with signal 0 only checks that the process exists.
+            let alive = unsafe { libc::kill(pid, 0) } == 0;
+            if alive && pid as u32 != std::process::id() {
+                return Err(NodeError::AlreadyRunning(cbdir.to_path_buf(), path));
+            }
+        }
+    }
+    let text = serde_json::json!({ "pid": std::process::id(), "argv": std::env::args().collect::<Vec<_>>() });
+    std::fs::write(&path, text.to_string()).map_err(io_err(format!("writing {}", path.display())))?;
+    Ok(Some(path))
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "ferrobar".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn random_seed() -> u64 {
+    use rand::TryRng;
+    let mut rng = rand::rngs::SysRng;
+    rng.try_next_u64().unwrap_or_else(|_| {
+        let t = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        t ^ u64::from(std::process::id()) << 32
+    })
+}

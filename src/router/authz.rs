@@ -1,0 +1,155 @@
+//! Static authorization from a realm's roles, matched as Crossbar does: an exact permission wins,
+//! then the longest `prefix` permission, then the most specific `wildcard` permission; no match
+//! denies.
+
+use crate::config::{Allow, Disclose, Permission, RoleConfig};
+use crate::wamp::uri::{wildcard_matches, MatchPolicy};
+
+/// The four actions a permission governs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Call,
+    Register,
+    Publish,
+    Subscribe,
+}
+
+impl Action {
+    fn allowed(self, allow: &Allow) -> bool {
+        match self {
+            Action::Call => allow.call,
+            Action::Register => allow.register,
+            Action::Publish => allow.publish,
+            Action::Subscribe => allow.subscribe,
+        }
+    }
+}
+
+/// The outcome of an authorization check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Decision {
+    /// The action may proceed.
+    pub allow: bool,
+    /// Identity disclosure forced by the matching permission.
+    pub disclose: Disclose,
+}
+
+/// One role's permissions, indexed by match policy.
+#[derive(Debug, Clone)]
+pub struct Role {
+    /// The role name.
+    pub name: String,
+    /// `trusted` is allowed everything, as in Crossbar.
+    trusted: bool,
+    exact: Vec<Permission>,
+    /// Sorted longest URI first, so the first hit is the longest prefix.
+    prefix: Vec<Permission>,
+    wildcard: Vec<Permission>,
+}
+
+impl Role {
+    /// Indexes a configured role.
+    pub fn new(config: &RoleConfig) -> Self {
+        let mut role = Role::empty(&config.name);
+        for p in &config.permissions {
+            match p.match_policy {
+                MatchPolicy::Exact => role.exact.push(p.clone()),
+                MatchPolicy::Prefix => role.prefix.push(p.clone()),
+                MatchPolicy::Wildcard => role.wildcard.push(p.clone()),
+            }
+        }
+        role.prefix.sort_by(|a, b| b.uri.len().cmp(&a.uri.len()));
+        role
+    }
+
+    /// The built-in `trusted` role: everything allowed, nothing disclosed.
+    pub fn trusted() -> Self {
+        let mut role = Role::empty("trusted");
+        role.trusted = true;
+        role
+    }
+
+    fn empty(name: &str) -> Self {
+        Role {
+            name: name.to_owned(),
+            trusted: false,
+            exact: Vec::new(),
+            prefix: Vec::new(),
+            wildcard: Vec::new(),
+        }
+    }
+
+    /// Decides whether this role may perform `action` on `uri`.
+    pub fn authorize(&self, uri: &str, action: Action) -> Decision {
+        if self.trusted {
+            return Decision { allow: true, disclose: Disclose::default() };
+        }
+        match self.best_match(uri) {
+            Some(p) => Decision { allow: action.allowed(&p.allow), disclose: p.disclose },
+            None => Decision::default(),
+        }
+    }
+
+    fn best_match(&self, uri: &str) -> Option<&Permission> {
+        if let Some(p) = self.exact.iter().find(|p| p.uri == uri) {
+            return Some(p);
+        }
+        if let Some(p) = self.prefix.iter().find(|p| uri.starts_with(p.uri.as_str())) {
+            return Some(p);
+        }
+        // The most specific wildcard: the one with the most non-empty components.
+        self.wildcard
+            .iter()
+            .filter(|p| wildcard_matches(&p.uri, uri))
+            .max_by_key(|p| p.uri.split('.').filter(|c| !c.is_empty()).count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn perm(uri: &str, policy: MatchPolicy, allow: Allow) -> Permission {
+        Permission {
+            uri: uri.into(),
+            match_policy: policy,
+            allow,
+            disclose: Disclose::default(),
+            cache: true,
+        }
+    }
+
+    const ALL: Allow = Allow { call: true, register: true, publish: true, subscribe: true };
+    const NONE: Allow = Allow { call: false, register: false, publish: false, subscribe: false };
+    const SUB_ONLY: Allow = Allow { call: false, register: false, publish: false, subscribe: true };
+
+    #[test]
+    fn exact_beats_prefix_beats_wildcard() {
+        let role = Role::new(&RoleConfig {
+            name: "r".into(),
+            permissions: vec![
+                perm("com.app.", MatchPolicy::Prefix, ALL),
+                perm("com.app.secret", MatchPolicy::Exact, NONE),
+                perm("com..x", MatchPolicy::Wildcard, SUB_ONLY),
+                perm("com.app.pub.", MatchPolicy::Prefix, SUB_ONLY),
+            ],
+        });
+        assert!(role.authorize("com.app.hello", Action::Publish).allow);
+        assert!(!role.authorize("com.app.secret", Action::Subscribe).allow);
+        assert!(!role.authorize("com.app.pub.x", Action::Publish).allow);
+        assert!(role.authorize("com.app.pub.x", Action::Subscribe).allow);
+        assert!(role.authorize("com.other.x", Action::Subscribe).allow);
+        assert!(!role.authorize("com.other.x", Action::Publish).allow);
+        assert!(!role.authorize("org.x", Action::Call).allow);
+    }
+
+    #[test]
+    fn empty_prefix_allows_everything_and_trusted_always() {
+        let role = Role::new(&RoleConfig {
+            name: "anonymous".into(),
+            permissions: vec![perm("", MatchPolicy::Prefix, ALL)],
+        });
+        assert!(role.authorize("anything.at.all", Action::Register).allow);
+        assert!(Role::trusted().authorize("x", Action::Call).allow);
+    }
+}

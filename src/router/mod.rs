@@ -1,0 +1,486 @@
+//! The sans-IO router core: realms, sessions, broker, dealer, static authorization.
+//!
+//! # Contract
+//!
+//! One [`Core`] runs per shard. The shell feeds it input through the `handle_*` methods and,
+//! after each call, drains [`Core::poll_output`] until it returns `None`, carrying out each
+//! [`Output`] in order: `Send` a frame to a local connection, `Close` a connection (after its
+//! queued frames), or hand a [`ShardMsg`] to another shard's core, whose shell passes it to
+//! [`Core::handle_shard`] in the order sent.
+//!
+//! The core never touches a socket, a clock, a thread or a global RNG: identical inputs and
+//! seed give identical outputs in identical order, so it is tested without a network.
+//!
+//! Cross-shard routing (see `DESIGN.md`): each realm has a home shard that owns realm-wide
+//! state (subscription ids, the authoritative registration table). A publication is delivered
+//! locally and forwarded once to every other shard. A call is resolved from the local replica
+//! of the registration table, and on a miss by the home shard, then goes straight to the
+//! callee's shard; the result goes straight back.
+
+pub mod authz;
+mod broker;
+mod dealer;
+mod realm;
+mod session;
+mod shard_msg;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hashbrown::HashMap;
+
+use crate::config::RealmConfig;
+use crate::wamp::error_uri as uris;
+use crate::wamp::id::IdGenerator;
+use crate::wamp::{Dict, Message, MessageType, Value};
+
+use realm::Realm;
+use session::{Joined, Session, State};
+pub use session::TransportInfo;
+pub use shard_msg::ShardMsg;
+use shard_msg::Inner;
+
+/// A connection handle chosen by the shell; opaque to the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Something the shell must do.
+#[must_use]
+#[derive(Debug)]
+pub enum Output {
+    /// Send one encoded WAMP message (in the connection's serializer) to a local connection.
+    Send {
+        /// The connection.
+        conn: ConnId,
+        /// The encoded message; shared when many connections get the same bytes.
+        frame: Bytes,
+    },
+    /// Close a connection once the frames already queued for it are written.
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Hand a message to another shard's core.
+    ToShard {
+        /// The target shard.
+        shard: usize,
+        /// The message.
+        msg: ShardMsg,
+    },
+}
+
+/// What a core needs to know about its node.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// This shard's index.
+    pub shard: usize,
+    /// Number of shards.
+    pub shards: usize,
+    /// Realms, in the same order on every shard.
+    pub realms: Vec<RealmConfig>,
+    /// Node id shown in WELCOME `authextra.x_cb_node`.
+    pub node_id: String,
+    /// Worker id shown in WELCOME `authextra.x_cb_worker`.
+    pub worker_id: String,
+    /// Process id shown in WELCOME `authextra.x_cb_pid`.
+    pub pid: u32,
+    /// Seed of the id generator (session, publication ids).
+    pub seed: u64,
+}
+
+/// Counters a shard keeps for the node info page and logs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CoreStats {
+    /// Sessions currently joined on this shard.
+    pub sessions: usize,
+    /// Protocol violations seen.
+    pub protocol_violations: u64,
+}
+
+/// The router core of one shard.
+#[derive(Debug)]
+pub struct Core {
+    shard: usize,
+    shards: usize,
+    node_id: String,
+    worker_id: String,
+    pid: u32,
+    realms: Vec<Realm>,
+    realm_index: HashMap<String, usize>,
+    sessions: HashMap<ConnId, Session>,
+    by_session_id: HashMap<u64, ConnId>,
+    ids: IdGenerator,
+    outputs: VecDeque<Output>,
+    /// Reused encode buffer for messages sent to one connection.
+    scratch: Vec<u8>,
+    stats: CoreStats,
+}
+
+impl Core {
+    /// A core for one shard.
+    pub fn new(config: CoreConfig) -> Self {
+        let mut realms = Vec::new();
+        let mut realm_index = HashMap::new();
+        for rc in &config.realms {
+            if realm_index.contains_key(&rc.name) {
+                continue;
+            }
+            realm_index.insert(rc.name.clone(), realms.len());
+            realms.push(Realm::new(rc));
+        }
+        Core {
+            shard: config.shard,
+            shards: config.shards.max(1),
+            node_id: config.node_id,
+            worker_id: config.worker_id,
+            pid: config.pid,
+            realms,
+            realm_index,
+            sessions: HashMap::new(),
+            by_session_id: HashMap::new(),
+            ids: IdGenerator::from_seed(config.seed),
+            outputs: VecDeque::new(),
+            scratch: Vec::new(),
+            stats: CoreStats::default(),
+        }
+    }
+
+    /// The next thing the shell must do, if any.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> CoreStats {
+        CoreStats { sessions: self.by_session_id.len(), ..self.stats }
+    }
+
+    /// A WAMP transport connection is open (WebSocket handshake done).
+    pub fn handle_open(&mut self, conn: ConnId, info: TransportInfo) {
+        self.sessions.insert(
+            conn,
+            Session {
+                conn,
+                serializer: info.serializer,
+                peer: info.peer,
+                auth: info.auth,
+                state: State::ExpectHello,
+            },
+        );
+    }
+
+    /// The transport closed (by the peer, an error, or after a `Close` output).
+    pub fn handle_closed(&mut self, conn: ConnId) {
+        if let Some(mut session) = self.sessions.remove(&conn) {
+            self.leave(&mut session);
+        }
+    }
+
+    /// The shell could not decode or frame a message: close the session as a protocol violation.
+    pub fn handle_malformed(&mut self, conn: ConnId, reason: &str) {
+        self.protocol_violation(conn, reason);
+    }
+
+    /// A decoded message from a connection.
+    pub fn handle_message(&mut self, conn: ConnId, msg: Message) {
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        match &session.state {
+            State::Closed => {}
+            State::ExpectHello => match msg {
+                Message::Hello { realm, details } => self.hello(conn, realm, details),
+                other => self.protocol_violation(
+                    conn,
+                    &format!("{} received before HELLO", other.message_type().name()),
+                ),
+            },
+            State::Established(_) => self.established(conn, msg),
+        }
+    }
+
+    /// A message from another shard's core.
+    pub fn handle_shard(&mut self, msg: ShardMsg) {
+        match msg.0 {
+            Inner::Publish(publication) => self.deliver_publication(&publication),
+            Inner::SubAlloc { realm, key, from } => self.home_sub_alloc(realm, key, from),
+            Inner::SubAllocated { realm, key, id } => self.sub_allocated(realm, key, id),
+            Inner::SubRelease { realm, key } => self.home_sub_release(realm, key),
+            Inner::Register { realm, uri, from, session, request } => {
+                self.home_register(realm, uri, from, session, request)
+            }
+            Inner::RegisterDone { realm, uri, session, request, result } => {
+                self.register_done(realm, uri, session, request, result)
+            }
+            Inner::ReplicaAdd { realm, uri, target } => {
+                self.realms[realm].dealer.replica.insert(uri, target);
+            }
+            Inner::ReplicaRemove { realm, uri, id } => self.replica_remove(realm, &uri, id),
+            Inner::Unregister { realm, id, session, reply } => {
+                self.home_unregister(realm, id, session, reply)
+            }
+            Inner::UnregisterDone { session, request, ok } => {
+                self.unregister_done(session, request, ok)
+            }
+            Inner::Invoke(invoke) => self.invoke(*invoke),
+            Inner::CallResult { caller_session, request, payload } => {
+                self.call_result(caller_session, request, *payload)
+            }
+            Inner::CallError(failure) => self.call_failed(*failure),
+            Inner::CallerGone { callee_session, caller_shard, caller_session, request } => {
+                self.caller_gone(callee_session, caller_shard, caller_session, request)
+            }
+        }
+    }
+
+    /// Graceful shutdown: every joined session gets GOODBYE `wamp.close.system_shutdown`, every
+    /// connection is closed.
+    pub fn shutdown(&mut self) {
+        let mut conns: Vec<ConnId> = self.sessions.keys().copied().collect();
+        conns.sort();
+        for conn in conns {
+            let joined = self.sessions.get(&conn).and_then(|s| s.joined()).is_some();
+            if joined {
+                let msg = Message::Goodbye {
+                    details: Dict::new().with("message", "the router is shutting down"),
+                    reason: uris::CLOSE_SYSTEM_SHUTDOWN.into(),
+                };
+                self.send(conn, &msg);
+            }
+            if let Some(mut session) = self.sessions.remove(&conn) {
+                self.leave(&mut session);
+            }
+            self.outputs.push_back(Output::Close { conn });
+        }
+    }
+
+    // ----- session lifecycle -----
+
+    fn hello(&mut self, conn: ConnId, realm_name: String, details: Dict) {
+        let Some(&realm) = self.realm_index.get(&realm_name) else {
+            return self.abort(conn, uris::NO_SUCH_REALM, &format!("no realm \"{realm_name}\" exists on this router"));
+        };
+        if let Some(methods) = details.get("authmethods").and_then(Value::as_list) {
+            let offers_anonymous = methods.iter().any(|m| m.as_str() == Some("anonymous"));
+            if !methods.is_empty() && !offers_anonymous {
+                return self.abort(
+                    conn,
+                    uris::NO_MATCHING_AUTH_METHOD,
+                    "this transport accepts only authmethod \"anonymous\"",
+                );
+            }
+        }
+        let Some(session) = self.sessions.get(&conn) else { return };
+        let auth = Arc::clone(&session.auth);
+        let peer = session.peer.clone();
+        let Some(role) = self.realms[realm].role(&auth.role) else {
+            return self.abort(
+                conn,
+                uris::NO_SUCH_ROLE,
+                &format!("role \"{}\" does not exist on realm \"{realm_name}\"", auth.role),
+            );
+        };
+        let id = self.ids.next_id();
+        let authid = match &auth.authid {
+            Some(a) => a.clone(),
+            None => self.random_authid(),
+        };
+        let welcome = Message::Welcome { session: id, details: self.welcome_details(realm, &authid, &auth.role, &peer) };
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            session.state = State::Established(Box::new(Joined {
+                id,
+                realm,
+                authid,
+                role,
+                subscriptions: Vec::new(),
+                registrations: Vec::new(),
+                pending_registers: 0,
+                pending_calls: HashMap::new(),
+                invocations: HashMap::new(),
+                next_invocation: 0,
+            }));
+        }
+        self.by_session_id.insert(id, conn);
+        self.realms[realm].local_sessions += 1;
+        self.send(conn, &welcome);
+    }
+
+    fn welcome_details(&self, realm: usize, authid: &str, authrole: &str, peer: &str) -> Dict {
+        let broker = Dict::new().with(
+            "features",
+            Dict::new()
+                .with("publisher_exclusion", true)
+                .with("publisher_identification", true)
+                .with("pattern_based_subscription", true),
+        );
+        let dealer = Dict::new().with("features", Dict::new().with("caller_identification", true));
+        let authextra = Dict::new()
+            .with("x_cb_node", self.node_id.as_str())
+            .with("x_cb_worker", self.worker_id.as_str())
+            .with("x_cb_peer", peer)
+            .with("x_cb_pid", u64::from(self.pid));
+        Dict::new()
+            .with("realm", self.realms[realm].name.as_str())
+            .with("authid", authid)
+            .with("authrole", authrole)
+            .with("authmethod", "anonymous")
+            .with("authprovider", "static")
+            .with("authextra", authextra)
+            .with("roles", Dict::new().with("broker", broker).with("dealer", dealer))
+    }
+
+    /// A random authid in Crossbar's style (`XXXX-XXXX-XXXX-XXXX-XXXX-XXXX`).
+    fn random_authid(&mut self) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+        let mut bits = self.ids.next_id() ^ (self.ids.next_id() << 11);
+        let mut out = String::with_capacity(29);
+        for i in 0..24 {
+            if i > 0 && i % 4 == 0 {
+                out.push('-');
+            }
+            out.push(char::from(ALPHABET[(bits & 31) as usize]));
+            bits = bits.rotate_right(5) ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+        out
+    }
+
+    fn established(&mut self, conn: ConnId, msg: Message) {
+        match msg {
+            Message::Hello { .. } => self.protocol_violation(conn, "HELLO received on a session that has already joined"),
+            Message::Goodbye { .. } => {
+                let reply = Message::Goodbye { details: Dict::new(), reason: uris::CLOSE_GOODBYE_AND_OUT.into() };
+                self.send(conn, &reply);
+                if let Some(mut session) = self.sessions.remove(&conn) {
+                    self.leave(&mut session);
+                    session.state = State::ExpectHello;
+                    self.sessions.insert(conn, session);
+                }
+            }
+            Message::Abort { .. } => {
+                if let Some(mut session) = self.sessions.remove(&conn) {
+                    self.leave(&mut session);
+                    session.state = State::Closed;
+                    self.sessions.insert(conn, session);
+                }
+                self.outputs.push_back(Output::Close { conn });
+            }
+            Message::Subscribe { request, options, topic } => self.subscribe(conn, request, &options, topic),
+            Message::Unsubscribe { request, subscription } => self.unsubscribe(conn, request, subscription),
+            Message::Publish { request, options, topic, payload } => self.publish(conn, request, &options, topic, payload),
+            Message::Register { request, options, procedure } => self.register(conn, request, &options, procedure),
+            Message::Unregister { request, registration } => self.unregister(conn, request, registration),
+            Message::Call { request, options, procedure, payload } => self.call(conn, request, &options, procedure, payload),
+            Message::Yield { request, options: _, payload } => self.yield_result(conn, request, payload),
+            Message::Error { request_type, request, details, error, payload } => {
+                if request_type == MessageType::Invocation.code() {
+                    self.invocation_error(conn, request, details, error, payload)
+                } else {
+                    self.protocol_violation(conn, &format!("ERROR for request type {request_type} is not one a client may send"))
+                }
+            }
+            Message::Cancel { .. } => {
+                self.protocol_violation(conn, "CANCEL is not supported: the router did not announce call_canceling")
+            }
+            other => {
+                let name = other.message_type().name();
+                self.protocol_violation(conn, &format!("{name} is a router-to-client message"))
+            }
+        }
+    }
+
+    /// Removes everything a session holds: subscriptions, registrations, pending calls and
+    /// invocations. The session stays in `self.sessions` only if the caller puts it back.
+    fn leave(&mut self, session: &mut Session) {
+        let State::Established(joined) = std::mem::replace(&mut session.state, State::ExpectHello) else {
+            return;
+        };
+        let joined = *joined;
+        self.by_session_id.remove(&joined.id);
+        self.realms[joined.realm].local_sessions -= 1;
+        for sub in &joined.subscriptions {
+            self.drop_subscriber(joined.realm, *sub, session.conn);
+        }
+        for reg in &joined.registrations {
+            self.send_to_home(joined.realm, Inner::Unregister { realm: joined.realm, id: *reg, session: joined.id, reply: None });
+        }
+        self.leave_calls(&joined);
+    }
+
+    // ----- output helpers -----
+
+    /// Encodes `msg` in the connection's serializer and queues it.
+    fn send(&mut self, conn: ConnId, msg: &Message) {
+        let Some(session) = self.sessions.get(&conn) else { return };
+        self.scratch.clear();
+        session.serializer.encode(msg, &mut self.scratch);
+        let frame = Bytes::copy_from_slice(&self.scratch);
+        self.outputs.push_back(Output::Send { conn, frame });
+    }
+
+    fn send_error(&mut self, conn: ConnId, request_type: MessageType, request: u64, error: &str, message: Option<String>) {
+        let payload = match message {
+            Some(m) => crate::wamp::Payload::args(vec![Value::Str(m)]),
+            None => crate::wamp::Payload::empty(),
+        };
+        let msg = Message::Error {
+            request_type: request_type.code(),
+            request,
+            details: Dict::new(),
+            error: error.to_owned(),
+            payload,
+        };
+        self.send(conn, &msg);
+    }
+
+    fn abort(&mut self, conn: ConnId, reason: &str, message: &str) {
+        let msg = Message::Abort { details: Dict::new().with("message", message), reason: reason.to_owned() };
+        self.send(conn, &msg);
+        if let Some(mut session) = self.sessions.remove(&conn) {
+            self.leave(&mut session);
+            session.state = State::Closed;
+            self.sessions.insert(conn, session);
+        }
+        self.outputs.push_back(Output::Close { conn });
+    }
+
+    fn protocol_violation(&mut self, conn: ConnId, message: &str) {
+        self.stats.protocol_violations += 1;
+        tracing::debug!(conn = conn.0, "protocol violation: {message}");
+        self.abort(conn, uris::PROTOCOL_VIOLATION, message);
+    }
+
+    fn home_shard(&self, realm: usize) -> usize {
+        realm % self.shards
+    }
+
+    /// Runs `msg` on the realm's home shard: here when this is it, else through the mailbox.
+    fn send_to_home(&mut self, realm: usize, msg: Inner) {
+        let home = self.home_shard(realm);
+        self.send_to_shard(home, msg);
+    }
+
+    fn send_to_shard(&mut self, shard: usize, msg: Inner) {
+        if shard == self.shard {
+            self.handle_shard(ShardMsg(msg));
+        } else {
+            self.outputs.push_back(Output::ToShard { shard, msg: ShardMsg(msg) });
+        }
+    }
+
+    fn conn_of(&self, session: u64) -> Option<ConnId> {
+        self.by_session_id.get(&session).copied()
+    }
+
+    fn joined(&self, conn: ConnId) -> Option<&Joined> {
+        self.sessions.get(&conn).and_then(|s| s.joined())
+    }
+
+    fn joined_mut(&mut self, conn: ConnId) -> Option<&mut Joined> {
+        self.sessions.get_mut(&conn).and_then(|s| s.joined_mut())
+    }
+}
+
+#[cfg(test)]
+mod tests;

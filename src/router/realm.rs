@@ -1,0 +1,47 @@
+//! A realm as one shard holds it: roles, this shard's subscriptions, the registration replica,
+//! and — on the realm's home shard — the realm-wide subscription ids and registration table.
+
+use hashbrown::HashMap;
+
+use crate::config::RealmConfig;
+use crate::wamp::uri::UriCheck;
+
+use super::authz::Role;
+use super::broker::Broker;
+use super::dealer::Dealer;
+
+/// One realm on one shard.
+#[derive(Debug)]
+pub(crate) struct Realm {
+    pub(crate) name: String,
+    pub(crate) uri_check: UriCheck,
+    pub(crate) roles: Vec<Role>,
+    role_index: HashMap<String, usize>,
+    pub(crate) broker: Broker,
+    pub(crate) dealer: Dealer,
+    /// Sessions joined on this shard.
+    pub(crate) local_sessions: usize,
+}
+
+impl Realm {
+    pub(crate) fn new(config: &RealmConfig) -> Self {
+        let mut roles: Vec<Role> = config.roles.iter().map(Role::new).collect();
+        if !roles.iter().any(|r| r.name == "trusted") {
+            roles.push(Role::trusted());
+        }
+        let role_index = roles.iter().enumerate().map(|(i, r)| (r.name.clone(), i)).collect();
+        Realm {
+            name: config.name.clone(),
+            uri_check: config.uri_check,
+            roles,
+            role_index,
+            broker: Broker::default(),
+            dealer: Dealer::default(),
+            local_sessions: 0,
+        }
+    }
+
+    pub(crate) fn role(&self, name: &str) -> Option<usize> {
+        self.role_index.get(name).copied()
+    }
+}

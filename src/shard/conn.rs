@@ -1,0 +1,183 @@
+//! One client connection as the reactor holds it: the socket, its protocol phase and its
+//! buffers. Buffers are empty (unallocated) while a connection is idle, so an idle session
+//! costs little more than this struct.
+
+use std::io::{self, Read, Write};
+
+use mio::event::Source;
+use mio::{Interest, Registry, Token};
+
+use crate::codec::Serializer;
+use crate::router::ConnId;
+use crate::transport::websocket::{WsLimits, WsReader, CLOSE_NORMAL};
+
+/// A connected socket.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(mio::net::TcpStream),
+    Unix(mio::net::UnixStream),
+}
+
+impl Stream {
+    pub(crate) fn shutdown_write(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        };
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Source for Stream {
+    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(registry, token, interests),
+            Stream::Unix(s) => s.register(registry, token, interests),
+        }
+    }
+
+    fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(registry, token, interests),
+            Stream::Unix(s) => s.reregister(registry, token, interests),
+        }
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(registry),
+            Stream::Unix(s) => s.deregister(registry),
+        }
+    }
+}
+
+/// Where a connection is in its life.
+#[derive(Debug)]
+pub(crate) enum Phase {
+    /// Reading the HTTP request head.
+    Http,
+    /// Speaking WAMP over WebSocket.
+    WebSocket { reader: WsReader, serializer: Serializer, limits: WsLimits },
+    /// Writing its last bytes; input is discarded.
+    Closing,
+}
+
+/// One connection.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) stream: Stream,
+    /// Distinguishes this connection from earlier ones in the same slab slot.
+    pub(crate) generation: u32,
+    /// Index of the transport it came in on.
+    pub(crate) transport: usize,
+    /// `tcp4:127.0.0.1:50412`, as Crossbar writes peers.
+    pub(crate) peer: String,
+    pub(crate) phase: Phase,
+    /// Bytes read but not yet consumed (a partial frame or HTTP head).
+    pub(crate) rbuf: Vec<u8>,
+    /// Bytes to write; `wbuf[wpos..]` is still pending.
+    pub(crate) wbuf: Vec<u8>,
+    pub(crate) wpos: usize,
+    /// Close once `wbuf` is written.
+    pub(crate) close_after_flush: bool,
+    /// Our write side is shut; waiting for the peer to close (bounded by a deadline).
+    pub(crate) lingering: bool,
+    /// Listed in the shard's dirty list this turn.
+    pub(crate) dirty: bool,
+    /// The core knows this connection (WebSocket handshake done).
+    pub(crate) session_open: bool,
+    /// Close code for the WebSocket close frame when the core asks to close.
+    pub(crate) close_code: u16,
+}
+
+/// Above this capacity an empty buffer is released instead of kept for reuse.
+const KEEP_CAPACITY: usize = 16 * 1024;
+
+impl Conn {
+    pub(crate) fn new(stream: Stream, generation: u32, transport: usize, peer: String) -> Self {
+        Conn {
+            stream,
+            generation,
+            transport,
+            peer,
+            phase: Phase::Http,
+            rbuf: Vec::new(),
+            wbuf: Vec::new(),
+            wpos: 0,
+            close_after_flush: false,
+            lingering: false,
+            dirty: false,
+            session_open: false,
+            close_code: CLOSE_NORMAL,
+        }
+    }
+
+    /// The id the core knows this connection by.
+    pub(crate) fn id(&self, key: usize) -> ConnId {
+        ConnId((u64::from(self.generation) << 32) | key as u64)
+    }
+
+    /// Bytes queued and not yet written.
+    pub(crate) fn pending_output(&self) -> usize {
+        self.wbuf.len() - self.wpos
+    }
+
+    /// Writes as much of `wbuf` as the socket takes. `Ok(true)` when everything is written.
+    pub(crate) fn flush(&mut self) -> io::Result<bool> {
+        while self.wpos < self.wbuf.len() {
+            match self.stream.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes")),
+                Ok(n) => self.wpos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.wpos > self.wbuf.len() / 2 {
+                        self.wbuf.drain(..self.wpos);
+                        self.wpos = 0;
+                    }
+                    return Ok(false);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.wpos = 0;
+        if self.wbuf.capacity() > KEEP_CAPACITY {
+            self.wbuf = Vec::new();
+        } else {
+            self.wbuf.clear();
+        }
+        Ok(true)
+    }
+
+    /// Releases the read buffer's memory once it holds nothing.
+    pub(crate) fn trim_rbuf(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+            self.rbuf = Vec::new();
+        }
+    }
+}
+
+/// Splits a [`ConnId`] back into slab key and generation.
+pub(crate) fn split_id(id: ConnId) -> (usize, u32) {
+    ((id.0 & 0xffff_ffff) as usize, (id.0 >> 32) as u32)
+}

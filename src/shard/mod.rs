@@ -1,0 +1,531 @@
+//! One hand-rolled reactor per core: a mio `Poll`, this shard's listening sockets, a slab of
+//! connections, mailboxes to the other shards, and the router [`Core`] it drives.
+//!
+//! One turn: poll; accept; read each ready connection (deframe, decode, hand messages to the
+//! core); drain the mailboxes; route the core's outputs (frames appended to connection buffers,
+//! messages to other shards); flush each dirty connection once; wake each shard that got mail.
+//! Sockets are registered readable+writable once, edge-triggered; reads and accepts run until
+//! `WouldBlock` or a per-turn budget, and a connection that hit its budget is read again next
+//! turn.
+
+mod conn;
+pub mod listener;
+pub mod mailbox;
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use crate::config::{AnonymousAuth, TransportKind};
+use crate::router::{Core, Output, ShardMsg, TransportInfo};
+use crate::transport::http::{self, HttpContext, HttpOutcome, NodeInfo};
+use crate::transport::websocket::{self, Flow, WsEvent, WsLimits, CLOSE_GOING_AWAY};
+
+use conn::{split_id, Conn, Phase, Stream};
+use listener::BoundListener;
+use mailbox::Outbox;
+
+/// The waker's token.
+pub const WAKER_TOKEN: Token = Token(usize::MAX);
+const LISTENER_BASE: usize = usize::MAX - 1;
+/// Bytes read from one connection per turn before others get their turn.
+const READ_BUDGET: usize = 256 * 1024;
+/// Connections accepted per listener per turn.
+const ACCEPT_BUDGET: usize = 512;
+/// Size of the shard's shared read buffer.
+const SCRATCH_SIZE: usize = 64 * 1024;
+/// A connection whose unwritten output passes this is a slow consumer and is closed.
+const MAX_PENDING_OUTPUT: usize = 64 * 1024 * 1024;
+/// How long a closed connection waits for the peer's FIN after ours.
+const LINGER: Duration = Duration::from_secs(2);
+/// How long shutdown waits for goodbyes to be written.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// A transport as the reactor needs it.
+#[derive(Debug)]
+pub struct TransportRuntime {
+    /// What it serves.
+    pub kind: TransportKind,
+    /// Anonymous authentication settings.
+    pub auth: Arc<AnonymousAuth>,
+}
+
+/// Everything a shard thread starts with.
+pub struct ShardSetup {
+    /// This shard's index.
+    pub id: usize,
+    /// Its poll instance (the waker is already registered on it with [`WAKER_TOKEN`]).
+    pub poll: Poll,
+    /// Its listening sockets, with the transport index each serves.
+    pub listeners: Vec<(BoundListener, usize)>,
+    /// All transports, by index.
+    pub transports: Arc<Vec<TransportRuntime>>,
+    /// What the node info page shows.
+    pub node: Arc<NodeInfo>,
+    /// The router core.
+    pub core: Core,
+    /// `outboxes[j]` sends to shard j.
+    pub outboxes: Vec<Option<Outbox>>,
+    /// `inboxes[i]` receives from shard i.
+    pub inboxes: Vec<Option<rtrb::Consumer<ShardMsg>>>,
+    /// Set by the node controller to begin a graceful shutdown.
+    pub shutdown: Arc<AtomicBool>,
+}
+
+enum Listener {
+    Tcp(mio::net::TcpListener),
+    Unix(mio::net::UnixListener),
+}
+
+struct Shard {
+    id: usize,
+    poll: Poll,
+    listeners: Vec<(Listener, usize)>,
+    transports: Arc<Vec<TransportRuntime>>,
+    node: Arc<NodeInfo>,
+    core: Core,
+    outboxes: Vec<Option<Outbox>>,
+    inboxes: Vec<Option<rtrb::Consumer<ShardMsg>>>,
+    shutdown: Arc<AtomicBool>,
+    conns: Slab<Conn>,
+    next_generation: u32,
+    scratch: Vec<u8>,
+    dirty: Vec<usize>,
+    pending_reads: Vec<usize>,
+    pending_accepts: Vec<usize>,
+    lingering: Vec<(usize, u32, Instant)>,
+    doomed: Vec<usize>,
+    shutdown_deadline: Option<Instant>,
+}
+
+/// Runs one shard until shutdown completes.
+pub fn run(setup: ShardSetup) -> io::Result<()> {
+    let mut listeners = Vec::new();
+    for (i, (bound, transport)) in setup.listeners.into_iter().enumerate() {
+        let mut l = match bound {
+            BoundListener::Tcp(l) => Listener::Tcp(mio::net::TcpListener::from_std(l)),
+            BoundListener::Unix(l) => Listener::Unix(mio::net::UnixListener::from_std(l)),
+        };
+        let token = Token(LISTENER_BASE - i);
+        match &mut l {
+            Listener::Tcp(l) => setup.poll.registry().register(l, token, Interest::READABLE)?,
+            Listener::Unix(l) => setup.poll.registry().register(l, token, Interest::READABLE)?,
+        }
+        listeners.push((l, transport));
+    }
+    let mut shard = Shard {
+        id: setup.id,
+        poll: setup.poll,
+        listeners,
+        transports: setup.transports,
+        node: setup.node,
+        core: setup.core,
+        outboxes: setup.outboxes,
+        inboxes: setup.inboxes,
+        shutdown: setup.shutdown,
+        conns: Slab::new(),
+        next_generation: 0,
+        scratch: vec![0; SCRATCH_SIZE],
+        dirty: Vec::new(),
+        pending_reads: Vec::new(),
+        pending_accepts: Vec::new(),
+        lingering: Vec::new(),
+        doomed: Vec::new(),
+        shutdown_deadline: None,
+    };
+    shard.run()
+}
+
+impl Shard {
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = if !self.pending_reads.is_empty() || !self.pending_accepts.is_empty() {
+                Some(Duration::ZERO)
+            } else if self.shutdown_deadline.is_some() || !self.lingering.is_empty() {
+                Some(Duration::from_millis(100))
+            } else {
+                None
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            for event in events.iter() {
+                let token = event.token();
+                if token == WAKER_TOKEN {
+                    continue;
+                }
+                if token.0 > LISTENER_BASE - self.listeners.len() {
+                    self.accept(LISTENER_BASE - token.0);
+                    continue;
+                }
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    self.read_conn(token.0);
+                }
+                if event.is_writable() {
+                    self.flush_conn(token.0);
+                }
+            }
+            for key in std::mem::take(&mut self.pending_reads) {
+                self.read_conn(key);
+            }
+            for i in std::mem::take(&mut self.pending_accepts) {
+                self.accept(i);
+            }
+            self.drain_inboxes();
+            if self.shutdown.load(Ordering::Acquire) && self.shutdown_deadline.is_none() {
+                self.begin_shutdown();
+            }
+            self.flush_dirty();
+            for outbox in self.outboxes.iter_mut().flatten() {
+                outbox.flush();
+            }
+            self.expire_lingering();
+            if let Some(deadline) = self.shutdown_deadline {
+                if self.conns.is_empty() || Instant::now() >= deadline {
+                    tracing::debug!(shard = self.id, open = self.conns.len(), "shard stopped");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self, index: usize) {
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        for _ in 0..ACCEPT_BUDGET {
+            let Some((listener, transport)) = self.listeners.get(index) else { return };
+            let transport = *transport;
+            let accepted = match listener {
+                Listener::Tcp(l) => l.accept().map(|(s, addr)| {
+                    let _ = s.set_nodelay(true);
+                    let family = if addr.is_ipv4() { "tcp4" } else { "tcp6" };
+                    (Stream::Tcp(s), format!("{family}:{}:{}", addr.ip(), addr.port()))
+                }),
+                Listener::Unix(l) => l.accept().map(|(s, _)| (Stream::Unix(s), "unix".to_owned())),
+            };
+            match accepted {
+                Ok((stream, peer)) => self.add_conn(stream, transport, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // EMFILE and friends: stop for this turn instead of spinning; the
+                    // listener stays readable, so the next turn tries again.
+                    tracing::warn!(shard = self.id, "accept failed: {e}");
+                    return;
+                }
+            }
+        }
+        self.pending_accepts.push(index);
+    }
+
+    fn add_conn(&mut self, stream: Stream, transport: usize, peer: String) {
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        let conn = entry.insert(Conn::new(stream, self.next_generation, transport, peer));
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self.poll.registry().register(&mut conn.stream, Token(key), interest) {
+            tracing::warn!("cannot register connection: {e}");
+            self.conns.remove(key);
+        }
+    }
+
+    fn read_conn(&mut self, key: usize) {
+        let mut budget = READ_BUDGET;
+        loop {
+            let Some(conn) = self.conns.get_mut(key) else { return };
+            if conn.lingering {
+                // Waiting for the peer's FIN: discard whatever still arrives.
+                match conn.stream.read(&mut self.scratch) {
+                    Ok(0) => return self.remove_conn(key),
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(_) => return self.remove_conn(key),
+                }
+            }
+            match conn.stream.read(&mut self.scratch) {
+                Ok(0) => return self.remove_conn(key),
+                Ok(n) => {
+                    self.ingest(key, n);
+                    self.route_outputs();
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        self.pending_reads.push(key);
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.remove_conn(key),
+            }
+        }
+    }
+
+    /// Handles `n` fresh bytes of `self.scratch` read from connection `key`.
+    fn ingest(&mut self, key: usize, n: usize) {
+        let Shard { conns, scratch, core, transports, node, dirty, .. } = self;
+        let Some(conn) = conns.get_mut(key) else { return };
+        match conn.phase {
+            Phase::Closing => {}
+            Phase::Http => {
+                conn.rbuf.extend_from_slice(&scratch[..n]);
+                let transport = &transports[conn.transport];
+                let ctx = HttpContext { transport: &transport.kind, node, peer: &conn.peer };
+                match http::handle_request(&conn.rbuf, &ctx) {
+                    HttpOutcome::Incomplete => {}
+                    HttpOutcome::Respond { response } => {
+                        conn.wbuf.extend_from_slice(&response);
+                        conn.close_after_flush = true;
+                        conn.phase = Phase::Closing;
+                        conn.rbuf = Vec::new();
+                        mark_dirty(conn, key, dirty);
+                    }
+                    HttpOutcome::Upgrade { serializer, response, consumed, options } => {
+                        conn.wbuf.extend_from_slice(&response);
+                        mark_dirty(conn, key, dirty);
+                        conn.rbuf.drain(..consumed.min(conn.rbuf.len()));
+                        let limits = WsLimits { max_message: options.max_message_size, max_frame: options.max_frame_size };
+                        conn.phase = Phase::WebSocket { reader: Default::default(), serializer, limits };
+                        conn.session_open = true;
+                        let info = TransportInfo { serializer, peer: conn.peer.clone(), auth: Arc::clone(&transport.auth) };
+                        core.handle_open(conn.id(key), info);
+                        if !conn.rbuf.is_empty() {
+                            let mut buf = std::mem::take(&mut conn.rbuf);
+                            let used = websocket_input(conn, key, core, dirty, &mut buf);
+                            buf.drain(..used);
+                            conn.rbuf = buf;
+                        }
+                        conn.trim_rbuf();
+                    }
+                }
+            }
+            Phase::WebSocket { .. } => {
+                if conn.rbuf.is_empty() {
+                    let used = websocket_input(conn, key, core, dirty, &mut scratch[..n]);
+                    if !matches!(conn.phase, Phase::Closing) {
+                        conn.rbuf.extend_from_slice(&scratch[used..n]);
+                    }
+                } else {
+                    conn.rbuf.extend_from_slice(&scratch[..n]);
+                    let mut buf = std::mem::take(&mut conn.rbuf);
+                    let used = websocket_input(conn, key, core, dirty, &mut buf);
+                    buf.drain(..used);
+                    conn.rbuf = buf;
+                    conn.trim_rbuf();
+                }
+            }
+        }
+    }
+
+    fn drain_inboxes(&mut self) {
+        for i in 0..self.inboxes.len() {
+            loop {
+                let Some(Some(inbox)) = self.inboxes.get_mut(i) else { break };
+                let Ok(msg) = inbox.pop() else { break };
+                if self.shutdown_deadline.is_none() {
+                    self.core.handle_shard(msg);
+                    self.route_outputs();
+                }
+            }
+        }
+    }
+
+    /// Carries out everything the core asked for.
+    fn route_outputs(&mut self) {
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                Output::Send { conn, frame } => {
+                    let (key, generation) = split_id(conn);
+                    let Some(c) = self.conns.get_mut(key) else { continue };
+                    if c.generation != generation {
+                        continue;
+                    }
+                    let Phase::WebSocket { serializer, .. } = c.phase else { continue };
+                    websocket::write_message(&mut c.wbuf, &frame, serializer.is_binary());
+                    mark_dirty(c, key, &mut self.dirty);
+                    if c.pending_output() > MAX_PENDING_OUTPUT {
+                        tracing::warn!(peer = %c.peer, "closing slow consumer: over {MAX_PENDING_OUTPUT} bytes unwritten");
+                        self.doomed.push(key);
+                    }
+                }
+                Output::Close { conn } => {
+                    let (key, generation) = split_id(conn);
+                    let Some(c) = self.conns.get_mut(key) else { continue };
+                    if c.generation != generation {
+                        continue;
+                    }
+                    if let Phase::WebSocket { .. } = c.phase {
+                        websocket::write_close(&mut c.wbuf, c.close_code, "");
+                    }
+                    c.phase = Phase::Closing;
+                    c.close_after_flush = true;
+                    c.rbuf = Vec::new();
+                    mark_dirty(c, key, &mut self.dirty);
+                }
+                Output::ToShard { shard, msg } => {
+                    if let Some(Some(outbox)) = self.outboxes.get_mut(shard) {
+                        outbox.push(msg);
+                    }
+                }
+            }
+        }
+        for key in std::mem::take(&mut self.doomed) {
+            self.remove_conn(key);
+        }
+    }
+
+    fn flush_dirty(&mut self) {
+        for key in std::mem::take(&mut self.dirty) {
+            if let Some(c) = self.conns.get_mut(key) {
+                c.dirty = false;
+            }
+            self.flush_conn(key);
+        }
+    }
+
+    fn flush_conn(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        if conn.lingering {
+            return;
+        }
+        match conn.flush() {
+            Ok(true) if conn.close_after_flush => {
+                conn.stream.shutdown_write();
+                conn.lingering = true;
+                let generation = conn.generation;
+                if conn.session_open {
+                    conn.session_open = false;
+                    let id = conn.id(key);
+                    self.core.handle_closed(id);
+                    self.route_outputs();
+                }
+                self.lingering.push((key, generation, Instant::now() + LINGER));
+            }
+            Ok(_) => {}
+            Err(_) => self.remove_conn(key),
+        }
+    }
+
+    fn remove_conn(&mut self, key: usize) {
+        if !self.conns.contains(key) {
+            return;
+        }
+        let mut conn = self.conns.remove(key);
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        if conn.session_open {
+            self.core.handle_closed(conn.id(key));
+            self.route_outputs();
+        }
+    }
+
+    fn expire_lingering(&mut self) {
+        if self.lingering.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        self.lingering.retain(|&(key, generation, deadline)| {
+            if deadline > now {
+                return true;
+            }
+            expired.push((key, generation));
+            false
+        });
+        for (key, generation) in expired {
+            if self.conns.get(key).is_some_and(|c| c.generation == generation && c.lingering) {
+                self.remove_conn(key);
+            }
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        tracing::info!(shard = self.id, sessions = self.core.stats().sessions, "shutting down");
+        self.shutdown_deadline = Some(Instant::now() + SHUTDOWN_GRACE);
+        for (listener, _) in &mut self.listeners {
+            let _ = match listener {
+                Listener::Tcp(l) => self.poll.registry().deregister(l),
+                Listener::Unix(l) => self.poll.registry().deregister(l),
+            };
+        }
+        for (_, conn) in self.conns.iter_mut() {
+            conn.close_code = CLOSE_GOING_AWAY;
+        }
+        self.core.shutdown();
+        self.route_outputs();
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            if let Some(c) = self.conns.get_mut(key) {
+                if !c.close_after_flush {
+                    c.close_after_flush = true;
+                    c.phase = Phase::Closing;
+                    mark_dirty(c, key, &mut self.dirty);
+                }
+            }
+        }
+    }
+}
+
+fn mark_dirty(conn: &mut Conn, key: usize, dirty: &mut Vec<usize>) {
+    if !conn.dirty {
+        conn.dirty = true;
+        dirty.push(key);
+    }
+}
+
+/// Feeds WebSocket bytes to the reader and the decoded messages to the core. Returns the bytes
+/// consumed.
+fn websocket_input(conn: &mut Conn, key: usize, core: &mut Core, dirty: &mut Vec<usize>, buf: &mut [u8]) -> usize {
+    let id = conn.id(key);
+    let Phase::WebSocket { reader, serializer, limits } = &mut conn.phase else { return buf.len() };
+    let serializer = *serializer;
+    let mut peer_closed = false;
+    let mut wbuf = std::mem::take(&mut conn.wbuf);
+    let result = reader.process(buf, *limits, |event| match event {
+        WsEvent::Message { data, .. } => {
+            match serializer.decode(data) {
+                Ok(msg) => core.handle_message(id, msg),
+                Err(e) => core.handle_malformed(id, &e.to_string()),
+            }
+            Flow::Continue
+        }
+        WsEvent::Ping(payload) => {
+            websocket::write_pong(&mut wbuf, payload);
+            Flow::Continue
+        }
+        WsEvent::Close { .. } => {
+            peer_closed = true;
+            Flow::Stop
+        }
+    });
+    conn.wbuf = wbuf;
+    if !conn.wbuf.is_empty() {
+        mark_dirty(conn, key, dirty);
+    }
+    match result {
+        Ok(used) => {
+            if peer_closed {
+                websocket::write_close(&mut conn.wbuf, websocket::CLOSE_NORMAL, "");
+                conn.phase = Phase::Closing;
+                conn.close_after_flush = true;
+                mark_dirty(conn, key, dirty);
+                return buf.len();
+            }
+            used
+        }
+        Err(e) => {
+            conn.close_code = e.close_code();
+            core.handle_malformed(id, &e.to_string());
+            buf.len()
+        }
+    }
+}

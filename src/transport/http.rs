@@ -1,0 +1,897 @@
+//! The HTTP side of the web transport, as a pure function over the bytes read so far.
+//!
+//! The per-core reactor owns the socket. It calls [`handle_request`] with everything read on
+//! a fresh connection and acts on the [`HttpOutcome`]: read more, write a response and close,
+//! or write the `101 Switching Protocols` and hand the connection to WebSocket framing. No
+//! socket, timer or thread is touched here, so every branch is tested with plain byte strings.
+//!
+//! Routing follows Crossbar's web transport (`paths{}`): the first path segment selects a
+//! service, a `path` service nests, everything else goes to the `/` service. A `websocket`
+//! transport is a WebSocket endpoint on every path. Every response except the 101 carries
+//! `Connection: close`: one request per connection keeps the reactor's HTTP state trivial, and
+//! WAMP clients only ever send one (the upgrade).
+
+use std::time::SystemTime;
+
+use tungstenite::handshake::derive_accept_key;
+
+use crate::codec::Serializer;
+use crate::config::model::{
+    PathService, TransportKind, WebService, WebSocketOptions, WebSocketService,
+};
+use crate::transport::{nodeinfo, static_files};
+
+/// Largest request head accepted; a longer one gets `431`. Upgrades are a few hundred bytes;
+/// browsers with many cookies stay well under this.
+pub const MAX_HEAD: usize = 16 * 1024;
+
+/// Most request headers accepted; more gets `431`.
+pub const MAX_HEADERS: usize = 64;
+
+/// The `Server:` header value (no version: `show_server_version` is Crossbar's opt-in).
+pub const SERVER: &str = "ferrobar";
+
+/// What the node info page and the WebSocket status page show. Built once by the node and
+/// shared (`Arc`) by every shard; it changes only on restart.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// ferrobar's version (`env!("CARGO_PKG_VERSION")`).
+    pub version: &'static str,
+    /// The node id (`controller.id`, else `<hostname>-<pid>` as Crossbar does).
+    pub node_id: String,
+    /// When the node started.
+    pub started: SystemTime,
+    /// The process id.
+    pub pid: u32,
+    /// Number of shards (reactor threads).
+    pub shards: usize,
+    /// Router worker ids.
+    pub workers: Vec<String>,
+    /// Realm names.
+    pub realms: Vec<String>,
+    /// Transport descriptions (e.g. `transport001 web tcp/8080`).
+    pub transports: Vec<String>,
+}
+
+/// Everything [`handle_request`] needs besides the bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpContext<'a> {
+    /// The listening transport the connection arrived on.
+    pub transport: &'a TransportKind,
+    /// Node facts for the info and status pages.
+    pub node: &'a NodeInfo,
+    /// The peer address as text (`127.0.0.1:50312`), shown on the node info page.
+    pub peer: &'a str,
+}
+
+/// What the reactor does next with the connection.
+#[derive(Debug)]
+pub enum HttpOutcome {
+    /// Not a complete request head yet; call again with more bytes.
+    Incomplete,
+    /// Upgrade accepted: write `response` (the 101), then speak WebSocket. `consumed` bytes of
+    /// the input belong to the HTTP head; any rest is already WebSocket data.
+    Upgrade {
+        /// The negotiated serializer.
+        serializer: Serializer,
+        /// The complete `101 Switching Protocols` response.
+        response: Vec<u8>,
+        /// Length of the request head within the input.
+        consumed: usize,
+        /// The WebSocket options of the endpoint that accepted the upgrade.
+        options: WebSocketOptions,
+    },
+    /// Write `response` (complete HTTP/1.1 response, head + body), then close the connection.
+    Respond {
+        /// The complete response.
+        response: Vec<u8>,
+    },
+}
+
+/// Decides what to do with the bytes read so far on a new connection. Never panics.
+///
+/// Call it again with the whole buffer (not just the new bytes) after each read until it
+/// returns something other than [`HttpOutcome::Incomplete`]. Once the buffer holds more than
+/// [`MAX_HEAD`] bytes without a complete head the answer is a `431`, so the reactor never
+/// needs to buffer more than `MAX_HEAD + 1` bytes.
+pub fn handle_request(buf: &[u8], ctx: &HttpContext<'_>) -> HttpOutcome {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let consumed = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
+        Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD => return HttpOutcome::Incomplete,
+        Ok(_) => return respond(Response::text(431, "Request head too large."), false),
+        Err(httparse::Error::TooManyHeaders) => {
+            return respond(Response::text(431, "Too many request headers."), false)
+        }
+        Err(e) => return respond(Response::text(400, &format!("Bad request: {e}.")), false),
+    };
+    let head = match parsed.method.unwrap_or("") {
+        "GET" => false,
+        "HEAD" => true,
+        _ => {
+            let resp = Response::text(405, "Only GET and HEAD are supported.")
+                .header("Allow", "GET, HEAD");
+            return respond(resp, false);
+        }
+    };
+    let Some((path, query)) = split_target(parsed.path.unwrap_or("")) else {
+        return respond(Response::text(400, "Bad request target."), head);
+    };
+    let req = Request {
+        head,
+        path,
+        query,
+        headers: parsed.headers,
+    };
+    match ctx.transport {
+        TransportKind::WebSocket(ws) => websocket(ws, &req, consumed, ctx.node),
+        TransportKind::Web(web) => match route(web, path) {
+            Some((service, rest)) => serve(service, rest, &req, consumed, ctx),
+            None => respond(Response::text(404, "Not found."), head),
+        },
+    }
+}
+
+/// The parts of a parsed request the services look at.
+struct Request<'b> {
+    head: bool,
+    /// The path without query or fragment, as sent (still percent-encoded).
+    path: &'b str,
+    query: Option<&'b str>,
+    headers: &'b [httparse::Header<'b>],
+}
+
+impl Request<'_> {
+    /// All values of the header `name` (case-insensitive), in request order.
+    fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    /// The first value of the header `name`, trimmed.
+    fn header<'s>(&'s self, name: &'s str) -> Option<&'s [u8]> {
+        self.header_values(name).next().map(|v| v.trim_ascii())
+    }
+
+    /// True when a comma-separated header `name` lists `token` (case-insensitive).
+    fn has_token(&self, name: &str, token: &str) -> bool {
+        self.header_values(name)
+            .flat_map(|v| v.split(|&b| b == b','))
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    }
+}
+
+/// Splits a request target into path and query, dropping any fragment. Accepts origin-form
+/// (`/a?b`) and absolute-form (`http://host/a`); anything else (`*`, authority-form) is `None`.
+fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
+    let target = target.split('#').next().unwrap_or("");
+    let target = match target.split_once("://") {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
+        {
+            rest.find('/').map_or("/", |i| &rest[i..])
+        }
+        _ => target,
+    };
+    if !target.starts_with('/') {
+        return None;
+    }
+    Some(match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    })
+}
+
+/// Finds the service for `path` in a web service tree. Returns the service and the part of the
+/// path below it (`""` or starting with `/`). A `path` service recurses with the rest; a first
+/// segment that names no service falls to the tree's `/` service.
+fn route<'s, 'p>(web: &'s WebService, path: &'p str) -> Option<(&'s PathService, &'p str)> {
+    let trimmed = path.strip_prefix('/').unwrap_or(path);
+    let (segment, below) = trimmed
+        .find('/')
+        .map_or((trimmed, ""), |i| trimmed.split_at(i));
+    if !segment.is_empty() {
+        if let Some((_, service)) = web.paths.iter().find(|(key, _)| key == segment) {
+            return match service {
+                PathService::Path(nested) => route(nested, below),
+                other => Some((other, below)),
+            };
+        }
+    }
+    match web.root.as_ref()? {
+        PathService::Path(nested) => route(nested, path),
+        other => Some((other, path)),
+    }
+}
+
+/// Runs one (non-`path`) service.
+fn serve(
+    service: &PathService,
+    rest: &str,
+    req: &Request<'_>,
+    consumed: usize,
+    ctx: &HttpContext<'_>,
+) -> HttpOutcome {
+    let resp = match service {
+        PathService::WebSocket(ws) => return websocket(ws, req, consumed, ctx.node),
+        PathService::Static(svc) => static_files::serve(
+            svc,
+            &static_files::StaticRequest {
+                full_path: req.path,
+                rest,
+                query: req.query,
+                head: req.head,
+            },
+        ),
+        PathService::NodeInfo => {
+            Response::html(200, nodeinfo::render(ctx.node, ctx.peer, SystemTime::now()))
+                .header("Cache-Control", "no-store")
+        }
+        PathService::Json(value) => {
+            Response::new(200).body("application/json", value.as_bytes().to_vec())
+        }
+        PathService::Redirect(url) => {
+            Response::text(302, "Found.").header("Location", header_safe(url))
+        }
+        PathService::NotFound | PathService::Path(_) => Response::text(404, "Not found."),
+    };
+    respond(resp, req.head)
+}
+
+/// The WebSocket endpoint: the upgrade handshake (RFC 6455 §4.2) with WAMP subprotocol
+/// negotiation, or the status page for a plain GET.
+fn websocket(
+    svc: &WebSocketService,
+    req: &Request<'_>,
+    consumed: usize,
+    node: &NodeInfo,
+) -> HttpOutcome {
+    let head = req.head;
+    // An upgrade must be a GET; a HEAD only ever sees the status page headers.
+    if head || !req.has_token("Upgrade", "websocket") {
+        let resp = if svc.options.enable_webstatus {
+            Response::html(200, nodeinfo::status_page(svc, node))
+                .header("Cache-Control", "no-store")
+        } else {
+            upgrade_required("This is a WebSocket endpoint: upgrade to WebSocket.")
+        };
+        return respond(resp, head);
+    }
+    if !req.has_token("Connection", "upgrade") {
+        let msg = "WebSocket upgrade needs `Connection: Upgrade`.";
+        return respond(Response::text(400, msg), head);
+    }
+    if req.header("Sec-WebSocket-Version") != Some(b"13") {
+        let msg = "Only WebSocket version 13 (RFC 6455) is supported.";
+        return respond(upgrade_required(msg), head);
+    }
+    let key = match req.header("Sec-WebSocket-Key") {
+        Some(key) if valid_key(key) => key,
+        _ => {
+            let msg = "Missing or malformed Sec-WebSocket-Key.";
+            return respond(Response::text(400, msg), head);
+        }
+    };
+    let offered: Vec<&str> = req
+        .header_values("Sec-WebSocket-Protocol")
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let serializer = if offered.is_empty() {
+        // Crossbar treats a missing subprotocol as wamp.2.json unless the option forbids it.
+        let json_ok = svc.serializers.contains(&Serializer::Json);
+        if svc.options.require_websocket_subprotocol || !json_ok {
+            let msg = format!(
+                "A wamp.2.* WebSocket subprotocol is required; this endpoint speaks {}.",
+                supported(svc)
+            );
+            return respond(Response::text(400, &msg), head);
+        }
+        Serializer::Json
+    } else {
+        // The client lists its preference first; take the first one we also offer.
+        let chosen = offered
+            .iter()
+            .find_map(|p| Serializer::from_subprotocol(p).filter(|s| svc.serializers.contains(s)));
+        match chosen {
+            Some(s) => s,
+            None => {
+                let msg = format!(
+                    "None of the offered WebSocket subprotocols is supported; this endpoint \
+                     speaks {}.",
+                    supported(svc)
+                );
+                return respond(Response::text(400, &msg), head);
+            }
+        }
+    };
+    let mut response = Vec::with_capacity(256);
+    response.extend_from_slice(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+    );
+    push_header(
+        &mut response,
+        "Sec-WebSocket-Accept",
+        &derive_accept_key(key),
+    );
+    // RFC 6455: never name a subprotocol the client did not offer (browsers fail on it).
+    if !offered.is_empty() {
+        push_header(
+            &mut response,
+            "Sec-WebSocket-Protocol",
+            serializer.subprotocol(),
+        );
+    }
+    push_header(&mut response, "Server", SERVER);
+    response.extend_from_slice(b"\r\n");
+    HttpOutcome::Upgrade {
+        serializer,
+        response,
+        consumed,
+        options: svc.options.clone(),
+    }
+}
+
+/// A `Sec-WebSocket-Key` must be the base64 of 16 bytes: 22 base64 characters and `==`.
+fn valid_key(key: &[u8]) -> bool {
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+/// `wamp.2.json, wamp.2.msgpack` for the configured serializers.
+fn supported(svc: &WebSocketService) -> String {
+    let names: Vec<&str> = svc.serializers.iter().map(|s| s.subprotocol()).collect();
+    if names.is_empty() {
+        "no subprotocol at all (no serializers configured)".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// `426 Upgrade Required` naming the WebSocket version we speak.
+fn upgrade_required(msg: &str) -> Response {
+    Response::text(426, msg)
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+}
+
+/// Makes a configured value safe for a header line: CR, LF and other controls are dropped so a
+/// value can never end the header early.
+fn header_safe(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).collect()
+}
+
+fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+fn respond(resp: Response, head: bool) -> HttpOutcome {
+    HttpOutcome::Respond {
+        response: resp.encode(head),
+    }
+}
+
+/// A non-101 response under construction. [`Response::encode`] adds `Content-Length`,
+/// `Connection: close` and `Server`.
+#[derive(Debug, Clone)]
+pub struct Response {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+    /// `Content-Length` when it differs from `body.len()` (a HEAD answered without reading).
+    length: Option<u64>,
+}
+
+impl Response {
+    /// A response with no headers and an empty body.
+    pub fn new(status: u16) -> Self {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            length: None,
+        }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Sets the body and its `Content-Type`.
+    pub fn body(self, content_type: &str, body: Vec<u8>) -> Self {
+        let mut resp = self.header("Content-Type", content_type);
+        resp.body = body;
+        resp.length = None;
+        resp
+    }
+
+    /// Declares a body of `length` bytes without holding it: only valid for HEAD responses.
+    pub fn head_only(self, content_type: &str, length: u64) -> Self {
+        let mut resp = self.header("Content-Type", content_type);
+        resp.body = Vec::new();
+        resp.length = Some(length);
+        resp
+    }
+
+    /// A short plain-text response.
+    pub fn text(status: u16, msg: &str) -> Self {
+        let mut body = msg.as_bytes().to_vec();
+        body.push(b'\n');
+        Response::new(status).body("text/plain; charset=utf-8", body)
+    }
+
+    /// An HTML page.
+    pub fn html(status: u16, html: String) -> Self {
+        Response::new(status).body("text/html; charset=utf-8", html.into_bytes())
+    }
+
+    /// The complete response bytes; for `head` the body is left out but its length is kept.
+    pub fn encode(self, head: bool) -> Vec<u8> {
+        let length = self.length.unwrap_or(self.body.len() as u64);
+        let mut out = Vec::with_capacity(160 + self.body.len());
+        let status_line = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        out.extend_from_slice(status_line.as_bytes());
+        for (name, value) in &self.headers {
+            push_header(&mut out, name, value);
+        }
+        push_header(&mut out, "Content-Length", &length.to_string());
+        push_header(&mut out, "Connection", "close");
+        push_header(&mut out, "Server", SERVER);
+        out.extend_from_slice(b"\r\n");
+        if !head {
+            out.extend_from_slice(&self.body);
+        }
+        out
+    }
+}
+
+/// Reason phrases for the statuses ferrobar sends.
+fn reason(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        301 => "Moved Permanently",
+        302 => "Found",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Content Too Large",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::model::StaticService;
+    use crate::transport::static_files::tests::TempDir;
+    use proptest::prelude::*;
+
+    /// A parsed response: status, headers (lower-cased names), body.
+    pub(crate) struct Parsed {
+        pub status: u16,
+        pub headers: Vec<(String, String)>,
+        pub body: Vec<u8>,
+    }
+
+    impl Parsed {
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n == &name.to_ascii_lowercase())
+                .map(|(_, v)| v.as_str())
+        }
+        pub fn text(&self) -> String {
+            String::from_utf8_lossy(&self.body).into_owned()
+        }
+    }
+
+    pub(crate) fn parse(bytes: &[u8]) -> Parsed {
+        let mut hs = [httparse::EMPTY_HEADER; 32];
+        let mut r = httparse::Response::new(&mut hs);
+        let n = match r.parse(bytes).expect("valid response") {
+            httparse::Status::Complete(n) => n,
+            httparse::Status::Partial => panic!("partial response"),
+        };
+        let headers = r
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_ascii_lowercase(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect();
+        Parsed {
+            status: r.code.unwrap_or(0),
+            headers,
+            body: bytes[n..].to_vec(),
+        }
+    }
+
+    pub(crate) fn node() -> NodeInfo {
+        NodeInfo {
+            version: "0.1.0",
+            node_id: "node<1>".into(),
+            started: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+            pid: 4242,
+            shards: 4,
+            workers: vec!["worker001".into()],
+            realms: vec!["realm1".into()],
+            transports: vec!["transport001 web tcp/8080".into()],
+        }
+    }
+
+    fn ws_transport(serializers: Vec<Serializer>, require: bool, status: bool) -> TransportKind {
+        let mut svc = WebSocketService {
+            serializers,
+            ..Default::default()
+        };
+        svc.options.require_websocket_subprotocol = require;
+        svc.options.enable_webstatus = status;
+        TransportKind::WebSocket(svc)
+    }
+
+    fn run(t: &TransportKind, req: &[u8]) -> HttpOutcome {
+        let node = node();
+        handle_request(
+            req,
+            &HttpContext {
+                transport: t,
+                node: &node,
+                peer: "10.0.0.1:5000",
+            },
+        )
+    }
+
+    fn response(t: &TransportKind, req: &[u8]) -> Parsed {
+        match run(t, req) {
+            HttpOutcome::Respond { response } => parse(&response),
+            other => panic!("expected a response, got {other:?}"),
+        }
+    }
+
+    fn upgrade_req(protocols: &[&str]) -> Vec<u8> {
+        let mut r = String::from(
+            "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, \
+             Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+        );
+        for p in protocols {
+            r.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+        }
+        r.push_str("\r\n");
+        r.into_bytes()
+    }
+
+    const BOTH: [Serializer; 2] = [Serializer::MsgPack, Serializer::Json];
+
+    #[test]
+    fn incomplete_head() {
+        let t = ws_transport(BOTH.to_vec(), true, true);
+        assert!(matches!(run(&t, b""), HttpOutcome::Incomplete));
+        assert!(matches!(
+            run(&t, b"GET /ws HTTP/1.1\r\nHost: x\r\n"),
+            HttpOutcome::Incomplete
+        ));
+    }
+
+    #[test]
+    fn upgrade_split_at_every_byte() {
+        let t = ws_transport(BOTH.to_vec(), true, true);
+        let mut full = upgrade_req(&["wamp.2.json"]);
+        full.extend_from_slice(b"\x81\x05hello");
+        let head_len = full.len() - 7;
+        for cut in 0..full.len() {
+            match run(&t, &full[..cut]) {
+                HttpOutcome::Incomplete => assert!(cut < head_len, "cut {cut}"),
+                HttpOutcome::Upgrade {
+                    serializer,
+                    response,
+                    consumed,
+                    ..
+                } => {
+                    assert!(cut >= head_len);
+                    assert_eq!(consumed, head_len);
+                    assert_eq!(serializer, Serializer::Json);
+                    let p = parse(&response);
+                    assert_eq!(p.status, 101);
+                    assert_eq!(
+                        p.header("sec-websocket-accept"),
+                        Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+                    );
+                    assert_eq!(p.header("sec-websocket-protocol"), Some("wamp.2.json"));
+                    assert_eq!(p.header("upgrade"), Some("websocket"));
+                    assert_eq!(p.header("connection"), Some("Upgrade"));
+                    assert_eq!(p.header("server"), Some("ferrobar"));
+                    assert!(p.body.is_empty());
+                }
+                HttpOutcome::Respond { response } => {
+                    panic!("cut {cut}: {:?}", parse(&response).text())
+                }
+            }
+        }
+    }
+
+    fn chosen(t: &TransportKind, protocols: &[&str]) -> Option<Serializer> {
+        match run(t, &upgrade_req(protocols)) {
+            HttpOutcome::Upgrade { serializer, .. } => Some(serializer),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn subprotocol_in_client_order_among_configured() {
+        let t = ws_transport(BOTH.to_vec(), true, true);
+        let offer =
+            "wamp.2.cbor.batched, wamp.2.cbor, wamp.2.json.batched, wamp.2.json, wamp.2.msgpack";
+        assert_eq!(chosen(&t, &[offer]), Some(Serializer::Json));
+        assert_eq!(
+            chosen(&t, &["wamp.2.msgpack,wamp.2.json"]),
+            Some(Serializer::MsgPack)
+        );
+        // Several headers count as one list, in order.
+        assert_eq!(
+            chosen(&t, &["wamp.2.ubjson", "wamp.2.msgpack", "wamp.2.json"]),
+            Some(Serializer::MsgPack)
+        );
+        let json_only = ws_transport(vec![Serializer::Json], true, true);
+        assert_eq!(
+            chosen(&json_only, &["wamp.2.msgpack, wamp.2.json"]),
+            Some(Serializer::Json)
+        );
+    }
+
+    #[test]
+    fn unsupported_subprotocols_only_is_400() {
+        let t = ws_transport(vec![Serializer::Json], true, true);
+        for offer in ["wamp.2.cbor, wamp.2.json.batched", "wamp.2.msgpack", "mqtt"] {
+            let p = response(&t, &upgrade_req(&[offer]));
+            assert_eq!(p.status, 400, "{offer}");
+            assert!(p.text().contains("wamp.2.json"), "{}", p.text());
+            assert_eq!(p.header("connection"), Some("close"));
+        }
+    }
+
+    #[test]
+    fn missing_subprotocol() {
+        let strict = ws_transport(BOTH.to_vec(), true, true);
+        let p = response(&strict, &upgrade_req(&[]));
+        assert_eq!(p.status, 400);
+        assert!(p
+            .text()
+            .contains("wamp.2.* WebSocket subprotocol is required"));
+        let lax = ws_transport(BOTH.to_vec(), false, true);
+        match run(&lax, &upgrade_req(&[])) {
+            HttpOutcome::Upgrade {
+                serializer,
+                response,
+                ..
+            } => {
+                assert_eq!(serializer, Serializer::Json);
+                assert_eq!(parse(&response).header("sec-websocket-protocol"), None);
+            }
+            other => panic!("{other:?}"),
+        }
+        let lax_msgpack = ws_transport(vec![Serializer::MsgPack], false, true);
+        assert_eq!(response(&lax_msgpack, &upgrade_req(&[])).status, 400);
+    }
+
+    #[test]
+    fn handshake_refusals() {
+        let t = ws_transport(BOTH.to_vec(), true, true);
+        let good = String::from_utf8(upgrade_req(&["wamp.2.json"])).unwrap();
+        let v8 = good.replace("Version: 13", "Version: 8");
+        let p = response(&t, v8.as_bytes());
+        assert_eq!(p.status, 426);
+        assert_eq!(p.header("sec-websocket-version"), Some("13"));
+        let no_conn = good.replace("keep-alive, Upgrade", "keep-alive");
+        assert_eq!(response(&t, no_conn.as_bytes()).status, 400);
+        let bad_key = good.replace("dGhlIHNhbXBsZSBub25jZQ==", "short");
+        assert_eq!(response(&t, bad_key.as_bytes()).status, 400);
+        // Header names and the Upgrade token are case-insensitive.
+        let shouty = good.replace("Upgrade: websocket", "UPGRADE: WebSocket");
+        assert!(matches!(
+            run(&t, shouty.as_bytes()),
+            HttpOutcome::Upgrade { .. }
+        ));
+    }
+
+    #[test]
+    fn plain_get_on_websocket_path() {
+        let t = ws_transport(BOTH.to_vec(), true, true);
+        let p = response(&t, b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(p.status, 200);
+        assert!(p
+            .header("content-type")
+            .unwrap_or("")
+            .starts_with("text/html"));
+        let text = p.text();
+        assert!(text.contains("This is a WAMP WebSocket endpoint"));
+        assert!(
+            text.contains("wamp.2.msgpack")
+                && text.contains("wamp.2.json")
+                && text.contains("0.1.0")
+        );
+        let head = response(&t, b"HEAD /ws HTTP/1.1\r\n\r\n");
+        assert_eq!(head.status, 200);
+        assert!(head.body.is_empty());
+        assert_eq!(
+            head.header("content-length"),
+            Some(p.body.len().to_string().as_str())
+        );
+        let off = ws_transport(BOTH.to_vec(), true, false);
+        let p = response(&off, b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(p.status, 426);
+        assert_eq!(p.header("upgrade"), Some("websocket"));
+    }
+
+    #[test]
+    fn garbage_method_and_size_limits() {
+        let t = ws_transport(BOTH.to_vec(), true, true);
+        for junk in [
+            &b"\x16\x03\x01\x02\x00\x01\x00"[..],
+            b"hello world\r\n\r\n",
+            b"GET /\x01 HTTP/1.1\r\n\r\n",
+            b"\x7f\x00\x00\x01",
+        ] {
+            let p = response(&t, junk);
+            assert_eq!(p.status, 400);
+            assert_eq!(p.header("connection"), Some("close"));
+        }
+        assert_eq!(response(&t, b"GET * HTTP/1.1\r\n\r\n").status, 400);
+        let p = response(&t, b"POST /ws HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(p.status, 405);
+        assert_eq!(p.header("allow"), Some("GET, HEAD"));
+        let mut huge = b"GET / HTTP/1.1\r\nX-Pad: ".to_vec();
+        huge.extend(std::iter::repeat_n(b'a', MAX_HEAD));
+        assert_eq!(response(&t, &huge).status, 431);
+        huge.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(response(&t, &huge).status, 431);
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            many.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(response(&t, &many).status, 431);
+    }
+
+    /// The getting-started seed: `/` static with listing, `info` nodeinfo, `ws` websocket.
+    fn seed(dir: &std::path::Path) -> TransportKind {
+        TransportKind::Web(WebService {
+            root: Some(PathService::Static(StaticService {
+                directory: dir.to_path_buf(),
+                enable_directory_listing: true,
+                default_file: None,
+                cache_timeout: None,
+                mime_types: vec![],
+            })),
+            paths: vec![
+                ("info".into(), PathService::NodeInfo),
+                (
+                    "ws".into(),
+                    PathService::WebSocket(WebSocketService::default()),
+                ),
+                ("j".into(), PathService::Json("{\"a\":1}".into())),
+                (
+                    "r".into(),
+                    PathService::Redirect("https://example.com/\r\nX: y".into()),
+                ),
+                ("gone".into(), PathService::NotFound),
+                (
+                    "sub".into(),
+                    PathService::Path(Box::new(WebService {
+                        root: Some(PathService::Json("[]".into())),
+                        paths: vec![(
+                            "ws".into(),
+                            PathService::WebSocket(WebSocketService::default()),
+                        )],
+                    })),
+                ),
+            ],
+        })
+    }
+
+    #[test]
+    fn seed_routes() {
+        let dir = TempDir::new("routes");
+        dir.write("index.html", b"<h1>hello</h1>");
+        let t = seed(dir.path());
+        let p = response(&t, b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!((p.status, p.text().as_str()), (200, "<h1>hello</h1>"));
+        let p = response(&t, b"GET /index.html?x=1 HTTP/1.1\r\n\r\n");
+        assert_eq!(p.status, 200);
+        assert_eq!(response(&t, b"GET /unknown HTTP/1.1\r\n\r\n").status, 404);
+        let p = response(&t, b"GET /info HTTP/1.1\r\n\r\n");
+        assert_eq!(p.status, 200);
+        assert!(p.text().contains("10.0.0.1:5000") && p.text().contains("node&lt;1&gt;"));
+        assert!(matches!(
+            run(&t, &upgrade_req(&["wamp.2.json"])),
+            HttpOutcome::Upgrade { .. }
+        ));
+        let slash = String::from_utf8(upgrade_req(&["wamp.2.json"]))
+            .unwrap()
+            .replace("/ws ", "/ws/?x ");
+        assert!(matches!(
+            run(&t, slash.as_bytes()),
+            HttpOutcome::Upgrade { .. }
+        ));
+        assert_eq!(response(&t, b"GET /ws HTTP/1.1\r\n\r\n").status, 200);
+        let p = response(&t, b"GET /j HTTP/1.1\r\n\r\n");
+        assert_eq!(
+            (p.header("content-type"), p.text().as_str()),
+            (Some("application/json"), "{\"a\":1}")
+        );
+        let p = response(&t, b"GET /r HTTP/1.1\r\n\r\n");
+        assert_eq!(
+            (p.status, p.header("location")),
+            (302, Some("https://example.com/X: y"))
+        );
+        assert_eq!(response(&t, b"GET /gone HTTP/1.1\r\n\r\n").status, 404);
+        assert_eq!(
+            response(&t, b"GET /sub/anything HTTP/1.1\r\n\r\n").text(),
+            "[]"
+        );
+        let nested = String::from_utf8(upgrade_req(&["wamp.2.json"]))
+            .unwrap()
+            .replace("/ws ", "/sub/ws ");
+        assert!(matches!(
+            run(&t, nested.as_bytes()),
+            HttpOutcome::Upgrade { .. }
+        ));
+        let abs = response(&t, b"GET http://host/info HTTP/1.1\r\n\r\n");
+        assert!(abs.text().contains("Node info"));
+        let no_root = TransportKind::Web(WebService {
+            root: None,
+            paths: vec![],
+        });
+        assert_eq!(response(&no_root, b"GET / HTTP/1.1\r\n\r\n").status, 404);
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let dir = std::env::temp_dir().join("ferrobar-proptest-nonexistent");
+            let t = seed(&dir);
+            let _ = run(&t, &bytes);
+            let mut req = b"GET /".to_vec();
+            req.extend_from_slice(&bytes);
+            let _ = run(&t, &req);
+            let _ = run(&ws_transport(BOTH.to_vec(), false, true), &req);
+        }
+
+        #[test]
+        fn random_paths_never_panic(path in "[/a-z.%0-9A-F]{0,40}") {
+            let dir = TempDir::new("prop");
+            dir.write("a.txt", b"a");
+            let t = seed(dir.path());
+            let req = format!("GET /{path} HTTP/1.1\r\n\r\n");
+            if let HttpOutcome::Respond { response } = run(&t, req.as_bytes()) {
+                let status = parse(&response).status;
+                prop_assert!(matches!(status, 200 | 301 | 302 | 400 | 404), "{status}");
+            }
+        }
+    }
+}
