@@ -93,7 +93,13 @@ fn bench_serializer(
 
 fn codecs(c: &mut Criterion) {
     bench_serializer(c, "json", json::encode, json::decode, json::encode_event);
-    bench_serializer(c, "msgpack", msgpack::encode, msgpack::decode, msgpack::encode_event);
+    bench_serializer(
+        c,
+        "msgpack",
+        msgpack::encode,
+        msgpack::decode,
+        msgpack::encode_event,
+    );
 
     let mut g = c.benchmark_group("transcode");
     for (label, msg) in [("publish", publish()), ("call", call())] {

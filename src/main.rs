@@ -151,7 +151,10 @@ enum CliError {
     #[error("{0}")]
     Config(#[from] config::ConfigError),
     #[error("invalid configuration {path}:\n{errors}")]
-    Invalid { path: String, errors: config::ConfigErrors },
+    Invalid {
+        path: String,
+        errors: config::ConfigErrors,
+    },
     #[error("no config.json in {0} (`ferrobar start` would run the built-in default node)")]
     NoConfig(PathBuf),
     #[error("{0}")]
@@ -159,7 +162,10 @@ enum CliError {
     #[error("{0}")]
     Init(#[from] init::InitError),
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("cannot signal pid {pid}: {source}")]
     Signal { pid: i32, source: std::io::Error },
     #[error("the node (pid {0}) is still running after SIGKILL")]
@@ -214,12 +220,20 @@ fn init_logging(
     };
     let (writer, terminal) = match file {
         Some(path) => {
-            let f = fs::OpenOptions::new().create(true).append(true).open(path).map_err(|source| {
-                CliError::Io { what: format!("cannot open log file {}", path.display()), source }
-            })?;
+            let f = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| CliError::Io {
+                    what: format!("cannot open log file {}", path.display()),
+                    source,
+                })?;
             (BoxMakeWriter::new(Arc::new(f)), false)
         }
-        None => (BoxMakeWriter::new(std::io::stderr), std::io::stderr().is_terminal()),
+        None => (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::stderr().is_terminal(),
+        ),
     };
     let ansi = match color {
         Color::True => true,
@@ -278,7 +292,12 @@ fn invalid(path: &Path, errors: config::ConfigErrors) -> CliError {
 
 fn cmd_start(a: StartArgs) -> Result<u8, CliError> {
     let cbdir = resolve_cbdir(&a.config.dir);
-    let log_file = a.logtofile.then(|| a.logdir.clone().unwrap_or_else(|| cbdir.clone()).join("node.log"));
+    let log_file = a.logtofile.then(|| {
+        a.logdir
+            .clone()
+            .unwrap_or_else(|| cbdir.clone())
+            .join("node.log")
+    });
     if !cbdir.is_dir() {
         fs::create_dir_all(&cbdir).map_err(|source| CliError::Io {
             what: format!("cannot create node directory {}", cbdir.display()),
@@ -311,7 +330,8 @@ fn cmd_start(a: StartArgs) -> Result<u8, CliError> {
 
 fn cmd_check(a: &ConfigArgs) -> Result<u8, CliError> {
     let cbdir = resolve_cbdir(&a.dir);
-    let path = locate_config(&cbdir, &a.config)?.ok_or_else(|| CliError::NoConfig(cbdir.clone()))?;
+    let path =
+        locate_config(&cbdir, &a.config)?.ok_or_else(|| CliError::NoConfig(cbdir.clone()))?;
     let checked = config::check_file(&path, &cbdir);
     for n in &checked.notices {
         let level = match n.level {
@@ -337,7 +357,10 @@ fn cmd_init(a: &InitArgs) -> Result<u8, CliError> {
     for p in &done.kept {
         println!("kept existing {}", p.display());
     }
-    println!("Initialized. Start the node with: ferrobar start --cbdir {}", done.cbdir.display());
+    println!(
+        "Initialized. Start the node with: ferrobar start --cbdir {}",
+        done.cbdir.display()
+    );
     Ok(0)
 }
 
@@ -347,7 +370,11 @@ fn cmd_version() -> Result<u8, CliError> {
         .map(|s| format!("{} ({})", s.name(), s.subprotocol()))
         .collect::<Vec<_>>()
         .join(", ");
-    let build = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     println!("ferrobar {}", env!("CARGO_PKG_VERSION"));
     println!("  WAMP        : v2, broker and dealer");
     println!("  Serializers : {serializers}");
@@ -381,7 +408,11 @@ fn cmd_status(a: &StatusArgs) -> Result<u8, CliError> {
         Some(Expect::Running) => running.is_some(),
         Some(Expect::Stopped) => running.is_none(),
     };
-    let wanted = if a.expect == Some(Expect::Running) { "RUNNING" } else { "STOPPED" };
+    let wanted = if a.expect == Some(Expect::Running) {
+        "RUNNING"
+    } else {
+        "STOPPED"
+    };
     let verdict = if ok { "succeeded" } else { "failed" };
     println!("Assert status {wanted} {verdict}: status is {state}");
     Ok(if ok { 0 } else { EX_UNAVAILABLE })
@@ -393,8 +424,15 @@ fn cmd_stop(a: &CbdirArgs) -> Result<u8, CliError> {
         println!("No node is running from node directory {}", cbdir.display());
         return Ok(EX_UNAVAILABLE);
     };
-    println!("Stopping the node running from {} (pid {pid}) ...", cbdir.display());
-    let steps = [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM"), (libc::SIGKILL, "SIGKILL")];
+    println!(
+        "Stopping the node running from {} (pid {pid}) ...",
+        cbdir.display()
+    );
+    let steps = [
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGKILL, "SIGKILL"),
+    ];
     for (signal, name) in steps {
         send_signal(pid, signal)?;
         if wait_gone(pid, Duration::from_secs(5)) {
@@ -421,7 +459,10 @@ fn running_node(cbdir: &Path) -> Result<Option<i32>, CliError> {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
-            return Err(CliError::Io { what: format!("cannot read {}", path.display()), source })
+            return Err(CliError::Io {
+                what: format!("cannot read {}", path.display()),
+                source,
+            })
         }
     };
     let pid = serde_json::from_str::<serde_json::Value>(&text)
@@ -451,7 +492,9 @@ fn is_alive(pid: i32) -> bool {
     }
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name, which may itself contain spaces.
-        Ok(stat) => stat.rsplit_once(')').is_none_or(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_none_or(|(_, rest)| !rest.trim_start().starts_with('Z')),
         Err(_) => true,
     }
 }

@@ -72,14 +72,22 @@ fn parse_error(e: &simd_json::Error) -> DecodeError {
 
 fn malformed(detail: impl Into<String>) -> DecodeError {
     // The tape no longer knows input offsets.
-    DecodeError::Malformed { serializer: SERIALIZER, offset: 0, detail: detail.into() }
+    DecodeError::Malformed {
+        serializer: SERIALIZER,
+        offset: 0,
+        detail: detail.into(),
+    }
 }
 
 fn decode_tape(nodes: &[Node<'_>]) -> Result<Message, DecodeError> {
     let Some(Node::Array { len, .. }) = nodes.first() else {
         return Err(DecodeError::NotAMessage);
     };
-    let mut src = TapeElements { nodes, pos: 1, remaining: *len };
+    let mut src = TapeElements {
+        nodes,
+        pos: 1,
+        remaining: *len,
+    };
     // Trailing elements need no further check: simd-json has validated the whole document.
     wire::decode_message(&mut src)
 }
@@ -167,7 +175,13 @@ fn string_value(s: &str) -> Result<Value, DecodeError> {
 
 /// Appends the JSON encoding of `msg` to `out`.
 pub fn encode(msg: &Message, out: &mut Vec<u8>) {
-    wire::encode_message(msg, &mut JsonSink { g: Gen(out), first: true });
+    wire::encode_message(
+        msg,
+        &mut JsonSink {
+            g: Gen(out),
+            first: true,
+        },
+    );
 }
 
 /// Appends the JSON encoding of `[36, subscription, publication, details, args?, kwargs?]` to
@@ -179,7 +193,10 @@ pub fn encode_event(
     payload: &Payload,
     out: &mut Vec<u8>,
 ) {
-    let mut sink = JsonSink { g: Gen(out), first: true };
+    let mut sink = JsonSink {
+        g: Gen(out),
+        first: true,
+    };
     wire::encode_event(&mut sink, subscription, publication, details, payload);
 }
 
@@ -231,7 +248,10 @@ impl Gen<'_> {
         let start = self.0.len();
         let len = base64::encoded_len(b.len(), true).unwrap_or(0);
         self.0.resize(start + len, 0);
-        let written = self.0.get_mut(start..).map(|tail| BASE64.encode_slice(b, tail));
+        let written = self
+            .0
+            .get_mut(start..)
+            .map(|tail| BASE64.encode_slice(b, tail));
         debug_assert!(matches!(written, Some(Ok(n)) if n == len));
         self.0.push(b'"');
     }
@@ -328,12 +348,19 @@ mod tests {
     }
 
     fn bad(message: &'static str, index: usize, expected: &'static str) -> DecodeError {
-        DecodeError::BadElement { message, index, expected }
+        DecodeError::BadElement {
+            message,
+            index,
+            expected,
+        }
     }
 
     fn event_args(m: Result<Message, DecodeError>) -> Vec<Value> {
         match m {
-            Ok(Message::Event { payload: Payload { args: Some(a), .. }, .. }) => a,
+            Ok(Message::Event {
+                payload: Payload { args: Some(a), .. },
+                ..
+            }) => a,
             other => panic!("not an EVENT with args: {other:?}"),
         }
     }
@@ -349,7 +376,10 @@ mod tests {
     #[test]
     fn decodes_whitespace_and_escapes() {
         let m = dec(" [ 1 , \"re\\u0061lm\\n\" , { \"k\" : [ ] } ] ").expect("valid");
-        let want = Message::Hello { realm: "realm\n".into(), details: Dict::new().with("k", Value::List(vec![])) };
+        let want = Message::Hello {
+            realm: "realm\n".into(),
+            details: Dict::new().with("k", Value::List(vec![])),
+        };
         assert_eq!(m, want);
     }
 
@@ -358,7 +388,10 @@ mod tests {
         let m = Message::Yield {
             request: 3,
             options: Dict::new(),
-            payload: Payload { args: None, kwargs: Some(Dict::new().with("a", 1i64)) },
+            payload: Payload {
+                args: None,
+                kwargs: Some(Dict::new().with("a", 1i64)),
+            },
         };
         assert_eq!(enc(&m), r#"[70,3,{},[],{"a":1}]"#);
     }
@@ -366,7 +399,13 @@ mod tests {
     #[test]
     fn extra_elements_and_abort_args_are_ignored() {
         let abort = dec(r#"[3,{},"wamp.error.x",["a"],{"b":1}]"#).expect("valid");
-        assert_eq!(abort, Message::Abort { details: Dict::new(), reason: "wamp.error.x".into() });
+        assert_eq!(
+            abort,
+            Message::Abort {
+                details: Dict::new(),
+                reason: "wamp.error.x".into()
+            }
+        );
         let m = dec(r#"[35,7,"later",{"fields":[1]}]"#).expect("valid");
         assert_eq!(m, Message::Unsubscribed { request: 7 });
     }
@@ -376,17 +415,27 @@ mod tests {
         let m = Message::Result {
             request: 1,
             details: Dict::new(),
-            payload: Payload::args(vec![Value::Bytes(vec![0, 0xff, 0x10]), Value::Bytes(vec![])]),
+            payload: Payload::args(vec![
+                Value::Bytes(vec![0, 0xff, 0x10]),
+                Value::Bytes(vec![]),
+            ]),
         };
         assert_eq!(enc(&m), r#"[50,1,{},["\u0000AP8Q","\u0000"]]"#);
         assert_eq!(dec(&enc(&m)), Ok(m));
         // A raw (unescaped) NUL is a control character, which JSON does not allow in strings.
-        assert!(matches!(dec("[36,1,2,{},[\"\0AQI=\"]]"), Err(DecodeError::Malformed { .. })));
+        assert!(matches!(
+            dec("[36,1,2,{},[\"\0AQI=\"]]"),
+            Err(DecodeError::Malformed { .. })
+        ));
         // Padding is optional on input; only a leading NUL marks binary.
         let args = event_args(dec(r#"[36,1,2,{},["\u0000AQI","\u0000AQI=","x\u0000"]]"#));
         assert_eq!(
             args,
-            vec![Value::Bytes(vec![1, 2]), Value::Bytes(vec![1, 2]), Value::Str("x\0".into())]
+            vec![
+                Value::Bytes(vec![1, 2]),
+                Value::Bytes(vec![1, 2]),
+                Value::Str("x\0".into())
+            ]
         );
     }
 
@@ -428,7 +477,10 @@ mod tests {
     fn ids_must_be_in_range() {
         assert_eq!(
             dec(&format!("[2,{MAX_ID},{{}}]")),
-            Ok(Message::Welcome { session: MAX_ID, details: Dict::new() })
+            Ok(Message::Welcome {
+                session: MAX_ID,
+                details: Dict::new()
+            })
         );
         let e = bad("WELCOME", 1, "an id (integer in [0, 2^53])");
         assert_eq!(dec(&format!("[2,{},{{}}]", MAX_ID + 1)), Err(e.clone()));
@@ -439,9 +491,24 @@ mod tests {
 
     #[test]
     fn malformed_json() {
-        for text in ["", "   ", "[1,\"realm1\"", "[1,]", "{\"a\"}", "[1] [2]", "nul", "[1,\"\\x\"]"] {
+        for text in [
+            "",
+            "   ",
+            "[1,\"realm1\"",
+            "[1,]",
+            "{\"a\"}",
+            "[1] [2]",
+            "nul",
+            "[1,\"\\x\"]",
+        ] {
             assert!(
-                matches!(dec(text), Err(DecodeError::Malformed { serializer: "JSON", .. })),
+                matches!(
+                    dec(text),
+                    Err(DecodeError::Malformed {
+                        serializer: "JSON",
+                        ..
+                    })
+                ),
                 "{text:?} -> {:?}",
                 dec(text)
             );
@@ -457,7 +524,9 @@ mod tests {
 
     #[test]
     fn not_a_message() {
-        for text in ["{}", "[]", "\"x\"", "42", "null", "[\"1\"]", "[-1]", "[1.0]", "[[1]]"] {
+        for text in [
+            "{}", "[]", "\"x\"", "42", "null", "[\"1\"]", "[-1]", "[1.0]", "[[1]]",
+        ] {
             assert_eq!(dec(text), Err(DecodeError::NotAMessage), "{text}");
         }
     }
@@ -466,20 +535,32 @@ mod tests {
     fn unknown_types() {
         assert_eq!(dec("[7,{}]"), Err(DecodeError::UnknownType(7)));
         assert_eq!(dec("[337,1]"), Err(DecodeError::UnknownType(337)));
-        assert_eq!(dec("[18446744073709551615]"), Err(DecodeError::UnknownType(u64::MAX)));
+        assert_eq!(
+            dec("[18446744073709551615]"),
+            Err(DecodeError::UnknownType(u64::MAX))
+        );
     }
 
     #[test]
     fn bad_elements() {
         let cases = [
-            ("[16,1,{},\"t\",\"x\"]", bad("PUBLISH", 4, "a list (Arguments)")),
-            ("[16,1,{},\"t\",[],[]]", bad("PUBLISH", 5, "a dict (ArgumentsKw)")),
+            (
+                "[16,1,{},\"t\",\"x\"]",
+                bad("PUBLISH", 4, "a list (Arguments)"),
+            ),
+            (
+                "[16,1,{},\"t\",[],[]]",
+                bad("PUBLISH", 5, "a dict (ArgumentsKw)"),
+            ),
             ("[16,1,{}]", bad("PUBLISH", 3, "a URI (string)")),
             ("[16,1,[],\"t\"]", bad("PUBLISH", 2, "a dict")),
             ("[16,1,{},7]", bad("PUBLISH", 3, "a URI (string)")),
             ("[1]", bad("HELLO", 1, "a URI (string)")),
             ("[4,null,{}]", bad("CHALLENGE", 1, "a string")),
-            ("[8,-3,1,{},\"e\"]", bad("ERROR", 1, "a message type code (non-negative integer)")),
+            (
+                "[8,-3,1,{},\"e\"]",
+                bad("ERROR", 1, "a message type code (non-negative integer)"),
+            ),
             ("[70,1,{},{}]", bad("YIELD", 3, "a list (Arguments)")),
         ];
         for (text, want) in cases {
@@ -491,11 +572,22 @@ mod tests {
     fn nesting_limit() {
         // The message list is one level, the args list another.
         let nested = |levels: usize| {
-            format!("[36,1,2,{{}},{}{}]", "[".repeat(levels - 1), "]".repeat(levels - 1))
+            format!(
+                "[36,1,2,{{}},{}{}]",
+                "[".repeat(levels - 1),
+                "]".repeat(levels - 1)
+            )
         };
         assert!(dec(&nested(MAX_DEPTH)).is_ok());
-        assert_eq!(dec(&nested(MAX_DEPTH + 1)), Err(DecodeError::TooDeep(MAX_DEPTH)));
-        let dicts = format!("[36,1,2,{}{}]", "{\"a\":".repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));
+        assert_eq!(
+            dec(&nested(MAX_DEPTH + 1)),
+            Err(DecodeError::TooDeep(MAX_DEPTH))
+        );
+        let dicts = format!(
+            "[36,1,2,{}{}]",
+            "{\"a\":".repeat(MAX_DEPTH),
+            "}".repeat(MAX_DEPTH)
+        );
         assert_eq!(dec(&dicts), Err(DecodeError::TooDeep(MAX_DEPTH)));
         let unclosed = "[".repeat(100_000);
         assert!(dec(&unclosed).is_err());
@@ -504,7 +596,13 @@ mod tests {
     #[test]
     fn encode_event_matches_encode() {
         for (_, msg) in testing::golden() {
-            if let Message::Event { subscription, publication, details, payload } = &msg {
+            if let Message::Event {
+                subscription,
+                publication,
+                details,
+                payload,
+            } = &msg
+            {
                 let mut out = Vec::new();
                 encode_event(*subscription, *publication, details, payload, &mut out);
                 assert_eq!(out, enc(&msg).into_bytes());

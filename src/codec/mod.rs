@@ -99,7 +99,9 @@ impl Serializer {
         out: &mut Vec<u8>,
     ) {
         match self {
-            Serializer::Json => json::encode_event(subscription, publication, details, payload, out),
+            Serializer::Json => {
+                json::encode_event(subscription, publication, details, payload, out)
+            }
             Serializer::MsgPack => {
                 msgpack::encode_event(subscription, publication, details, payload, out)
             }

@@ -23,7 +23,10 @@ const SERIALIZER: &str = "MessagePack";
 /// checked for well-formedness, and bytes after the message are refused.
 pub fn decode(bytes: &mut [u8]) -> Result<Message, DecodeError> {
     let bytes: &[u8] = bytes;
-    let mut rd = Reader { input: bytes, rd: Bytes::new(bytes) };
+    let mut rd = Reader {
+        input: bytes,
+        rd: Bytes::new(bytes),
+    };
     let len = match rd.peek()? {
         Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
             rd.read(rmp::decode::read_array_len)?
@@ -47,11 +50,17 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn offset(&self) -> usize {
-        self.input.len().saturating_sub(self.rd.remaining_slice().len())
+        self.input
+            .len()
+            .saturating_sub(self.rd.remaining_slice().len())
     }
 
     fn malformed(&self, detail: impl Into<String>) -> DecodeError {
-        DecodeError::Malformed { serializer: SERIALIZER, offset: self.offset(), detail: detail.into() }
+        DecodeError::Malformed {
+            serializer: SERIALIZER,
+            offset: self.offset(),
+            detail: detail.into(),
+        }
     }
 
     /// Runs one rmp read function, mapping its error (truncation, mostly) to `Malformed`.
@@ -74,7 +83,10 @@ impl<'a> Reader<'a> {
     /// Takes the next `len` bytes (a string's or a binary's data).
     fn take(&mut self, len: u32) -> Result<&'a [u8], DecodeError> {
         let rest = self.rd.remaining_slice();
-        match usize::try_from(len).ok().and_then(|n| rest.split_at_checked(n)) {
+        match usize::try_from(len)
+            .ok()
+            .and_then(|n| rest.split_at_checked(n))
+        {
             Some((data, tail)) => {
                 self.rd = Bytes::new(tail);
                 Ok(data)
@@ -89,7 +101,9 @@ impl<'a> Reader<'a> {
     /// Upper bound for preallocating `len` elements: each takes at least one byte, so a forged
     /// length cannot make us allocate more than the input justifies.
     fn capacity(&self, len: u32) -> usize {
-        usize::try_from(len).unwrap_or(usize::MAX).min(self.rd.remaining_slice().len())
+        usize::try_from(len)
+            .unwrap_or(usize::MAX)
+            .min(self.rd.remaining_slice().len())
     }
 
     fn str_data(&mut self) -> Result<&'a str, DecodeError> {
@@ -202,7 +216,13 @@ pub fn encode_event(
     payload: &Payload,
     out: &mut Vec<u8>,
 ) {
-    wire::encode_event(&mut MsgPackSink(out), subscription, publication, details, payload);
+    wire::encode_event(
+        &mut MsgPackSink(out),
+        subscription,
+        publication,
+        details,
+        payload,
+    );
 }
 
 /// Writes into a `Vec<u8>` cannot fail; this documents that the result is deliberately dropped.
@@ -315,7 +335,9 @@ mod tests {
                 serde_json::Value::String(s) => match s.strip_prefix('\0') {
                     Some(b64) => {
                         use base64::Engine as _;
-                        let b = base64::engine::general_purpose::STANDARD.decode(b64).expect("b64");
+                        let b = base64::engine::general_purpose::STANDARD
+                            .decode(b64)
+                            .expect("b64");
                         e::write_bin(out, &b).expect("vec")
                     }
                     None => e::write_str(out, s).expect("vec"),
@@ -341,7 +363,10 @@ mod tests {
 
     fn event_args(m: Result<Message, DecodeError>) -> Vec<Value> {
         match m {
-            Ok(Message::Event { payload: Payload { args: Some(a), .. }, .. }) => a,
+            Ok(Message::Event {
+                payload: Payload { args: Some(a), .. },
+                ..
+            }) => a,
             other => panic!("not an EVENT with args: {other:?}"),
         }
     }
@@ -355,7 +380,11 @@ mod tests {
 
     fn malformed_detail(r: Result<Message, DecodeError>) -> String {
         match r {
-            Err(DecodeError::Malformed { serializer: "MessagePack", detail, .. }) => detail,
+            Err(DecodeError::Malformed {
+                serializer: "MessagePack",
+                detail,
+                ..
+            }) => detail,
             other => panic!("expected Malformed, got {other:?}"),
         }
     }
@@ -363,7 +392,10 @@ mod tests {
     #[test]
     fn hand_written_vectors() {
         let hello = b"\x93\x01\xa6realm1\x80";
-        let want = Message::Hello { realm: "realm1".into(), details: Dict::new() };
+        let want = Message::Hello {
+            realm: "realm1".into(),
+            details: Dict::new(),
+        };
         assert_eq!(dec(hello), Ok(want.clone()));
         assert_eq!(enc(&want), hello);
         let event = [0x95, 0x24, 0x01, 0x02, 0x80, 0x91, 0xc4, 0x02, 0x01, 0x02];
@@ -403,8 +435,8 @@ mod tests {
     fn integers_normalise_and_encode_compactly() {
         let args = event_args(dec(&[
             0x95, 36, 1, 2, 0x80, 0x96, 0xcf, 0, 0, 0, 0, 0, 0, 0, 5, 0xd0, 5, 0xcf, 0x80, 0, 0, 0,
-            0, 0, 0, 0, 0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xca, 0x3f, 0xc0,
-            0, 0, 0xe0,
+            0, 0, 0, 0, 0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xca, 0x3f, 0xc0, 0,
+            0, 0xe0,
         ]));
         assert_eq!(
             args,
@@ -439,7 +471,10 @@ mod tests {
         let big = vec![7u8; 300];
         let mut bin16 = vec![0xc5, 0x01, 0x2c];
         bin16.extend_from_slice(&big);
-        assert_eq!(event_args(dec(&event_with_arg(&bin16))), vec![Value::Bytes(big.clone())]);
+        assert_eq!(
+            event_args(dec(&event_with_arg(&bin16))),
+            vec![Value::Bytes(big.clone())]
+        );
         let m = Message::Yield {
             request: 9,
             options: Dict::new(),
@@ -465,7 +500,10 @@ mod tests {
         let trailing = malformed_detail(dec(b"\x92\x23\x05\x00"));
         assert!(trailing.contains("trailing"), "{trailing}");
         // Extra elements are ignored but must still be well-formed.
-        assert_eq!(dec(b"\x93\x23\x05\xc0"), Ok(Message::Unsubscribed { request: 5 }));
+        assert_eq!(
+            dec(b"\x93\x23\x05\xc0"),
+            Ok(Message::Unsubscribed { request: 5 })
+        );
         malformed_detail(dec(b"\x93\x23\x05\xc1"));
     }
 
@@ -486,7 +524,15 @@ mod tests {
 
     #[test]
     fn not_a_message_and_unknown_types() {
-        for bytes in [&b"\x80"[..], b"\x90", b"\xa1x", b"\x91\xa11", b"\x91\xff", b"\x91\xcb\x3f\xf0\0\0\0\0\0\0", b"\xc0"] {
+        for bytes in [
+            &b"\x80"[..],
+            b"\x90",
+            b"\xa1x",
+            b"\x91\xa11",
+            b"\x91\xff",
+            b"\x91\xcb\x3f\xf0\0\0\0\0\0\0",
+            b"\xc0",
+        ] {
             assert_eq!(dec(bytes), Err(DecodeError::NotAMessage), "{bytes:02x?}");
         }
         assert_eq!(dec(b"\x91\x07"), Err(DecodeError::UnknownType(7)));
@@ -498,14 +544,30 @@ mod tests {
 
     #[test]
     fn bad_elements() {
-        let e = |index, expected| DecodeError::BadElement { message: "PUBLISH", index, expected };
-        assert_eq!(dec(b"\x94\x10\xa11\x80\xa1t"), Err(e(1, "an id (integer in [0, 2^53])")));
+        let e = |index, expected| DecodeError::BadElement {
+            message: "PUBLISH",
+            index,
+            expected,
+        };
+        assert_eq!(
+            dec(b"\x94\x10\xa11\x80\xa1t"),
+            Err(e(1, "an id (integer in [0, 2^53])"))
+        );
         assert_eq!(dec(b"\x94\x10\x01\x90\xa1t"), Err(e(2, "a dict")));
         assert_eq!(dec(b"\x93\x10\x01\x80"), Err(e(3, "a URI (string)")));
-        assert_eq!(dec(b"\x95\x10\x01\x80\xa1t\x80"), Err(e(4, "a list (Arguments)")));
-        assert_eq!(dec(b"\x96\x10\x01\x80\xa1t\x90\x90"), Err(e(5, "a dict (ArgumentsKw)")));
+        assert_eq!(
+            dec(b"\x95\x10\x01\x80\xa1t\x80"),
+            Err(e(4, "a list (Arguments)"))
+        );
+        assert_eq!(
+            dec(b"\x96\x10\x01\x80\xa1t\x90\x90"),
+            Err(e(5, "a dict (ArgumentsKw)"))
+        );
         let too_big = b"\x93\x02\xcf\x00\x20\x00\x00\x00\x00\x00\x01\x80";
-        assert!(matches!(dec(too_big), Err(DecodeError::BadElement { index: 1, .. })));
+        assert!(matches!(
+            dec(too_big),
+            Err(DecodeError::BadElement { index: 1, .. })
+        ));
     }
 
     #[test]
@@ -517,20 +579,32 @@ mod tests {
             b
         };
         assert!(dec(&nested(MAX_DEPTH)).is_ok());
-        assert_eq!(dec(&nested(MAX_DEPTH + 1)), Err(DecodeError::TooDeep(MAX_DEPTH)));
+        assert_eq!(
+            dec(&nested(MAX_DEPTH + 1)),
+            Err(DecodeError::TooDeep(MAX_DEPTH))
+        );
         let mut maps = vec![0x95, 36, 1, 2];
         for _ in 0..MAX_DEPTH {
             maps.extend_from_slice(b"\x81\xa1a");
         }
         maps.push(0x80);
         assert_eq!(dec(&maps), Err(DecodeError::TooDeep(MAX_DEPTH)));
-        assert_eq!(dec(&vec![0x91; 100_000]), Err(DecodeError::TooDeep(MAX_DEPTH)));
+        assert_eq!(
+            dec(&vec![0x91; 100_000]),
+            Err(DecodeError::TooDeep(MAX_DEPTH))
+        );
     }
 
     #[test]
     fn encode_event_matches_encode() {
         for (_, msg) in testing::golden() {
-            if let Message::Event { subscription, publication, details, payload } = &msg {
+            if let Message::Event {
+                subscription,
+                publication,
+                details,
+                payload,
+            } = &msg
+            {
                 let mut out = Vec::new();
                 encode_event(*subscription, *publication, details, payload, &mut out);
                 assert_eq!(out, enc(&msg));

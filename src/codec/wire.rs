@@ -61,7 +61,11 @@ struct Fields<'s, S> {
 
 impl<S: ElementSource> Fields<'_, S> {
     fn bad(&self, expected: &'static str) -> DecodeError {
-        DecodeError::BadElement { message: self.message, index: self.index, expected }
+        DecodeError::BadElement {
+            message: self.message,
+            index: self.index,
+            expected,
+        }
     }
 
     /// The next element, or `BadElement` naming `expected` when the list ended early.
@@ -130,7 +134,10 @@ impl<S: ElementSource> Fields<'_, S> {
             Some(Value::Dict(d)) => Some(d),
             Some(_) => return Err(self.bad(EXPECT_KWARGS)),
         };
-        Ok(Payload { args: Some(args), kwargs })
+        Ok(Payload {
+            args: Some(args),
+            kwargs,
+        })
     }
 }
 
@@ -146,19 +153,37 @@ pub(crate) fn decode_message<S: ElementSource>(src: &mut S) -> Result<Message, D
         None => return Err(DecodeError::NotAMessage),
     };
     let ty = MessageType::from_code(code).ok_or(DecodeError::UnknownType(code))?;
-    let mut f = Fields { src, message: ty.name(), index: 1 };
+    let mut f = Fields {
+        src,
+        message: ty.name(),
+        index: 1,
+    };
     // Struct expressions evaluate their fields in the order written, which is wire order here.
     let msg = match ty {
-        MessageType::Hello => Message::Hello { realm: f.uri()?, details: f.dict()? },
-        MessageType::Welcome => Message::Welcome { session: f.id()?, details: f.dict()? },
-        MessageType::Abort => Message::Abort { details: f.dict()?, reason: f.uri()? },
-        MessageType::Challenge => {
-            Message::Challenge { method: f.string(EXPECT_STRING)?, extra: f.dict()? }
-        }
-        MessageType::Authenticate => {
-            Message::Authenticate { signature: f.string(EXPECT_STRING)?, extra: f.dict()? }
-        }
-        MessageType::Goodbye => Message::Goodbye { details: f.dict()?, reason: f.uri()? },
+        MessageType::Hello => Message::Hello {
+            realm: f.uri()?,
+            details: f.dict()?,
+        },
+        MessageType::Welcome => Message::Welcome {
+            session: f.id()?,
+            details: f.dict()?,
+        },
+        MessageType::Abort => Message::Abort {
+            details: f.dict()?,
+            reason: f.uri()?,
+        },
+        MessageType::Challenge => Message::Challenge {
+            method: f.string(EXPECT_STRING)?,
+            extra: f.dict()?,
+        },
+        MessageType::Authenticate => Message::Authenticate {
+            signature: f.string(EXPECT_STRING)?,
+            extra: f.dict()?,
+        },
+        MessageType::Goodbye => Message::Goodbye {
+            details: f.dict()?,
+            reason: f.uri()?,
+        },
         MessageType::Error => Message::Error {
             request_type: f.type_code()?,
             request: f.id()?,
@@ -172,16 +197,23 @@ pub(crate) fn decode_message<S: ElementSource>(src: &mut S) -> Result<Message, D
             topic: f.uri()?,
             payload: f.payload()?,
         },
-        MessageType::Published => Message::Published { request: f.id()?, publication: f.id()? },
-        MessageType::Subscribe => {
-            Message::Subscribe { request: f.id()?, options: f.dict()?, topic: f.uri()? }
-        }
-        MessageType::Subscribed => {
-            Message::Subscribed { request: f.id()?, subscription: f.id()? }
-        }
-        MessageType::Unsubscribe => {
-            Message::Unsubscribe { request: f.id()?, subscription: f.id()? }
-        }
+        MessageType::Published => Message::Published {
+            request: f.id()?,
+            publication: f.id()?,
+        },
+        MessageType::Subscribe => Message::Subscribe {
+            request: f.id()?,
+            options: f.dict()?,
+            topic: f.uri()?,
+        },
+        MessageType::Subscribed => Message::Subscribed {
+            request: f.id()?,
+            subscription: f.id()?,
+        },
+        MessageType::Unsubscribe => Message::Unsubscribe {
+            request: f.id()?,
+            subscription: f.id()?,
+        },
         MessageType::Unsubscribed => Message::Unsubscribed { request: f.id()? },
         MessageType::Event => Message::Event {
             subscription: f.id()?,
@@ -195,19 +227,28 @@ pub(crate) fn decode_message<S: ElementSource>(src: &mut S) -> Result<Message, D
             procedure: f.uri()?,
             payload: f.payload()?,
         },
-        MessageType::Cancel => Message::Cancel { request: f.id()?, options: f.dict()? },
-        MessageType::Result => {
-            Message::Result { request: f.id()?, details: f.dict()?, payload: f.payload()? }
-        }
-        MessageType::Register => {
-            Message::Register { request: f.id()?, options: f.dict()?, procedure: f.uri()? }
-        }
-        MessageType::Registered => {
-            Message::Registered { request: f.id()?, registration: f.id()? }
-        }
-        MessageType::Unregister => {
-            Message::Unregister { request: f.id()?, registration: f.id()? }
-        }
+        MessageType::Cancel => Message::Cancel {
+            request: f.id()?,
+            options: f.dict()?,
+        },
+        MessageType::Result => Message::Result {
+            request: f.id()?,
+            details: f.dict()?,
+            payload: f.payload()?,
+        },
+        MessageType::Register => Message::Register {
+            request: f.id()?,
+            options: f.dict()?,
+            procedure: f.uri()?,
+        },
+        MessageType::Registered => Message::Registered {
+            request: f.id()?,
+            registration: f.id()?,
+        },
+        MessageType::Unregister => Message::Unregister {
+            request: f.id()?,
+            registration: f.id()?,
+        },
         MessageType::Unregistered => Message::Unregistered { request: f.id()? },
         MessageType::Invocation => Message::Invocation {
             request: f.id()?,
@@ -215,10 +256,15 @@ pub(crate) fn decode_message<S: ElementSource>(src: &mut S) -> Result<Message, D
             details: f.dict()?,
             payload: f.payload()?,
         },
-        MessageType::Interrupt => Message::Interrupt { request: f.id()?, options: f.dict()? },
-        MessageType::Yield => {
-            Message::Yield { request: f.id()?, options: f.dict()?, payload: f.payload()? }
-        }
+        MessageType::Interrupt => Message::Interrupt {
+            request: f.id()?,
+            options: f.dict()?,
+        },
+        MessageType::Yield => Message::Yield {
+            request: f.id()?,
+            options: f.dict()?,
+            payload: f.payload()?,
+        },
     };
     Ok(msg)
 }
@@ -281,56 +327,103 @@ pub(crate) fn encode_message<S: ListSink>(msg: &Message, s: &mut S) {
         Message::Authenticate { signature, extra } => {
             write(s, ty, &[Str(signature), D(extra)], None)
         }
-        Message::Error { request_type, request, details, error, payload } => write(
+        Message::Error {
+            request_type,
+            request,
+            details,
+            error,
+            payload,
+        } => write(
             s,
             ty,
             &[Id(*request_type), Id(*request), D(details), Str(error)],
             Some(payload),
         ),
-        Message::Publish { request, options, topic, payload } => {
-            write(s, ty, &[Id(*request), D(options), Str(topic)], Some(payload))
+        Message::Publish {
+            request,
+            options,
+            topic,
+            payload,
+        } => write(
+            s,
+            ty,
+            &[Id(*request), D(options), Str(topic)],
+            Some(payload),
+        ),
+        Message::Published {
+            request,
+            publication,
+        } => write(s, ty, &[Id(*request), Id(*publication)], None),
+        Message::Subscribe {
+            request,
+            options,
+            topic,
+        } => write(s, ty, &[Id(*request), D(options), Str(topic)], None),
+        Message::Subscribed {
+            request,
+            subscription,
         }
-        Message::Published { request, publication } => {
-            write(s, ty, &[Id(*request), Id(*publication)], None)
-        }
-        Message::Subscribe { request, options, topic } => {
-            write(s, ty, &[Id(*request), D(options), Str(topic)], None)
-        }
-        Message::Subscribed { request, subscription }
-        | Message::Unsubscribe { request, subscription } => {
-            write(s, ty, &[Id(*request), Id(*subscription)], None)
-        }
+        | Message::Unsubscribe {
+            request,
+            subscription,
+        } => write(s, ty, &[Id(*request), Id(*subscription)], None),
         Message::Unsubscribed { request } | Message::Unregistered { request } => {
             write(s, ty, &[Id(*request)], None)
         }
-        Message::Event { subscription, publication, details, payload } => {
-            encode_event(s, *subscription, *publication, details, payload)
-        }
-        Message::Call { request, options, procedure, payload } => {
-            write(s, ty, &[Id(*request), D(options), Str(procedure)], Some(payload))
-        }
+        Message::Event {
+            subscription,
+            publication,
+            details,
+            payload,
+        } => encode_event(s, *subscription, *publication, details, payload),
+        Message::Call {
+            request,
+            options,
+            procedure,
+            payload,
+        } => write(
+            s,
+            ty,
+            &[Id(*request), D(options), Str(procedure)],
+            Some(payload),
+        ),
         Message::Cancel { request, options } | Message::Interrupt { request, options } => {
             write(s, ty, &[Id(*request), D(options)], None)
         }
-        Message::Result { request, details, payload } => {
-            write(s, ty, &[Id(*request), D(details)], Some(payload))
+        Message::Result {
+            request,
+            details,
+            payload,
+        } => write(s, ty, &[Id(*request), D(details)], Some(payload)),
+        Message::Register {
+            request,
+            options,
+            procedure,
+        } => write(s, ty, &[Id(*request), D(options), Str(procedure)], None),
+        Message::Registered {
+            request,
+            registration,
         }
-        Message::Register { request, options, procedure } => {
-            write(s, ty, &[Id(*request), D(options), Str(procedure)], None)
-        }
-        Message::Registered { request, registration }
-        | Message::Unregister { request, registration } => {
-            write(s, ty, &[Id(*request), Id(*registration)], None)
-        }
-        Message::Invocation { request, registration, details, payload } => write(
+        | Message::Unregister {
+            request,
+            registration,
+        } => write(s, ty, &[Id(*request), Id(*registration)], None),
+        Message::Invocation {
+            request,
+            registration,
+            details,
+            payload,
+        } => write(
             s,
             ty,
             &[Id(*request), Id(*registration), D(details)],
             Some(payload),
         ),
-        Message::Yield { request, options, payload } => {
-            write(s, ty, &[Id(*request), D(options)], Some(payload))
-        }
+        Message::Yield {
+            request,
+            options,
+            payload,
+        } => write(s, ty, &[Id(*request), D(options)], Some(payload)),
     }
 }
 
@@ -346,7 +439,11 @@ pub(crate) fn encode_event<S: ListSink>(
     write(
         s,
         MessageType::Event,
-        &[Field::Id(subscription), Field::Id(publication), Field::Dict(details)],
+        &[
+            Field::Id(subscription),
+            Field::Id(publication),
+            Field::Dict(details),
+        ],
         Some(payload),
     )
 }
@@ -369,7 +466,10 @@ pub(crate) mod testing {
     }
 
     fn kw(a: Vec<Value>, k: Dict) -> Payload {
-        Payload { args: Some(a), kwargs: Some(k) }
+        Payload {
+            args: Some(a),
+            kwargs: Some(k),
+        }
     }
 
     /// Every message type as canonical compact JSON (what `json::encode` writes) and as a
@@ -380,11 +480,17 @@ pub(crate) mod testing {
         vec![
             (
                 r#"[1,"realm1",{"roles":{"subscriber":{}}}]"#,
-                Hello { realm: "realm1".into(), details: roles("subscriber") },
+                Hello {
+                    realm: "realm1".into(),
+                    details: roles("subscriber"),
+                },
             ),
             (
                 r#"[2,9129137332,{"roles":{"broker":{}}}]"#,
-                Welcome { session: 9129137332, details: roles("broker") },
+                Welcome {
+                    session: 9129137332,
+                    details: roles("broker"),
+                },
             ),
             (
                 r#"[3,{"message":"no such realm"},"wamp.error.no_such_realm"]"#,
@@ -402,11 +508,17 @@ pub(crate) mod testing {
             ),
             (
                 r#"[5,"c2lnbmF0dXJl",{}]"#,
-                Authenticate { signature: "c2lnbmF0dXJl".into(), extra: d() },
+                Authenticate {
+                    signature: "c2lnbmF0dXJl".into(),
+                    extra: d(),
+                },
             ),
             (
                 r#"[6,{},"wamp.close.close_realm"]"#,
-                Goodbye { details: d(), reason: "wamp.close.close_realm".into() },
+                Goodbye {
+                    details: d(),
+                    reason: "wamp.close.close_realm".into(),
+                },
             ),
             (
                 r#"[8,48,7814135,{},"wamp.error.no_such_procedure"]"#,
@@ -457,7 +569,10 @@ pub(crate) mod testing {
             ),
             (
                 r#"[17,239714735,4429313566]"#,
-                Published { request: 239714735, publication: 4429313566 },
+                Published {
+                    request: 239714735,
+                    publication: 4429313566,
+                },
             ),
             (
                 r#"[32,713845233,{"match":"prefix"},"com.myapp"]"#,
@@ -469,11 +584,17 @@ pub(crate) mod testing {
             ),
             (
                 r#"[33,713845233,5512315355]"#,
-                Subscribed { request: 713845233, subscription: 5512315355 },
+                Subscribed {
+                    request: 713845233,
+                    subscription: 5512315355,
+                },
             ),
             (
                 r#"[34,85346237,5512315355]"#,
-                Unsubscribe { request: 85346237, subscription: 5512315355 },
+                Unsubscribe {
+                    request: 85346237,
+                    subscription: 5512315355,
+                },
             ),
             (r#"[35,85346237]"#, Unsubscribed { request: 85346237 }),
             (
@@ -524,11 +645,18 @@ pub(crate) mod testing {
             ),
             (
                 r#"[49,7814135,{"mode":"kill"}]"#,
-                Cancel { request: 7814135, options: d().with("mode", "kill") },
+                Cancel {
+                    request: 7814135,
+                    options: d().with("mode", "kill"),
+                },
             ),
             (
                 r#"[50,7814135,{},[30]]"#,
-                Result { request: 7814135, details: d(), payload: args(vec![Value::Int(30)]) },
+                Result {
+                    request: 7814135,
+                    details: d(),
+                    payload: args(vec![Value::Int(30)]),
+                },
             ),
             (
                 r#"[50,7814135,{"progress":true},[],{"karma":10,"userid":123}]"#,
@@ -548,11 +676,17 @@ pub(crate) mod testing {
             ),
             (
                 r#"[65,25349185,2103333224]"#,
-                Registered { request: 25349185, registration: 2103333224 },
+                Registered {
+                    request: 25349185,
+                    registration: 2103333224,
+                },
             ),
             (
                 r#"[66,788923562,2103333224]"#,
-                Unregister { request: 788923562, registration: 2103333224 },
+                Unregister {
+                    request: 788923562,
+                    registration: 2103333224,
+                },
             ),
             (r#"[67,788923562]"#, Unregistered { request: 788923562 }),
             (
@@ -566,11 +700,18 @@ pub(crate) mod testing {
             ),
             (
                 r#"[69,6131533,{"mode":"killnowait"}]"#,
-                Interrupt { request: 6131533, options: d().with("mode", "killnowait") },
+                Interrupt {
+                    request: 6131533,
+                    options: d().with("mode", "killnowait"),
+                },
             ),
             (
                 r#"[70,6131533,{},["Hello"]]"#,
-                Yield { request: 6131533, options: d(), payload: args(vec!["Hello".into()]) },
+                Yield {
+                    request: 6131533,
+                    options: d(),
+                    payload: args(vec!["Hello".into()]),
+                },
             ),
         ]
     }
@@ -591,7 +732,9 @@ pub(crate) mod testing {
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(Value::Int),
             ((i64::MAX as u64 + 1)..=u64::MAX).prop_map(Value::UInt),
-            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::Float),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::Float),
             text().prop_map(Value::Str),
             vec(any::<u8>(), 0..40).prop_map(Value::Bytes),
         ];
@@ -618,8 +761,10 @@ pub(crate) mod testing {
         prop_oneof![
             Just(Payload::empty()),
             vec(value(), 0..4).prop_map(Payload::args),
-            (vec(value(), 0..4), dict())
-                .prop_map(|(a, k)| Payload { args: Some(a), kwargs: Some(k) }),
+            (vec(value(), 0..4), dict()).prop_map(|(a, k)| Payload {
+                args: Some(a),
+                kwargs: Some(k)
+            }),
         ]
     }
 
@@ -643,12 +788,22 @@ pub(crate) mod testing {
                 }
             ),
             (id(), dict(), text(), payload()).prop_map(|(request, options, topic, payload)| {
-                Message::Publish { request, options, topic, payload }
+                Message::Publish {
+                    request,
+                    options,
+                    topic,
+                    payload,
+                }
             }),
-            (id(), id())
-                .prop_map(|(request, publication)| Message::Published { request, publication }),
-            (id(), dict(), text())
-                .prop_map(|(request, options, topic)| Message::Subscribe { request, options, topic }),
+            (id(), id()).prop_map(|(request, publication)| Message::Published {
+                request,
+                publication
+            }),
+            (id(), dict(), text()).prop_map(|(request, options, topic)| Message::Subscribe {
+                request,
+                options,
+                topic
+            }),
             (id(), id()).prop_map(|(request, subscription)| Message::Subscribed {
                 request,
                 subscription
@@ -666,17 +821,20 @@ pub(crate) mod testing {
                     payload
                 }
             ),
-            (id(), dict(), text(), payload()).prop_map(
-                |(request, options, procedure, payload)| Message::Call {
+            (id(), dict(), text(), payload()).prop_map(|(request, options, procedure, payload)| {
+                Message::Call {
                     request,
                     options,
                     procedure,
-                    payload
+                    payload,
                 }
-            ),
+            }),
             (id(), dict()).prop_map(|(request, options)| Message::Cancel { request, options }),
-            (id(), dict(), payload())
-                .prop_map(|(request, details, payload)| Message::Result { request, details, payload }),
+            (id(), dict(), payload()).prop_map(|(request, details, payload)| Message::Result {
+                request,
+                details,
+                payload
+            }),
             (id(), dict(), text()).prop_map(|(request, options, procedure)| Message::Register {
                 request,
                 options,
@@ -700,8 +858,11 @@ pub(crate) mod testing {
                 }
             ),
             (id(), dict()).prop_map(|(request, options)| Message::Interrupt { request, options }),
-            (id(), dict(), payload())
-                .prop_map(|(request, options, payload)| Message::Yield { request, options, payload }),
+            (id(), dict(), payload()).prop_map(|(request, options, payload)| Message::Yield {
+                request,
+                options,
+                payload
+            }),
         ]
     }
 }

@@ -18,7 +18,10 @@ pub struct ConfigError {
 impl ConfigError {
     /// A problem at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError { path: path.into(), message: message.into() }
+        ConfigError {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -37,7 +40,11 @@ fn render(path: &str, message: &str) -> String {
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
 fn lines(errors: &[ConfigError]) -> String {
-    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl ConfigErrors {

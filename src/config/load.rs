@@ -150,7 +150,10 @@ pub fn check_file(path: &Path, cbdir: &Path) -> Checked {
     };
     match path.extension().and_then(|e| e.to_str()) {
         Some("yaml" | "yml") => {
-            return Checked { result: Err(ConfigErrors(vec![yaml_unsupported(path)])), notices: vec![] }
+            return Checked {
+                result: Err(ConfigErrors(vec![yaml_unsupported(path)])),
+                notices: vec![],
+            }
         }
         _ => {}
     }
@@ -186,8 +189,15 @@ pub fn check_str(text: &str, cbdir: &Path, env: EnvLookup<'_>) -> Checked {
             let msg = e.to_string();
             let suffix = format!(" at line {} column {}", e.line(), e.column());
             let detail = msg.strip_suffix(&suffix).unwrap_or(&msg);
-            let message = format!("invalid JSON at line {}, column {}: {detail}", e.line(), e.column());
-            return Checked { result: Err(ConfigErrors::one("", message)), notices: Vec::new() };
+            let message = format!(
+                "invalid JSON at line {}, column {}: {detail}",
+                e.line(),
+                e.column()
+            );
+            return Checked {
+                result: Err(ConfigErrors::one("", message)),
+                notices: Vec::new(),
+            };
         }
     };
     let mut w = Walker::new(absolute(cbdir), env);
@@ -196,7 +206,10 @@ pub fn check_str(text: &str, cbdir: &Path, env: EnvLookup<'_>) -> Checked {
         Some(node) if w.errors.is_empty() => Ok(node),
         _ => Err(ConfigErrors(w.errors)),
     };
-    Checked { result, notices: w.notices }
+    Checked {
+        result,
+        notices: w.notices,
+    }
 }
 
 /// The node directory as an absolute, lexically normalised path.
@@ -211,7 +224,12 @@ pub fn default_node(cbdir: &Path) -> NodeConfig {
     let allow_all = Permission {
         uri: String::new(),
         match_policy: MatchPolicy::Prefix,
-        allow: Allow { call: true, register: true, publish: true, subscribe: true },
+        allow: Allow {
+            call: true,
+            register: true,
+            publish: true,
+            subscribe: true,
+        },
         disclose: Disclose::default(),
         cache: true,
     };
@@ -225,7 +243,10 @@ pub fn default_node(cbdir: &Path) -> NodeConfig {
         })),
         paths: vec![
             ("info".into(), PathService::NodeInfo),
-            ("ws".into(), PathService::WebSocket(WebSocketService::default())),
+            (
+                "ws".into(),
+                PathService::WebSocket(WebSocketService::default()),
+            ),
         ],
     };
     NodeConfig {
@@ -236,7 +257,10 @@ pub fn default_node(cbdir: &Path) -> NodeConfig {
             shards: None,
             realms: vec![RealmConfig {
                 name: "realm1".into(),
-                roles: vec![RoleConfig { name: "anonymous".into(), permissions: vec![allow_all] }],
+                roles: vec![RoleConfig {
+                    name: "anonymous".into(),
+                    permissions: vec![allow_all],
+                }],
                 uri_check: UriCheck::Loose,
             }],
             transports: vec![TransportConfig {
@@ -265,7 +289,10 @@ fn walk_root(w: &mut Walker, root: &Value) -> Option<NodeConfig> {
     // A version-1 config fails on almost every key; one line saying so is more useful.
     match map.get("version") {
         None => {
-            w.error("version", format!("missing: this looks like a version 1 config, {UPGRADE}"));
+            w.error(
+                "version",
+                format!("missing: this looks like a version 1 config, {UPGRADE}"),
+            );
             return None;
         }
         Some(v) if v.as_u64() == Some(1) => {
@@ -279,7 +306,9 @@ fn walk_root(w: &mut Walker, root: &Value) -> Option<NodeConfig> {
     if let Some(v) = map.get("$schema").filter(|v| !v.is_string()) {
         w.expected("$schema", "a string", v);
     }
-    let node_id = map.get("controller").and_then(|c| walk_controller(w, c, "controller"));
+    let node_id = map
+        .get("controller")
+        .and_then(|c| walk_controller(w, c, "controller"));
 
     let mut routers = Vec::new();
     if let Some(workers) = map.get("workers").and_then(|v| w.list(v, "workers")) {
@@ -294,18 +323,33 @@ fn walk_root(w: &mut Walker, root: &Value) -> Option<NodeConfig> {
     let routers: Vec<RouterConfig> = routers.into_iter().flatten().collect();
     cross_checks(w, &routers);
     if routers.is_empty() && w.errors.is_empty() {
-        w.warn("workers", "no router worker is enabled: the node will serve nothing");
+        w.warn(
+            "workers",
+            "no router worker is enabled: the node will serve nothing",
+        );
     }
-    Some(NodeConfig { cbdir: w.cbdir.clone(), node_id, routers })
+    Some(NodeConfig {
+        cbdir: w.cbdir.clone(),
+        node_id,
+        routers,
+    })
 }
 
 fn walk_controller(w: &mut Walker, v: &Value, path: &str) -> Option<String> {
     let map = w.object(v, path)?;
-    w.keys(map, path, &["id", "options", "manhole", "connections", "keyring"]);
+    w.keys(
+        map,
+        path,
+        &["id", "options", "manhole", "connections", "keyring"],
+    );
     let id = match map.get("id") {
         Some(Value::String(s)) if super::walk::is_valid_id(s) => Some(s.clone()),
         Some(other) => {
-            w.expected(&child(path, "id"), "an id matching ^[a-z][a-z0-9_]{2,63}$", other);
+            w.expected(
+                &child(path, "id"),
+                "an id matching ^[a-z][a-z0-9_]{2,63}$",
+                other,
+            );
             None
         }
         None => None,
@@ -313,13 +357,21 @@ fn walk_controller(w: &mut Walker, v: &Value, path: &str) -> Option<String> {
     if let Some(options) = map.get("options") {
         let opath = child(path, "options");
         if let Some(o) = w.object(options, &opath) {
-            w.keys(o, &opath, &["title", "shutdown", "enable_parallel_worker_start"]);
+            w.keys(
+                o,
+                &opath,
+                &["title", "shutdown", "enable_parallel_worker_start"],
+            );
             w.opt_str(o, &opath, "title");
             w.opt_bool(o, &opath, "enable_parallel_worker_start");
             if let Some(s) = o.get("shutdown") {
                 check_shutdown(w, s, &child(&opath, "shutdown"));
             }
-            w.no_effect_keys(o, &opath, &["title", "shutdown", "enable_parallel_worker_start"]);
+            w.no_effect_keys(
+                o,
+                &opath,
+                &["title", "shutdown", "enable_parallel_worker_start"],
+            );
         }
     }
     if let Some(k) = map.get("keyring") {
@@ -336,7 +388,10 @@ fn walk_controller(w: &mut Walker, v: &Value, path: &str) -> Option<String> {
     // does not have; the manhole is a Python REPL.
     w.no_effect_keys(map, path, &["keyring", "connections"]);
     if map.contains_key("manhole") {
-        w.warn(path, "manhole (the Python SSH shell) has no effect in ferrobar");
+        w.warn(
+            path,
+            "manhole (the Python SSH shell) has no effect in ferrobar",
+        );
     }
     id
 }
@@ -351,7 +406,11 @@ const SHUTDOWN_MODES: &[&str] = &[
 fn check_shutdown(w: &mut Walker, v: &Value, path: &str) {
     let modes: Vec<(String, &Value)> = match v {
         Value::String(_) => vec![(path.to_string(), v)],
-        Value::Array(a) => a.iter().enumerate().map(|(i, m)| (item(path, i), m)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (item(path, i), m))
+            .collect(),
         other => return w.expected(path, "a shutdown mode or a list of them", other),
     };
     for (p, m) in modes {
@@ -405,8 +464,16 @@ fn walk_worker(
     }
 }
 
-const ROUTER_KEYS: &[&str] =
-    &["id", "type", "options", "manhole", "realms", "transports", "components", "connections"];
+const ROUTER_KEYS: &[&str] = &[
+    "id",
+    "type",
+    "options",
+    "manhole",
+    "realms",
+    "transports",
+    "components",
+    "connections",
+];
 
 const WORKER_OPTION_KEYS: &[&str] = &[
     "extra",
@@ -462,7 +529,10 @@ fn walk_router(
         }
     }
     if map.contains_key("manhole") {
-        w.warn(path, "manhole (the Python SSH shell) has no effect in ferrobar");
+        w.warn(
+            path,
+            "manhole (the Python SSH shell) has no effect in ferrobar",
+        );
     }
     w.no_effect_keys(map, path, &["connections"]);
     if let Some(c) = map.get("components") {
@@ -475,34 +545,58 @@ fn walk_router(
     }
 
     let mut realms = Vec::new();
-    if let Some(list) = map.get("realms").and_then(|v| w.list(v, &child(path, "realms"))) {
+    if let Some(list) = map
+        .get("realms")
+        .and_then(|v| w.list(v, &child(path, "realms")))
+    {
         let rpath = child(path, "realms");
         for (i, v) in list.iter().enumerate() {
             let p = item(&rpath, i);
             if let Some(r) = realm::walk_realm(w, v, &p) {
-                if let Some(j) = realms.iter().position(|(_, x): &(String, RealmConfig)| x.name == r.name) {
-                    w.error(&child(&p, "name"), format!("realm '{}' is also defined at {}", r.name, realms[j].0));
+                if let Some(j) = realms
+                    .iter()
+                    .position(|(_, x): &(String, RealmConfig)| x.name == r.name)
+                {
+                    w.error(
+                        &child(&p, "name"),
+                        format!("realm '{}' is also defined at {}", r.name, realms[j].0),
+                    );
                 }
                 realms.push((p, r));
             }
         }
     }
     let mut transports = Vec::new();
-    if let Some(list) = map.get("transports").and_then(|v| w.list(v, &child(path, "transports"))) {
+    if let Some(list) = map
+        .get("transports")
+        .and_then(|v| w.list(v, &child(path, "transports")))
+    {
         let tpath = child(path, "transports");
         let mut generated = 0;
         for (i, v) in list.iter().enumerate() {
             let p = item(&tpath, i);
             if let Some(t) = transport::walk_transport(w, v, &p, &mut generated) {
-                if let Some(j) = transports.iter().position(|(_, x): &(String, TransportConfig)| x.id == t.id) {
-                    w.error(&child(&p, "id"), format!("transport id '{}' is also used at {}", t.id, transports[j].0));
+                if let Some(j) = transports
+                    .iter()
+                    .position(|(_, x): &(String, TransportConfig)| x.id == t.id)
+                {
+                    w.error(
+                        &child(&p, "id"),
+                        format!(
+                            "transport id '{}' is also used at {}",
+                            t.id, transports[j].0
+                        ),
+                    );
                 }
                 transports.push((p, t));
             }
         }
     }
     if disabled {
-        w.info(path, format!("worker '{id}' is disabled (options.disabled): skipped"));
+        w.info(
+            path,
+            format!("worker '{id}' is disabled (options.disabled): skipped"),
+        );
         return Some(None);
     }
     if realms.is_empty() {
@@ -530,7 +624,8 @@ fn worker_disabled(w: &mut Walker, o: &Map<String, Value>, opath: &str) -> bool 
             Some(name) if env_name(s).is_some() => match w.env(name) {
                 Some(v) => !v.is_empty(),
                 None => {
-                    let msg = format!("disabled: environment variable {name} is not set: worker enabled");
+                    let msg =
+                        format!("disabled: environment variable {name} is not set: worker enabled");
                     w.warn(opath, msg);
                     false
                 }
@@ -538,7 +633,11 @@ fn worker_disabled(w: &mut Walker, o: &Map<String, Value>, opath: &str) -> bool 
             _ => !s.is_empty(),
         },
         Some(other) => {
-            w.expected(&child(opath, "disabled"), "true, false or \"${VAR}\"", other);
+            w.expected(
+                &child(opath, "disabled"),
+                "true, false or \"${VAR}\"",
+                other,
+            );
             false
         }
     }
@@ -558,8 +657,14 @@ fn cross_checks(w: &mut Walker, routers: &[RouterConfig]) {
         }
         ids.push(&r.id);
         for realm in &r.realms {
-            if let Some((_, other)) = realms.iter().find(|(n, id)| *n == realm.name && *id != r.id) {
-                let msg = format!("realm '{}' is defined in workers '{other}' and '{}'", realm.name, r.id);
+            if let Some((_, other)) = realms
+                .iter()
+                .find(|(n, id)| *n == realm.name && *id != r.id)
+            {
+                let msg = format!(
+                    "realm '{}' is defined in workers '{other}' and '{}'",
+                    realm.name, r.id
+                );
                 w.error("workers", msg);
             }
             realms.push((&realm.name, &r.id));
@@ -567,7 +672,10 @@ fn cross_checks(w: &mut Walker, routers: &[RouterConfig]) {
         for t in &r.transports {
             let here = format!("transport '{}' of worker '{}'", t.id, r.id);
             if let Some((_, other)) = listeners.iter().find(|(e, _)| conflicts(e, &t.endpoint)) {
-                let msg = format!("{here} listens on the same {} as {other}", describe_endpoint(&t.endpoint));
+                let msg = format!(
+                    "{here} listens on the same {} as {other}",
+                    describe_endpoint(&t.endpoint)
+                );
                 w.error("workers", msg);
             }
             listeners.push((&t.endpoint, here));
@@ -578,8 +686,18 @@ fn cross_checks(w: &mut Walker, routers: &[RouterConfig]) {
 fn conflicts(a: &Endpoint, b: &Endpoint) -> bool {
     match (a, b) {
         (
-            Endpoint::Tcp { port: pa, interface: ia, version: va, .. },
-            Endpoint::Tcp { port: pb, interface: ib, version: vb, .. },
+            Endpoint::Tcp {
+                port: pa,
+                interface: ia,
+                version: va,
+                ..
+            },
+            Endpoint::Tcp {
+                port: pb,
+                interface: ib,
+                version: vb,
+                ..
+            },
         ) => *pa != 0 && pa == pb && va == vb && (ia.is_none() || ib.is_none() || ia == ib),
         (Endpoint::Unix { path: pa, .. }, Endpoint::Unix { path: pb, .. }) => pa == pb,
         _ => false,

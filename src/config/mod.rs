@@ -16,6 +16,8 @@ mod web;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_refuse;
 
 pub use error::{ConfigError, ConfigErrors, Notice, NoticeLevel};
 pub use load::{

@@ -114,7 +114,10 @@ pub struct AnonymousAuth {
 
 impl Default for AnonymousAuth {
     fn default() -> Self {
-        AnonymousAuth { role: "anonymous".into(), authid: None }
+        AnonymousAuth {
+            role: "anonymous".into(),
+            authid: None,
+        }
     }
 }
 

@@ -5,14 +5,32 @@
 use serde_json::{Map, Value};
 
 use super::model::{Allow, Disclose, Permission, RealmConfig, RoleConfig};
-use super::walk::{child, item, is_valid_id, Walker};
+use super::walk::{child, is_valid_id, item, Walker};
 use crate::wamp::uri::{self, MatchPolicy, UriCheck};
 
-const REALM_KEYS: &[&str] =
-    &["id", "name", "roles", "options", "store", "stats", "inventory", "rlinks"];
-const REALM_OPTION_KEYS: &[&str] =
-    &["event_dispatching_chunk_size", "uri_check", "enable_meta_api", "bridge_meta_api"];
-const ROLE_KEYS: &[&str] = &["id", "name", "permissions", "authorizer", "allow-by-default"];
+const REALM_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "roles",
+    "options",
+    "store",
+    "stats",
+    "inventory",
+    "rlinks",
+];
+const REALM_OPTION_KEYS: &[&str] = &[
+    "event_dispatching_chunk_size",
+    "uri_check",
+    "enable_meta_api",
+    "bridge_meta_api",
+];
+const ROLE_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "permissions",
+    "authorizer",
+    "allow-by-default",
+];
 const PERMISSION_KEYS: &[&str] = &["uri", "match", "allow", "disclose", "cache", "validate"];
 
 /// Autobahn's realm name rule (`_URI_PAT_REALM_NAME`), plus Ethereum addresses (`0x` + 40 hex
@@ -21,7 +39,9 @@ pub(crate) fn is_valid_realm_name(name: &str) -> bool {
     let b = name.as_bytes();
     let standard = (3..=255).contains(&b.len())
         && b[0].is_ascii_alphabetic()
-        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || b"_-@.".contains(c));
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_-@.".contains(c));
     let eth = name.len() == 42
         && name.starts_with("0x")
         && name[2..].bytes().all(|c| c.is_ascii_hexdigit());
@@ -48,7 +68,11 @@ pub(crate) fn walk_realm(w: &mut Walker, v: &Value, path: &str) -> Option<RealmC
     w.keys(map, path, REALM_KEYS);
     if let Some(id) = map.get("id") {
         if !id.as_str().is_some_and(is_valid_id) {
-            w.expected(&child(path, "id"), "an id matching ^[a-z][a-z0-9_]{2,63}$", id);
+            w.expected(
+                &child(path, "id"),
+                "an id matching ^[a-z][a-z0-9_]{2,63}$",
+                id,
+            );
         }
     }
     w.unsupported_keys(
@@ -74,33 +98,57 @@ pub(crate) fn walk_realm(w: &mut Walker, v: &Value, path: &str) -> Option<RealmC
     let uri_check = walk_options(w, map, path);
 
     let mut roles: Vec<RoleConfig> = Vec::new();
-    if let Some(list) = map.get("roles").and_then(|v| w.list(v, &child(path, "roles"))) {
+    if let Some(list) = map
+        .get("roles")
+        .and_then(|v| w.list(v, &child(path, "roles")))
+    {
         let rpath = child(path, "roles");
         for (i, v) in list.iter().enumerate() {
             let p = item(&rpath, i);
             if let Some(role) = walk_role(w, v, &p) {
                 if roles.iter().any(|r| r.name == role.name) {
-                    w.error(&child(&p, "name"), format!("role '{}' is defined twice", role.name));
+                    w.error(
+                        &child(&p, "name"),
+                        format!("role '{}' is defined twice", role.name),
+                    );
                 }
                 roles.push(role);
             }
         }
     }
-    Some(RealmConfig { name: name?.to_string(), roles, uri_check })
+    Some(RealmConfig {
+        name: name?.to_string(),
+        roles,
+        uri_check,
+    })
 }
 
 fn walk_options(w: &mut Walker, map: &Map<String, Value>, path: &str) -> UriCheck {
-    let Some(o) = map.get("options") else { return UriCheck::default() };
+    let Some(o) = map.get("options") else {
+        return UriCheck::default();
+    };
     let opath = child(path, "options");
-    let Some(o) = w.object(o, &opath) else { return UriCheck::default() };
+    let Some(o) = w.object(o, &opath) else {
+        return UriCheck::default();
+    };
     w.keys(o, &opath, REALM_OPTION_KEYS);
     if o.contains_key("event_dispatching_chunk_size")
-        && w.opt_int(o, &opath, "event_dispatching_chunk_size", 1, u32::MAX as u64).is_some()
+        && w.opt_int(
+            o,
+            &opath,
+            "event_dispatching_chunk_size",
+            1,
+            u32::MAX as u64,
+        )
+        .is_some()
     {
         w.no_effect(&opath, "event_dispatching_chunk_size");
     }
     if w.opt_bool(o, &opath, "enable_meta_api") == Some(false) {
-        w.warn(&opath, "enable_meta_api: false is accepted but not enforced yet");
+        w.warn(
+            &opath,
+            "enable_meta_api: false is accepted but not enforced yet",
+        );
     }
     if w.opt_bool(o, &opath, "bridge_meta_api") == Some(true) {
         // There is no node management router to bridge to.
@@ -111,7 +159,11 @@ fn walk_options(w: &mut Walker, map: &Map<String, Value>, path: &str) -> UriChec
         Some(Value::String(s)) if s == "strict" => UriCheck::Strict,
         Some(Value::String(s)) if s == "loose" => UriCheck::Loose,
         Some(other) => {
-            w.expected(&child(&opath, "uri_check"), "\"strict\" or \"loose\"", other);
+            w.expected(
+                &child(&opath, "uri_check"),
+                "\"strict\" or \"loose\"",
+                other,
+            );
             UriCheck::default()
         }
     }
@@ -122,7 +174,11 @@ fn walk_role(w: &mut Walker, v: &Value, path: &str) -> Option<RoleConfig> {
     w.keys(map, path, ROLE_KEYS);
     if let Some(id) = map.get("id") {
         if !id.as_str().is_some_and(is_valid_id) {
-            w.expected(&child(path, "id"), "an id matching ^[a-z][a-z0-9_]{2,63}$", id);
+            w.expected(
+                &child(path, "id"),
+                "an id matching ^[a-z][a-z0-9_]{2,63}$",
+                id,
+            );
         }
     }
     let name = w.req_str(map, path, "name");
@@ -130,14 +186,20 @@ fn walk_role(w: &mut Walker, v: &Value, path: &str) -> Option<RoleConfig> {
         w.error(&child(path, "name"), "expected a non-empty role name");
     }
     if map.contains_key("authorizer") {
-        w.unsupported(&child(path, "authorizer"), "dynamic authorization ('authorizer')");
+        w.unsupported(
+            &child(path, "authorizer"),
+            "dynamic authorization ('authorizer')",
+        );
     }
     // allow-by-default would grant every action no permission mentions.
     if w.opt_bool(map, path, "allow-by-default") == Some(true) {
         w.unsupported(&child(path, "allow-by-default"), "allow-by-default: true");
     }
     let mut permissions = Vec::new();
-    if let Some(list) = map.get("permissions").and_then(|v| w.list(v, &child(path, "permissions"))) {
+    if let Some(list) = map
+        .get("permissions")
+        .and_then(|v| w.list(v, &child(path, "permissions")))
+    {
         let ppath = child(path, "permissions");
         for (i, v) in list.iter().enumerate() {
             if let Some(p) = walk_permission(w, v, &item(&ppath, i)) {
@@ -145,14 +207,20 @@ fn walk_role(w: &mut Walker, v: &Value, path: &str) -> Option<RoleConfig> {
             }
         }
     }
-    Some(RoleConfig { name: name?.to_string(), permissions })
+    Some(RoleConfig {
+        name: name?.to_string(),
+        permissions,
+    })
 }
 
 fn walk_permission(w: &mut Walker, v: &Value, path: &str) -> Option<Permission> {
     let map = w.object(v, path)?;
     w.keys(map, path, PERMISSION_KEYS);
     if map.contains_key("validate") {
-        w.unsupported(&child(path, "validate"), "payload validation ('validate', needs a realm inventory)");
+        w.unsupported(
+            &child(path, "validate"),
+            "payload validation ('validate', needs a realm inventory)",
+        );
     }
     let raw = w.req_str(map, path, "uri");
     // Crossbar skips the starred-URI conversion when `match` is given explicitly.
@@ -160,11 +228,21 @@ fn walk_permission(w: &mut Walker, v: &Value, path: &str) -> Option<Permission> 
         None => None,
         Some(Value::String(s)) if MatchPolicy::parse(s).is_some() => MatchPolicy::parse(s),
         Some(other) => {
-            w.expected(&child(path, "match"), "\"exact\", \"prefix\" or \"wildcard\"", other);
+            w.expected(
+                &child(path, "match"),
+                "\"exact\", \"prefix\" or \"wildcard\"",
+                other,
+            );
             return None;
         }
     };
-    let allow = walk_flags(w, map, path, "allow", &["call", "register", "publish", "subscribe"]);
+    let allow = walk_flags(
+        w,
+        map,
+        path,
+        "allow",
+        &["call", "register", "publish", "subscribe"],
+    );
     let disclose = walk_flags(w, map, path, "disclose", &["caller", "publisher"]);
     let cache = w.opt_bool(map, path, "cache").unwrap_or(false);
     let raw = raw?;
@@ -176,11 +254,17 @@ fn walk_permission(w: &mut Walker, v: &Value, path: &str) -> Option<Permission> 
     if uri.is_empty() && match_policy == MatchPolicy::Exact {
         // Older Crossbar releases took an empty URI as the role's default permissions; refuse
         // the ambiguity rather than guess.
-        w.error(&upath, "an empty URI needs \"match\": \"prefix\" (which matches every URI)");
+        w.error(
+            &upath,
+            "an empty URI needs \"match\": \"prefix\" (which matches every URI)",
+        );
         return None;
     }
     if !uri::is_valid(&uri, UriCheck::Loose, match_policy) {
-        let msg = format!("invalid URI {raw:?} for match policy {}", match_policy.as_str());
+        let msg = format!(
+            "invalid URI {raw:?} for match policy {}",
+            match_policy.as_str()
+        );
         w.error(&upath, msg);
         return None;
     }
@@ -193,7 +277,10 @@ fn walk_permission(w: &mut Walker, v: &Value, path: &str) -> Option<Permission> 
             publish: allow[2],
             subscribe: allow[3],
         },
-        disclose: Disclose { caller: disclose[0], publisher: disclose[1] },
+        disclose: Disclose {
+            caller: disclose[0],
+            publisher: disclose[1],
+        },
         cache,
     })
 }
@@ -209,7 +296,9 @@ fn walk_flags(
     let mut out = vec![false; flags.len()];
     let Some(v) = map.get(key) else { return out };
     let fpath = child(path, key);
-    let Some(m) = w.object(v, &fpath) else { return out };
+    let Some(m) = w.object(v, &fpath) else {
+        return out;
+    };
     w.keys(m, &fpath, flags);
     for (i, f) in flags.iter().enumerate() {
         out[i] = w.opt_bool(m, &fpath, f).unwrap_or(false);

@@ -51,12 +51,14 @@ pub(crate) fn walk_transport(
     let id = w.item_id(map, path, "transport", generated);
     match kind {
         "websocket" | "web" => {}
-        "rawsocket" | "universal" | "mqtt" | "flashpolicy" | "websocket.testee" | "stream.testee" => {
+        "rawsocket" | "universal" | "mqtt" | "flashpolicy" | "websocket.testee"
+        | "stream.testee" => {
             w.unsupported(&tpath, format!("transport type '{kind}'"));
             return None;
         }
         other => {
-            let msg = format!("unknown transport type '{other}' (expected \"websocket\" or \"web\")");
+            let msg =
+                format!("unknown transport type '{other}' (expected \"websocket\" or \"web\")");
             w.error(&tpath, msg);
             return None;
         }
@@ -64,7 +66,10 @@ pub(crate) fn walk_transport(
     let endpoint = match map.get("endpoint") {
         Some(e) => walk_endpoint(w, e, &child(path, "endpoint")),
         None => {
-            w.error(&child(path, "endpoint"), "missing (a listening endpoint is required)");
+            w.error(
+                &child(path, "endpoint"),
+                "missing (a listening endpoint is required)",
+            );
             None
         }
     };
@@ -77,19 +82,29 @@ pub(crate) fn walk_transport(
         let anonymous = walk_auth_and_cookie(w, map, path);
         (TransportKind::WebSocket(ws), anonymous)
     };
-    Some(TransportConfig { id, endpoint: endpoint?, kind, anonymous })
+    Some(TransportConfig {
+        id,
+        endpoint: endpoint?,
+        kind,
+        anonymous,
+    })
 }
 
 fn max_connections(w: &mut Walker, map: &Map<String, Value>, path: &str) {
     if map.contains_key("max_connections")
-        && w.opt_int(map, path, "max_connections", 1, u32::MAX as u64).is_some()
+        && w.opt_int(map, path, "max_connections", 1, u32::MAX as u64)
+            .is_some()
     {
         w.not_enforced(path, "max_connections");
     }
 }
 
 /// `auth` (anonymous only so far) and `cookie` (refused) of a WebSocket transport or path.
-pub(crate) fn walk_auth_and_cookie(w: &mut Walker, map: &Map<String, Value>, path: &str) -> AnonymousAuth {
+pub(crate) fn walk_auth_and_cookie(
+    w: &mut Walker,
+    map: &Map<String, Value>,
+    path: &str,
+) -> AnonymousAuth {
     if map.contains_key("cookie") {
         w.unsupported(&child(path, "cookie"), "cookie tracking ('cookie')");
     }
@@ -113,7 +128,9 @@ const REFUSED_AUTH: &[&str] = &[
 /// An `auth` block. No block, or an empty one, means anonymous as role `anonymous`.
 fn walk_auth(w: &mut Walker, v: &Value, path: &str) -> AnonymousAuth {
     let mut out = AnonymousAuth::default();
-    let Some(map) = w.object(v, path) else { return out };
+    let Some(map) = w.object(v, path) else {
+        return out;
+    };
     for (method, cfg) in map {
         let mpath = child(path, method);
         if method == "anonymous" {
@@ -138,7 +155,10 @@ fn walk_anonymous(w: &mut Walker, v: &Value, path: &str) -> Option<AnonymousAuth
     match map.get("type") {
         Some(Value::String(t)) if t == "static" => {}
         Some(Value::String(t)) if t == "dynamic" || t == "function" => {
-            w.unsupported(&child(path, "type"), format!("anonymous authentication of type '{t}'"));
+            w.unsupported(
+                &child(path, "type"),
+                format!("anonymous authentication of type '{t}'"),
+            );
             return None;
         }
         Some(other) => {
@@ -152,18 +172,33 @@ fn walk_anonymous(w: &mut Walker, v: &Value, path: &str) -> Option<AnonymousAuth
     }
     w.keys(map, path, &["type", "role", "authid", "realm"]);
     if map.contains_key("realm") {
-        w.unsupported(&child(path, "realm"), "a fixed realm for anonymous sessions ('realm')");
+        w.unsupported(
+            &child(path, "realm"),
+            "a fixed realm for anonymous sessions ('realm')",
+        );
     }
     let role = w.opt_str(map, path, "role").unwrap_or("anonymous");
     if role.is_empty() {
         w.error(&child(path, "role"), "expected a non-empty role name");
     }
     let authid = w.opt_str(map, path, "authid").map(str::to_string);
-    Some(AnonymousAuth { role: role.to_string(), authid })
+    Some(AnonymousAuth {
+        role: role.to_string(),
+        authid,
+    })
 }
 
-const TCP_KEYS: &[&str] =
-    &["type", "version", "port", "portrange", "shared", "interface", "backlog", "tls", "user_timeout"];
+const TCP_KEYS: &[&str] = &[
+    "type",
+    "version",
+    "port",
+    "portrange",
+    "shared",
+    "interface",
+    "backlog",
+    "tls",
+    "user_timeout",
+];
 
 /// A listening endpoint.
 pub(crate) fn walk_endpoint(w: &mut Walker, v: &Value, path: &str) -> Option<Endpoint> {
@@ -173,10 +208,15 @@ pub(crate) fn walk_endpoint(w: &mut Walker, v: &Value, path: &str) -> Option<End
         Some("tcp") => walk_tcp(w, map, path),
         Some("unix") => {
             w.keys(map, path, &["type", "path", "backlog"]);
-            let backlog = w.opt_int(map, path, "backlog", 1, 65535).unwrap_or(DEFAULT_BACKLOG as u64);
+            let backlog = w
+                .opt_int(map, path, "backlog", 1, 65535)
+                .unwrap_or(DEFAULT_BACKLOG as u64);
             let raw = w.req_str(map, path, "path")?;
             match w.expand_vars(raw) {
-                Ok(p) => Some(Endpoint::Unix { path: resolve(&w.cbdir, &p), backlog: backlog as u32 }),
+                Ok(p) => Some(Endpoint::Unix {
+                    path: resolve(&w.cbdir, &p),
+                    backlog: backlog as u32,
+                }),
                 Err(e) => {
                     w.error(&child(path, "path"), e);
                     None
@@ -201,13 +241,17 @@ fn walk_tcp(w: &mut Walker, map: &Map<String, Value>, path: &str) -> Option<Endp
         w.unsupported(&child(path, "tls"), "TLS on listening endpoints ('tls')");
     }
     if map.contains_key("portrange") {
-        w.unsupported(&child(path, "portrange"), "listening on the first free port of a range ('portrange')");
+        w.unsupported(
+            &child(path, "portrange"),
+            "listening on the first free port of a range ('portrange')",
+        );
     }
     if w.opt_bool(map, path, "shared").is_some() {
         // Every ferrobar listener is SO_REUSEPORT-shared between its own shards already.
         w.no_effect(path, "shared");
     }
-    if map.contains_key("user_timeout") && w.opt_int(map, path, "user_timeout", 0, 65535).is_some() {
+    if map.contains_key("user_timeout") && w.opt_int(map, path, "user_timeout", 0, 65535).is_some()
+    {
         w.no_effect(path, "user_timeout");
     }
     let version = match map.get("version") {
@@ -225,21 +269,37 @@ fn walk_tcp(w: &mut Walker, map: &Map<String, Value>, path: &str) -> Option<Endp
             Ok(ip) if ip.is_ipv4() == (version == IpVersion::V4) => {}
             Ok(_) => {
                 let v = if version == IpVersion::V4 { 4 } else { 6 };
-                w.error(&child(path, "interface"), format!("{i:?} is not an IPv{v} address (endpoint version is {v})"));
+                w.error(
+                    &child(path, "interface"),
+                    format!("{i:?} is not an IPv{v} address (endpoint version is {v})"),
+                );
             }
-            Err(_) => w.error(&child(path, "interface"), format!("expected an IP address, found {i:?}")),
+            Err(_) => w.error(
+                &child(path, "interface"),
+                format!("expected an IP address, found {i:?}"),
+            ),
         }
     }
-    let backlog = w.opt_int(map, path, "backlog", 1, 65535).unwrap_or(DEFAULT_BACKLOG as u64) as u32;
+    let backlog = w
+        .opt_int(map, path, "backlog", 1, 65535)
+        .unwrap_or(DEFAULT_BACKLOG as u64) as u32;
     let port = match map.get("port") {
         Some(p) => walk_port(w, p, &child(path, "port")),
         None if map.contains_key("portrange") => None,
         None => {
-            w.error(&child(path, "port"), "missing (expected an integer 1..65535 or \"$ENV\")");
+            w.error(
+                &child(path, "port"),
+                "missing (expected an integer 1..65535 or \"$ENV\")",
+            );
             None
         }
     };
-    Some(Endpoint::Tcp { port: port?, interface, version, backlog })
+    Some(Endpoint::Tcp {
+        port: port?,
+        interface,
+        version,
+        backlog,
+    })
 }
 
 /// A port: an integer, or `"$VAR"` / `"${VAR}"` naming an environment variable that holds one.
@@ -254,24 +314,26 @@ fn walk_port(w: &mut Walker, v: &Value, path: &str) -> Option<u16> {
                 None
             }
         },
-        Value::String(s) => match w.env_ref(s) {
-            Ok(Some(val)) => match val.trim().parse::<u16>() {
-                Ok(p) => Some(p),
-                Err(_) => {
-                    let name = env_name(s).unwrap_or(s);
-                    w.error(path, format!("environment variable {name} is {val:?}, expected an integer 0..65535"));
+        Value::String(s) => {
+            match w.env_ref(s) {
+                Ok(Some(val)) => match val.trim().parse::<u16>() {
+                    Ok(p) => Some(p),
+                    Err(_) => {
+                        let name = env_name(s).unwrap_or(s);
+                        w.error(path, format!("environment variable {name} is {val:?}, expected an integer 0..65535"));
+                        None
+                    }
+                },
+                Ok(None) => {
+                    w.expected(path, EXPECTED, v);
                     None
                 }
-            },
-            Ok(None) => {
-                w.expected(path, EXPECTED, v);
-                None
+                Err(e) => {
+                    w.error(path, e);
+                    None
+                }
             }
-            Err(e) => {
-                w.error(path, e);
-                None
-            }
-        },
+        }
         other => {
             w.expected(path, EXPECTED, other);
             None
@@ -283,7 +345,11 @@ fn walk_port(w: &mut Walker, v: &Value, path: &str) -> Option<u16> {
 const KNOWN_SERIALIZERS: &[&str] = &["json", "msgpack", "cbor", "ubjson", "flatbuffers"];
 
 /// `serializers`, `options`, `url` and `debug` of a WebSocket transport or path service.
-pub(crate) fn walk_websocket(w: &mut Walker, map: &Map<String, Value>, path: &str) -> WebSocketService {
+pub(crate) fn walk_websocket(
+    w: &mut Walker,
+    map: &Map<String, Value>,
+    path: &str,
+) -> WebSocketService {
     let mut ws = WebSocketService::default();
     if let Some(v) = map.get("serializers") {
         if let Some(s) = walk_serializers(w, v, &child(path, "serializers")) {
@@ -292,7 +358,10 @@ pub(crate) fn walk_websocket(w: &mut Walker, map: &Map<String, Value>, path: &st
     }
     if let Some(url) = w.opt_str(map, path, "url") {
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-            w.error(&child(path, "url"), format!("expected a ws:// or wss:// URL, found {url:?}"));
+            w.error(
+                &child(path, "url"),
+                format!("expected a ws:// or wss:// URL, found {url:?}"),
+            );
         }
     }
     if w.opt_bool(map, path, "debug").is_some() {
@@ -319,16 +388,30 @@ fn walk_serializers(w: &mut Walker, v: &Value, path: &str) -> Option<Vec<Seriali
                 Some(_) => {}
                 None => skipped.push(name),
             },
-            _ => w.expected(&item(path, i), &format!("one of {}", KNOWN_SERIALIZERS.join(", ")), s),
+            _ => w.expected(
+                &item(path, i),
+                &format!("one of {}", KNOWN_SERIALIZERS.join(", ")),
+                s,
+            ),
         }
     }
     if offered.is_empty() {
-        w.error(path, "none of these serializers is offered by ferrobar yet (expected json or msgpack)");
+        w.error(
+            path,
+            "none of these serializers is offered by ferrobar yet (expected json or msgpack)",
+        );
         return None;
     }
     if !skipped.is_empty() {
-        let msg = format!("{} not offered by ferrobar yet: clients must use {}", skipped.join(", "),
-            offered.iter().map(|s| s.name()).collect::<Vec<_>>().join(" or "));
+        let msg = format!(
+            "{} not offered by ferrobar yet: clients must use {}",
+            skipped.join(", "),
+            offered
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        );
         w.info(path, msg);
     }
     Some(offered)
@@ -397,12 +480,23 @@ fn walk_ws_options(w: &mut Walker, v: &Value, path: &str, out: &mut WebSocketOpt
         out.enable_webstatus = b;
     }
     if o.contains_key("compression") {
-        w.unsupported(&child(path, "compression"), "WebSocket compression ('compression')");
+        w.unsupported(
+            &child(path, "compression"),
+            "WebSocket compression ('compression')",
+        );
     }
-    for key in ["open_handshake_timeout", "close_handshake_timeout", "auto_ping_interval", "auto_ping_timeout"] {
+    for key in [
+        "open_handshake_timeout",
+        "close_handshake_timeout",
+        "auto_ping_interval",
+        "auto_ping_timeout",
+    ] {
         if let Some(n) = w.opt_int(o, path, key, 0, u32::MAX as u64) {
             if n != 0 && n < 1000 {
-                w.error(&child(path, key), format!("{n} is too small: the value is in milliseconds (0 or at least 1000)"));
+                w.error(
+                    &child(path, key),
+                    format!("{n} is too small: the value is in milliseconds (0 or at least 1000)"),
+                );
             }
         }
     }

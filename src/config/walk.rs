@@ -22,7 +22,9 @@ pub(crate) struct Walker<'a> {
 /// `parent.key`, or `parent["key"]` for keys that would read badly after a dot (`/`).
 pub(crate) fn child(parent: &str, key: &str) -> String {
     let plain = !key.is_empty()
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'$');
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'$');
     match (parent.is_empty(), plain) {
         (true, true) => key.to_string(),
         (true, false) => format!("[{key:?}]"),
@@ -60,7 +62,9 @@ pub(crate) fn is_valid_id(id: &str) -> bool {
     let b = id.as_bytes();
     (3..=64).contains(&b.len())
         && b[0].is_ascii_lowercase()
-        && b[1..].iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 /// `cbdir/rel`, normalised lexically as Crossbar's `os.path.abspath(os.path.join(...))` does.
@@ -87,7 +91,12 @@ pub(crate) fn normalize(p: &Path) -> PathBuf {
 
 impl<'a> Walker<'a> {
     pub fn new(cbdir: PathBuf, env: EnvLookup<'a>) -> Self {
-        Walker { errors: Vec::new(), notices: Vec::new(), cbdir, env }
+        Walker {
+            errors: Vec::new(),
+            notices: Vec::new(),
+            cbdir,
+            env,
+        }
     }
 
     pub fn env(&self, name: &str) -> Option<String> {
@@ -110,11 +119,19 @@ impl<'a> Walker<'a> {
     }
 
     pub fn info(&mut self, path: &str, message: impl Into<String>) {
-        self.notices.push(Notice { level: NoticeLevel::Info, path: path.into(), message: message.into() });
+        self.notices.push(Notice {
+            level: NoticeLevel::Info,
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     pub fn warn(&mut self, path: &str, message: impl Into<String>) {
-        self.notices.push(Notice { level: NoticeLevel::Warn, path: path.into(), message: message.into() });
+        self.notices.push(Notice {
+            level: NoticeLevel::Warn,
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     /// A Crossbar tuning knob that means nothing for ferrobar: accepted, one info line.
@@ -260,7 +277,12 @@ impl<'a> Walker<'a> {
     }
 
     /// Refuses every key of `keys` present in `map`, naming the feature.
-    pub fn unsupported_keys(&mut self, map: &Map<String, Value>, path: &str, keys: &[(&str, &str)]) {
+    pub fn unsupported_keys(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        keys: &[(&str, &str)],
+    ) {
         for (k, what) in keys {
             if map.contains_key(*k) {
                 self.unsupported(&child(path, k), what);
@@ -271,10 +293,14 @@ impl<'a> Walker<'a> {
     /// Resolves `"$VAR"` / `"${VAR}"` when the whole string names one variable (Crossbar's
     /// `_readenv` / `maybe_from_env`); `Ok(None)` when the string is not a reference.
     pub fn env_ref(&mut self, s: &str) -> Result<Option<String>, String> {
-        let Some(name) = env_name(s) else { return Ok(None) };
+        let Some(name) = env_name(s) else {
+            return Ok(None);
+        };
         match self.env(name) {
             Some(v) => Ok(Some(v)),
-            None => Err(format!("environment variable {name} is not set (referenced as {s:?})")),
+            None => Err(format!(
+                "environment variable {name} is not set (referenced as {s:?})"
+            )),
         }
     }
 
@@ -316,7 +342,10 @@ impl<'a> Walker<'a> {
 
 /// The variable name of `"$VAR"` or `"${VAR}"`, if `s` is exactly such a reference.
 pub(crate) fn env_name(s: &str) -> Option<&str> {
-    let name = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')).or_else(|| s.strip_prefix('$'))?;
+    let name = s
+        .strip_prefix("${")
+        .and_then(|r| r.strip_suffix('}'))
+        .or_else(|| s.strip_prefix('$'))?;
     is_env_name(name).then_some(name)
 }
 

@@ -6,9 +6,21 @@ use super::model::*;
 use super::transport::{walk_auth_and_cookie, walk_websocket};
 use super::walk::{child, is_valid_id, Walker};
 
-const WEB_KEYS: &[&str] = &["id", "type", "endpoint", "paths", "options", "max_connections"];
-const WEB_OPTION_KEYS: &[&str] =
-    &["access_log", "display_tracebacks", "hsts", "hsts_max_age", "client_timeout"];
+const WEB_KEYS: &[&str] = &[
+    "id",
+    "type",
+    "endpoint",
+    "paths",
+    "options",
+    "max_connections",
+];
+const WEB_OPTION_KEYS: &[&str] = &[
+    "access_log",
+    "display_tracebacks",
+    "hsts",
+    "hsts_max_age",
+    "client_timeout",
+];
 
 /// Path service types Crossbar has and ferrobar refuses by name.
 const REFUSED_SERVICES: &[&str] = &[
@@ -95,15 +107,26 @@ fn walk_web_options(w: &mut Walker, v: &Value, path: &str) {
 
 /// Crossbar's path key rule: `^([a-z0-9A-Z_\-]+|/)$`.
 fn is_valid_path_key(k: &str) -> bool {
-    k == "/" || (!k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+    k == "/"
+        || (!k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
 }
 
-fn walk_paths(w: &mut Walker, map: &Map<String, Value>, path: &str, auths: &mut PathAuths) -> WebService {
+fn walk_paths(
+    w: &mut Walker,
+    map: &Map<String, Value>,
+    path: &str,
+    auths: &mut PathAuths,
+) -> WebService {
     let mut out = WebService::default();
     for (k, v) in map {
         let p = child(path, k);
         if !is_valid_path_key(k) {
-            w.error(&p, "invalid path (expected \"/\" or letters, digits, _ and -)");
+            w.error(
+                &p,
+                "invalid path (expected \"/\" or letters, digits, _ and -)",
+            );
             continue;
         }
         if let Some(s) = walk_service(w, v, &p, auths) {
@@ -117,11 +140,20 @@ fn walk_paths(w: &mut Walker, map: &Map<String, Value>, path: &str, auths: &mut 
     out
 }
 
-fn walk_service(w: &mut Walker, v: &Value, path: &str, auths: &mut PathAuths) -> Option<PathService> {
+fn walk_service(
+    w: &mut Walker,
+    v: &Value,
+    path: &str,
+    auths: &mut PathAuths,
+) -> Option<PathService> {
     let map = w.object(v, path)?;
     if let Some(id) = map.get("id") {
         if !id.as_str().is_some_and(is_valid_id) {
-            w.expected(&child(path, "id"), "an id matching ^[a-z][a-z0-9_]{2,63}$", id);
+            w.expected(
+                &child(path, "id"),
+                "an id matching ^[a-z][a-z0-9_]{2,63}$",
+                id,
+            );
         }
     }
     let tpath = child(path, "type");
@@ -132,14 +164,26 @@ fn walk_service(w: &mut Walker, v: &Value, path: &str, auths: &mut PathAuths) ->
             return None;
         }
         None => {
-            w.error(&tpath, format!("missing (expected one of {SUPPORTED_SERVICES})"));
+            w.error(
+                &tpath,
+                format!("missing (expected one of {SUPPORTED_SERVICES})"),
+            );
             return None;
         }
     };
     match kind {
         "static" => walk_static(w, map, path),
         "websocket" => {
-            let keys = ["id", "type", "url", "serializers", "cookie", "auth", "options", "debug"];
+            let keys = [
+                "id",
+                "type",
+                "url",
+                "serializers",
+                "cookie",
+                "auth",
+                "options",
+                "debug",
+            ];
             w.keys(map, path, &keys);
             let ws = walk_websocket(w, map, path);
             let anon = walk_auth_and_cookie(w, map, path);
@@ -148,7 +192,11 @@ fn walk_service(w: &mut Walker, v: &Value, path: &str, auths: &mut PathAuths) ->
         }
         "nodeinfo" | "none" => {
             w.keys(map, path, &["id", "type"]);
-            Some(if kind == "none" { PathService::NotFound } else { PathService::NodeInfo })
+            Some(if kind == "none" {
+                PathService::NotFound
+            } else {
+                PathService::NodeInfo
+            })
         }
         "path" => {
             w.keys(map, path, &["id", "type", "paths"]);
@@ -163,14 +211,17 @@ fn walk_service(w: &mut Walker, v: &Value, path: &str, auths: &mut PathAuths) ->
         "json" => walk_json(w, map, path),
         "redirect" => {
             w.keys(map, path, &["id", "type", "url"]);
-            w.req_str(map, path, "url").map(|u| PathService::Redirect(u.to_string()))
+            w.req_str(map, path, "url")
+                .map(|u| PathService::Redirect(u.to_string()))
         }
         t if REFUSED_SERVICES.contains(&t) => {
             w.unsupported(&tpath, format!("web service type '{t}'"));
             None
         }
         other => {
-            let msg = format!("unknown web service type '{other}' (expected one of {SUPPORTED_SERVICES})");
+            let msg = format!(
+                "unknown web service type '{other}' (expected one of {SUPPORTED_SERVICES})"
+            );
             w.error(&tpath, msg);
             None
         }
@@ -178,19 +229,36 @@ fn walk_service(w: &mut Walker, v: &Value, path: &str, auths: &mut PathAuths) ->
 }
 
 fn walk_static(w: &mut Walker, map: &Map<String, Value>, path: &str) -> Option<PathService> {
-    w.keys(map, path, &["id", "type", "directory", "package", "resource", "options"]);
+    w.keys(
+        map,
+        path,
+        &["id", "type", "directory", "package", "resource", "options"],
+    );
     if map.contains_key("package") || map.contains_key("resource") {
-        let key = if map.contains_key("package") { "package" } else { "resource" };
-        w.unsupported(&child(path, key), "serving a Python package resource ('package'/'resource')");
+        let key = if map.contains_key("package") {
+            "package"
+        } else {
+            "resource"
+        };
+        w.unsupported(
+            &child(path, key),
+            "serving a Python package resource ('package'/'resource')",
+        );
         return None;
     }
     let dir = w.req_str(map, path, "directory")?;
     let directory = super::walk::resolve(&w.cbdir, dir);
     if directory.is_file() {
-        w.error(&child(path, "directory"), format!("{} is a file, expected a directory", directory.display()));
+        w.error(
+            &child(path, "directory"),
+            format!("{} is a file, expected a directory", directory.display()),
+        );
     } else if !directory.exists() {
         // Crossbar's getting-started config names ../web, which a fresh node may not have.
-        let msg = format!("directory {} does not exist: requests will get 404 until it is created", directory.display());
+        let msg = format!(
+            "directory {} does not exist: requests will get 404 until it is created",
+            directory.display()
+        );
         w.warn(path, msg);
     }
     let mut service = StaticService {
@@ -202,8 +270,19 @@ fn walk_static(w: &mut Walker, map: &Map<String, Value>, path: &str) -> Option<P
     };
     let opath = child(path, "options");
     if let Some(o) = map.get("options").and_then(|o| w.object(o, &opath)) {
-        w.keys(o, &opath, &["enable_directory_listing", "mime_types", "cache_timeout", "default_file"]);
-        service.enable_directory_listing = w.opt_bool(o, &opath, "enable_directory_listing").unwrap_or(false);
+        w.keys(
+            o,
+            &opath,
+            &[
+                "enable_directory_listing",
+                "mime_types",
+                "cache_timeout",
+                "default_file",
+            ],
+        );
+        service.enable_directory_listing = w
+            .opt_bool(o, &opath, "enable_directory_listing")
+            .unwrap_or(false);
         service.default_file = w.opt_str(o, &opath, "default_file").map(str::to_string);
         if !matches!(o.get("cache_timeout"), None | Some(Value::Null)) {
             service.cache_timeout = w.opt_int(o, &opath, "cache_timeout", 0, u64::MAX);
@@ -213,10 +292,18 @@ fn walk_static(w: &mut Walker, map: &Map<String, Value>, path: &str) -> Option<P
             for (ext, ty) in m {
                 match ty.as_str() {
                     Some(t) if !ext.is_empty() => {
-                        let ext = if ext.starts_with('.') { ext.clone() } else { format!(".{ext}") };
+                        let ext = if ext.starts_with('.') {
+                            ext.clone()
+                        } else {
+                            format!(".{ext}")
+                        };
                         service.mime_types.push((ext, t.to_string()));
                     }
-                    _ => w.expected(&child(&mpath, ext), "a MIME type string for a file extension", ty),
+                    _ => w.expected(
+                        &child(&mpath, ext),
+                        "a MIME type string for a file extension",
+                        ty,
+                    ),
                 }
             }
         }
@@ -229,7 +316,11 @@ fn walk_json(w: &mut Walker, map: &Map<String, Value>, path: &str) -> Option<Pat
     let mut prettify = false;
     let opath = child(path, "options");
     if let Some(o) = map.get("options").and_then(|o| w.object(o, &opath)) {
-        w.keys(o, &opath, &["prettify", "allow_cross_origin", "discourage_caching"]);
+        w.keys(
+            o,
+            &opath,
+            &["prettify", "allow_cross_origin", "discourage_caching"],
+        );
         prettify = w.opt_bool(o, &opath, "prettify").unwrap_or(false);
         for key in ["allow_cross_origin", "discourage_caching"] {
             if w.opt_bool(o, &opath, key) == Some(true) {
@@ -241,7 +332,11 @@ fn walk_json(w: &mut Walker, map: &Map<String, Value>, path: &str) -> Option<Pat
         w.error(&child(path, "value"), "missing (the JSON value to serve)");
         return None;
     };
-    let text = if prettify { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) };
+    let text = if prettify {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    };
     match text {
         Ok(t) => Some(PathService::Json(t)),
         Err(e) => {

@@ -74,22 +74,39 @@ pub fn init(appdir: &Path) -> Result<Initialized, InitError> {
     }
     let web = appdir.join("web");
     for dir in [&cbdir, &web] {
-        fs::create_dir_all(dir).map_err(|source| InitError::Io { path: dir.clone(), source })?;
+        fs::create_dir_all(dir).map_err(|source| InitError::Io {
+            path: dir.clone(),
+            source,
+        })?;
     }
-    let mut out = Initialized { cbdir, created: Vec::new(), kept: Vec::new() };
+    let mut out = Initialized {
+        cbdir,
+        created: Vec::new(),
+        kept: Vec::new(),
+    };
     // create_new: a config that appeared since the check above is still not overwritten.
     match write_new(&config, DEFAULT_CONFIG_JSON) {
         Ok(()) => out.created.push(config),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             return Err(InitError::AlreadyExists(config))
         }
-        Err(source) => return Err(InitError::Io { path: config, source }),
+        Err(source) => {
+            return Err(InitError::Io {
+                path: config,
+                source,
+            })
+        }
     }
     let index = web.join("index.html");
     match write_new(&index, WELCOME_HTML) {
         Ok(()) => out.created.push(index),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => out.kept.push(index),
-        Err(source) => return Err(InitError::Io { path: index, source }),
+        Err(source) => {
+            return Err(InitError::Io {
+                path: index,
+                source,
+            })
+        }
     }
     Ok(out)
 }
@@ -130,7 +147,10 @@ mod tests {
         fs::write(dir.join("web/index.html"), "mine").unwrap();
         let done = init(&dir).expect("init");
         assert_eq!(done.kept, vec![dir.join("web/index.html")]);
-        assert_eq!(fs::read_to_string(dir.join("web/index.html")).unwrap(), "mine");
+        assert_eq!(
+            fs::read_to_string(dir.join("web/index.html")).unwrap(),
+            "mine"
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 }

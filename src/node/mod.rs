@@ -58,8 +58,16 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> NodeError {
 /// Runs the node until SIGTERM/SIGINT (or `shutdown_after`), then shuts down gracefully:
 /// every session gets GOODBYE `wamp.close.system_shutdown`.
 pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError> {
-    let realms: Vec<_> = config.routers.iter().flat_map(|r| r.realms.iter().cloned()).collect();
-    let transports: Vec<_> = config.routers.iter().flat_map(|r| r.transports.iter().cloned()).collect();
+    let realms: Vec<_> = config
+        .routers
+        .iter()
+        .flat_map(|r| r.realms.iter().cloned())
+        .collect();
+    let transports: Vec<_> = config
+        .routers
+        .iter()
+        .flat_map(|r| r.transports.iter().cloned())
+        .collect();
     let shards = options
         .shards
         .or_else(|| config.routers.iter().find_map(|r| r.shards))
@@ -67,7 +75,10 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         .max(1);
     let pid = std::process::id();
     let node_id = config.node_id.clone().unwrap_or_else(hostname);
-    let worker_id = config.routers.first().map_or_else(|| "worker001".to_owned(), |r| r.id.clone());
+    let worker_id = config
+        .routers
+        .first()
+        .map_or_else(|| "worker001".to_owned(), |r| r.id.clone());
 
     // Bind everything before any thread starts, so a port in use is one clear error.
     let mut per_shard: Vec<Vec<(BoundListener, usize)>> = (0..shards).map(|_| Vec::new()).collect();
@@ -75,23 +86,42 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
     for (t, transport) in transports.iter().enumerate() {
         match &transport.endpoint {
             ep @ Endpoint::Tcp { backlog, .. } => {
-                let addr = listener::tcp_addr(ep).map_err(|e| NodeError::Bind { endpoint: format!("{ep:?}"), source: e })?;
+                let addr = listener::tcp_addr(ep).map_err(|e| NodeError::Bind {
+                    endpoint: format!("{ep:?}"),
+                    source: e,
+                })?;
                 let bind = |addr| {
-                    listener::bind_tcp(addr, *backlog).map_err(|e| NodeError::Bind { endpoint: format!("tcp {addr}"), source: e })
+                    listener::bind_tcp(addr, *backlog).map_err(|e| NodeError::Bind {
+                        endpoint: format!("tcp {addr}"),
+                        source: e,
+                    })
                 };
                 let first = bind(addr)?;
-                let actual = first.local_addr().map_err(io_err("reading the bound address"))?;
+                let actual = first
+                    .local_addr()
+                    .map_err(io_err("reading the bound address"))?;
                 per_shard[0].push((BoundListener::Tcp(first), t));
                 for listeners in per_shard.iter_mut().skip(1) {
                     listeners.push((BoundListener::Tcp(bind(actual)?), t));
                 }
-                labels.push(format!("{} ({}) on tcp {actual}", transport.id, describe(&transport.kind)));
+                labels.push(format!(
+                    "{} ({}) on tcp {actual}",
+                    transport.id,
+                    describe(&transport.kind)
+                ));
             }
             Endpoint::Unix { path, .. } => {
-                let l = listener::bind_unix(path)
-                    .map_err(|e| NodeError::Bind { endpoint: format!("unix {}", path.display()), source: e })?;
+                let l = listener::bind_unix(path).map_err(|e| NodeError::Bind {
+                    endpoint: format!("unix {}", path.display()),
+                    source: e,
+                })?;
                 per_shard[0].push((BoundListener::Unix(l), t));
-                labels.push(format!("{} ({}) on unix {}", transport.id, describe(&transport.kind), path.display()));
+                labels.push(format!(
+                    "{} ({}) on unix {}",
+                    transport.id,
+                    describe(&transport.kind),
+                    path.display()
+                ));
             }
         }
     }
@@ -110,7 +140,10 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
     let runtimes: Arc<Vec<TransportRuntime>> = Arc::new(
         transports
             .iter()
-            .map(|t| TransportRuntime { kind: t.kind.clone(), auth: Arc::new(t.anonymous.clone()) })
+            .map(|t| TransportRuntime {
+                kind: t.kind.clone(),
+                auth: Arc::new(t.anonymous.clone()),
+            })
             .collect(),
     );
 
@@ -118,7 +151,8 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
     let mut wakers = Vec::new();
     for _ in 0..shards {
         let poll = Poll::new().map_err(io_err("creating the event loop"))?;
-        let waker = Waker::new(poll.registry(), WAKER_TOKEN).map_err(io_err("creating a shard waker"))?;
+        let waker =
+            Waker::new(poll.registry(), WAKER_TOKEN).map_err(io_err("creating a shard waker"))?;
         polls.push(poll);
         wakers.push(Arc::new(waker));
     }
@@ -126,16 +160,28 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
     let shutdown = Arc::new(AtomicBool::new(false));
     let seed_base = random_seed();
 
-    tracing::info!("ferrobar {} starting: node {node_id}, pid {pid}, {shards} shard(s)", env!("CARGO_PKG_VERSION"));
+    tracing::info!(
+        "ferrobar {} starting: node {node_id}, pid {pid}, {shards} shard(s)",
+        env!("CARGO_PKG_VERSION")
+    );
     for realm in &realms {
-        tracing::info!("realm \"{}\" started ({} role(s))", realm.name, realm.roles.len());
+        tracing::info!(
+            "realm \"{}\" started ({} role(s))",
+            realm.name,
+            realm.roles.len()
+        );
     }
     for label in &labels {
         tracing::info!("transport {label}");
     }
 
     let mut threads = Vec::new();
-    let per_shard_io = polls.into_iter().zip(per_shard).zip(outboxes).zip(inboxes).enumerate();
+    let per_shard_io = polls
+        .into_iter()
+        .zip(per_shard)
+        .zip(outboxes)
+        .zip(inboxes)
+        .enumerate();
     for (id, (((poll, listeners), outboxes), inboxes)) in per_shard_io {
         let setup = ShardSetup {
             id,
@@ -163,7 +209,11 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         threads.push(thread);
     }
 
-    spawn_signal_watcher(Arc::clone(&shutdown), wakers.clone(), options.shutdown_after)?;
+    spawn_signal_watcher(
+        Arc::clone(&shutdown),
+        wakers.clone(),
+        options.shutdown_after,
+    )?;
 
     let mut failed = false;
     for (id, thread) in threads.into_iter().enumerate() {
@@ -183,7 +233,10 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         let _ = std::fs::remove_file(p);
     }
     if failed {
-        return Err(NodeError::Io { what: "a shard failed".into(), source: std::io::Error::other("see the log above") });
+        return Err(NodeError::Io {
+            what: "a shard failed".into(),
+            source: std::io::Error::other("see the log above"),
+        });
     }
     tracing::info!("ferrobar stopped");
     Ok(())
@@ -215,10 +268,14 @@ fn describe(kind: &TransportKind) -> String {
 }
 
 /// Watches SIGTERM/SIGINT (and the optional self-stop timer) and asks every shard to stop.
-fn spawn_signal_watcher(shutdown: Arc<AtomicBool>, wakers: Vec<Arc<Waker>>, after: Option<u64>) -> Result<(), NodeError> {
+fn spawn_signal_watcher(
+    shutdown: Arc<AtomicBool>,
+    wakers: Vec<Arc<Waker>>,
+    after: Option<u64>,
+) -> Result<(), NodeError> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(io_err("installing signal handlers"))?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .map_err(io_err("installing signal handlers"))?;
     let stop = move |why: &str| {
         tracing::info!("{why}: shutting down");
         shutdown.store(true, Ordering::Release);
@@ -240,7 +297,11 @@ fn spawn_signal_watcher(shutdown: Arc<AtomicBool>, wakers: Vec<Arc<Waker>>, afte
         .name("signals".into())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
-                let name = if signal == SIGTERM { "SIGTERM" } else { "SIGINT" };
+                let name = if signal == SIGTERM {
+                    "SIGTERM"
+                } else {
+                    "SIGINT"
+                };
                 stop(&format!("{name} received"));
             }
         })
@@ -268,7 +329,8 @@ fn write_pid_file(cbdir: &Path) -> Result<Option<PathBuf>, NodeError> {
         }
     }
     let text = serde_json::json!({ "pid": std::process::id(), "argv": std::env::args().collect::<Vec<_>>() });
-    std::fs::write(&path, text.to_string()).map_err(io_err(format!("writing {}", path.display())))?;
+    std::fs::write(&path, text.to_string())
+        .map_err(io_err(format!("writing {}", path.display())))?;
     Ok(Some(path))
 }
 
@@ -287,7 +349,9 @@ fn random_seed() -> u64 {
     use rand::TryRng;
     let mut rng = rand::rngs::SysRng;
     rng.try_next_u64().unwrap_or_else(|_| {
-        let t = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        let t = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
         t ^ u64::from(std::process::id()) << 32
     })
 }

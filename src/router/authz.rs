@@ -58,7 +58,7 @@ impl Role {
                 MatchPolicy::Wildcard => role.wildcard.push(p.clone()),
             }
         }
-        role.prefix.sort_by(|a, b| b.uri.len().cmp(&a.uri.len()));
+        role.prefix.sort_by_key(|p| std::cmp::Reverse(p.uri.len()));
         role
     }
 
@@ -82,10 +82,16 @@ impl Role {
     /// Decides whether this role may perform `action` on `uri`.
     pub fn authorize(&self, uri: &str, action: Action) -> Decision {
         if self.trusted {
-            return Decision { allow: true, disclose: Disclose::default() };
+            return Decision {
+                allow: true,
+                disclose: Disclose::default(),
+            };
         }
         match self.best_match(uri) {
-            Some(p) => Decision { allow: action.allowed(&p.allow), disclose: p.disclose },
+            Some(p) => Decision {
+                allow: action.allowed(&p.allow),
+                disclose: p.disclose,
+            },
             None => Decision::default(),
         }
     }
@@ -119,9 +125,24 @@ mod tests {
         }
     }
 
-    const ALL: Allow = Allow { call: true, register: true, publish: true, subscribe: true };
-    const NONE: Allow = Allow { call: false, register: false, publish: false, subscribe: false };
-    const SUB_ONLY: Allow = Allow { call: false, register: false, publish: false, subscribe: true };
+    const ALL: Allow = Allow {
+        call: true,
+        register: true,
+        publish: true,
+        subscribe: true,
+    };
+    const NONE: Allow = Allow {
+        call: false,
+        register: false,
+        publish: false,
+        subscribe: false,
+    };
+    const SUB_ONLY: Allow = Allow {
+        call: false,
+        register: false,
+        publish: false,
+        subscribe: true,
+    };
 
     #[test]
     fn exact_beats_prefix_beats_wildcard() {

@@ -64,7 +64,13 @@ impl Broker {
             MatchPolicy::Wildcard => self.wildcard.push((key.uri.clone(), id)),
         }
         self.by_key.insert(key.clone(), id);
-        self.subscriptions.insert(id, LocalSubscription { key, subscribers: Vec::new() });
+        self.subscriptions.insert(
+            id,
+            LocalSubscription {
+                key,
+                subscribers: Vec::new(),
+            },
+        );
     }
 
     fn remove(&mut self, id: u64) -> Option<SubKey> {
@@ -83,7 +89,9 @@ impl Broker {
 
 impl Core {
     pub(super) fn subscribe(&mut self, conn: ConnId, request: u64, options: &Dict, topic: String) {
-        let Some(joined) = self.joined(conn) else { return };
+        let Some(joined) = self.joined(conn) else {
+            return;
+        };
         let realm_idx = joined.realm;
         let role = joined.role;
         let session_id = joined.id;
@@ -93,20 +101,43 @@ impl Core {
                 Some(p) => p,
                 None => {
                     let msg = format!("unknown match policy \"{m}\" (exact, prefix or wildcard)");
-                    return self.send_error(conn, MessageType::Subscribe, request, uris::INVALID_ARGUMENT, Some(msg));
+                    return self.send_error(
+                        conn,
+                        MessageType::Subscribe,
+                        request,
+                        uris::INVALID_ARGUMENT,
+                        Some(msg),
+                    );
                 }
             },
         };
         let realm = &self.realms[realm_idx];
         if !uri::is_valid(&topic, realm.uri_check, policy) {
-            let msg = format!("invalid topic URI \"{topic}\" for match policy {}", policy.as_str());
-            return self.send_error(conn, MessageType::Subscribe, request, uris::INVALID_URI, Some(msg));
+            let msg = format!(
+                "invalid topic URI \"{topic}\" for match policy {}",
+                policy.as_str()
+            );
+            return self.send_error(
+                conn,
+                MessageType::Subscribe,
+                request,
+                uris::INVALID_URI,
+                Some(msg),
+            );
         }
         if !realm.roles[role].authorize(&topic, Action::Subscribe).allow {
             let msg = format!("session is not authorized to subscribe to topic \"{topic}\"");
-            return self.send_error(conn, MessageType::Subscribe, request, uris::NOT_AUTHORIZED, Some(msg));
+            return self.send_error(
+                conn,
+                MessageType::Subscribe,
+                request,
+                uris::NOT_AUTHORIZED,
+                Some(msg),
+            );
         }
-        let Some(session) = self.sessions.get(&conn) else { return };
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
         let serializer = session.serializer;
         let key = SubKey { policy, uri: topic };
         let broker = &mut self.realms[realm_idx].broker;
@@ -114,7 +145,11 @@ impl Core {
             let mut added = false;
             if let Some(sub) = broker.subscriptions.get_mut(&id) {
                 if !sub.subscribers.iter().any(|s| s.conn == conn) {
-                    sub.subscribers.push(Subscriber { conn, session: session_id, serializer });
+                    sub.subscribers.push(Subscriber {
+                        conn,
+                        session: session_id,
+                        serializer,
+                    });
                     added = true;
                 }
             }
@@ -123,19 +158,36 @@ impl Core {
                     j.subscriptions.push(id);
                 }
             }
-            return self.send(conn, &Message::Subscribed { request, subscription: id });
+            return self.send(
+                conn,
+                &Message::Subscribed {
+                    request,
+                    subscription: id,
+                },
+            );
         }
         let waiting = broker.pending.entry(key.clone()).or_default();
         waiting.push(PendingSubscribe { conn, request });
         if waiting.len() == 1 {
             let from = self.shard;
-            self.send_to_home(realm_idx, Inner::SubAlloc { realm: realm_idx, key, from });
+            self.send_to_home(
+                realm_idx,
+                Inner::SubAlloc {
+                    realm: realm_idx,
+                    key,
+                    from,
+                },
+            );
         }
     }
 
     pub(super) fn home_sub_alloc(&mut self, realm: usize, key: SubKey, from: usize) {
         let fresh = self.ids.next_id();
-        let entry = self.realms[realm].broker.home_ids.entry(key.clone()).or_insert((fresh, 0));
+        let entry = self.realms[realm]
+            .broker
+            .home_ids
+            .entry(key.clone())
+            .or_insert((fresh, 0));
         entry.1 += 1;
         let id = entry.0;
         self.send_to_shard(from, Inner::SubAllocated { realm, key, id });
@@ -152,18 +204,30 @@ impl Core {
     }
 
     pub(super) fn sub_allocated(&mut self, realm: usize, key: SubKey, id: u64) {
-        let waiting = self.realms[realm].broker.pending.remove(&key).unwrap_or_default();
+        let waiting = self.realms[realm]
+            .broker
+            .pending
+            .remove(&key)
+            .unwrap_or_default();
         let mut subscribers: Vec<Subscriber> = Vec::new();
         let mut replies = Vec::new();
         for w in waiting {
-            let Some(session) = self.sessions.get_mut(&w.conn) else { continue };
+            let Some(session) = self.sessions.get_mut(&w.conn) else {
+                continue;
+            };
             let serializer = session.serializer;
-            let Some(joined) = session.joined_mut() else { continue };
+            let Some(joined) = session.joined_mut() else {
+                continue;
+            };
             if joined.realm != realm {
                 continue;
             }
             if !subscribers.iter().any(|s| s.conn == w.conn) {
-                subscribers.push(Subscriber { conn: w.conn, session: joined.id, serializer });
+                subscribers.push(Subscriber {
+                    conn: w.conn,
+                    session: joined.id,
+                    serializer,
+                });
                 joined.subscriptions.push(id);
             }
             replies.push(w);
@@ -177,15 +241,29 @@ impl Core {
             sub.subscribers = subscribers;
         }
         for w in replies {
-            self.send(w.conn, &Message::Subscribed { request: w.request, subscription: id });
+            self.send(
+                w.conn,
+                &Message::Subscribed {
+                    request: w.request,
+                    subscription: id,
+                },
+            );
         }
     }
 
     pub(super) fn unsubscribe(&mut self, conn: ConnId, request: u64, subscription: u64) {
-        let Some(joined) = self.joined_mut(conn) else { return };
+        let Some(joined) = self.joined_mut(conn) else {
+            return;
+        };
         let Some(pos) = joined.subscriptions.iter().position(|&s| s == subscription) else {
             let msg = format!("session holds no subscription {subscription}");
-            return self.send_error(conn, MessageType::Unsubscribe, request, uris::NO_SUCH_SUBSCRIPTION, Some(msg));
+            return self.send_error(
+                conn,
+                MessageType::Unsubscribe,
+                request,
+                uris::NO_SUCH_SUBSCRIPTION,
+                Some(msg),
+            );
         };
         joined.subscriptions.swap_remove(pos);
         let realm = joined.realm;
@@ -196,7 +274,9 @@ impl Core {
     /// Removes `conn` from a local subscription; the last one out releases it at the home shard.
     pub(super) fn drop_subscriber(&mut self, realm: usize, subscription: u64, conn: ConnId) {
         let broker = &mut self.realms[realm].broker;
-        let Some(sub) = broker.subscriptions.get_mut(&subscription) else { return };
+        let Some(sub) = broker.subscriptions.get_mut(&subscription) else {
+            return;
+        };
         sub.subscribers.retain(|s| s.conn != conn);
         if sub.subscribers.is_empty() {
             if let Some(key) = broker.remove(subscription) {
@@ -205,8 +285,17 @@ impl Core {
         }
     }
 
-    pub(super) fn publish(&mut self, conn: ConnId, request: u64, options: &Dict, topic: String, payload: Payload) {
-        let Some(joined) = self.joined(conn) else { return };
+    pub(super) fn publish(
+        &mut self,
+        conn: ConnId,
+        request: u64,
+        options: &Dict,
+        topic: String,
+        payload: Payload,
+    ) {
+        let Some(joined) = self.joined(conn) else {
+            return;
+        };
         let acknowledge = options.get_bool("acknowledge").unwrap_or(false);
         let realm_idx = joined.realm;
         let realm = &self.realms[realm_idx];
@@ -214,13 +303,21 @@ impl Core {
         let refusal = if !uri::is_valid(&topic, realm.uri_check, MatchPolicy::Exact) {
             Some((uris::INVALID_URI, format!("invalid topic URI \"{topic}\"")))
         } else if uri::is_reserved(&topic) && role.name != "trusted" {
-            Some((uris::INVALID_URI, format!("topic \"{topic}\" is in the reserved wamp. namespace")))
+            Some((
+                uris::INVALID_URI,
+                format!("topic \"{topic}\" is in the reserved wamp. namespace"),
+            ))
         } else {
             None
         };
         let decision = role.authorize(&topic, Action::Publish);
         let refusal = refusal.or_else(|| {
-            (!decision.allow).then(|| (uris::NOT_AUTHORIZED, format!("session is not authorized to publish to topic \"{topic}\"")))
+            (!decision.allow).then(|| {
+                (
+                    uris::NOT_AUTHORIZED,
+                    format!("session is not authorized to publish to topic \"{topic}\""),
+                )
+            })
         });
         if let Some((error, msg)) = refusal {
             if acknowledge {
@@ -251,18 +348,37 @@ impl Core {
             }
         }
         if acknowledge {
-            self.send(conn, &Message::Published { request, publication: publication.id });
+            self.send(
+                conn,
+                &Message::Published {
+                    request,
+                    publication: publication.id,
+                },
+            );
         }
     }
 
     /// Delivers a publication to this shard's matching subscribers.
     pub(super) fn deliver_publication(&mut self, publication: &Publication) {
-        let Core { realms, outputs, scratch, .. } = self;
+        let Core {
+            realms,
+            outputs,
+            scratch,
+            ..
+        } = self;
         let broker = &realms[publication.realm].broker;
         let topic = publication.topic.as_str();
         let exact = broker.exact.get(topic).into_iter();
-        let prefix = broker.prefix.iter().filter(|(p, _)| topic.starts_with(p.as_str())).map(|(_, id)| id);
-        let wildcard = broker.wildcard.iter().filter(|(p, _)| uri::wildcard_matches(p, topic)).map(|(_, id)| id);
+        let prefix = broker
+            .prefix
+            .iter()
+            .filter(|(p, _)| topic.starts_with(p.as_str()))
+            .map(|(_, id)| id);
+        let wildcard = broker
+            .wildcard
+            .iter()
+            .filter(|(p, _)| uri::wildcard_matches(p, topic))
+            .map(|(_, id)| id);
         for id in exact.chain(prefix).chain(wildcard) {
             if let Some(sub) = broker.subscriptions.get(id) {
                 deliver_to_subscription(*id, sub, publication, outputs, scratch);
@@ -294,10 +410,14 @@ fn deliver_to_subscription(
         }
         let frame = frames[s.serializer.index()].get_or_insert_with(|| {
             scratch.clear();
-            s.serializer.encode_event(id, publication.id, &details, &publication.payload, scratch);
+            s.serializer
+                .encode_event(id, publication.id, &details, &publication.payload, scratch);
             Bytes::copy_from_slice(scratch)
         });
-        outputs.push_back(Output::Send { conn: s.conn, frame: frame.clone() });
+        outputs.push_back(Output::Send {
+            conn: s.conn,
+            frame: frame.clone(),
+        });
     }
 }
 

@@ -28,8 +28,16 @@ pub(crate) struct Dealer {
 }
 
 impl Core {
-    pub(super) fn register(&mut self, conn: ConnId, request: u64, options: &Dict, procedure: String) {
-        let Some(joined) = self.joined(conn) else { return };
+    pub(super) fn register(
+        &mut self,
+        conn: ConnId,
+        request: u64,
+        options: &Dict,
+        procedure: String,
+    ) {
+        let Some(joined) = self.joined(conn) else {
+            return;
+        };
         let realm_idx = joined.realm;
         let session = joined.id;
         let realm = &self.realms[realm_idx];
@@ -43,9 +51,10 @@ impl Core {
                 uris::INVALID_ARGUMENT,
                 format!("invocation policy \"{i}\" is not supported yet (only single)"),
             )),
-            _ if !uri::is_valid(&procedure, realm.uri_check, MatchPolicy::Exact) => {
-                Some((uris::INVALID_URI, format!("invalid procedure URI \"{procedure}\"")))
-            }
+            _ if !uri::is_valid(&procedure, realm.uri_check, MatchPolicy::Exact) => Some((
+                uris::INVALID_URI,
+                format!("invalid procedure URI \"{procedure}\""),
+            )),
             _ if uri::is_reserved(&procedure) && role.name != "trusted" => Some((
                 uris::INVALID_URI,
                 format!("procedure \"{procedure}\" is in the reserved wamp. namespace"),
@@ -63,25 +72,70 @@ impl Core {
             j.pending_registers += 1;
         }
         let from = self.shard;
-        self.send_to_home(realm_idx, Inner::Register { realm: realm_idx, uri: procedure, from, session, request });
+        self.send_to_home(
+            realm_idx,
+            Inner::Register {
+                realm: realm_idx,
+                uri: procedure,
+                from,
+                session,
+                request,
+            },
+        );
     }
 
-    pub(super) fn home_register(&mut self, realm: usize, uri: String, from: usize, session: u64, request: u64) {
+    pub(super) fn home_register(
+        &mut self,
+        realm: usize,
+        uri: String,
+        from: usize,
+        session: u64,
+        request: u64,
+    ) {
         if self.realms[realm].dealer.table.contains_key(&uri) {
             let result = Err(uris::PROCEDURE_ALREADY_EXISTS);
-            return self.send_to_shard(from, Inner::RegisterDone { realm, uri, session, request, result });
+            return self.send_to_shard(
+                from,
+                Inner::RegisterDone {
+                    realm,
+                    uri,
+                    session,
+                    request,
+                    result,
+                },
+            );
         }
-        let target = RegTarget { id: self.ids.next_id(), shard: from, session };
+        let target = RegTarget {
+            id: self.ids.next_id(),
+            shard: from,
+            session,
+        };
         let dealer = &mut self.realms[realm].dealer;
         dealer.table.insert(uri.clone(), target);
         dealer.table_by_id.insert(target.id, uri.clone());
         dealer.replica.insert(uri.clone(), target);
         for shard in 0..self.shards {
             if shard != self.shard && shard != from {
-                self.send_to_shard(shard, Inner::ReplicaAdd { realm, uri: uri.clone(), target });
+                self.send_to_shard(
+                    shard,
+                    Inner::ReplicaAdd {
+                        realm,
+                        uri: uri.clone(),
+                        target,
+                    },
+                );
             }
         }
-        self.send_to_shard(from, Inner::RegisterDone { realm, uri, session, request, result: Ok(target.id) });
+        self.send_to_shard(
+            from,
+            Inner::RegisterDone {
+                realm,
+                uri,
+                session,
+                request,
+                result: Ok(target.id),
+            },
+        );
     }
 
     pub(super) fn register_done(
@@ -95,7 +149,15 @@ impl Core {
         let Some(conn) = self.conn_of(session) else {
             // The session left while the home shard was registering: undo.
             if let Ok(id) = result {
-                self.send_to_home(realm, Inner::Unregister { realm, id, session, reply: None });
+                self.send_to_home(
+                    realm,
+                    Inner::Unregister {
+                        realm,
+                        id,
+                        session,
+                        reply: None,
+                    },
+                );
             }
             return;
         };
@@ -104,12 +166,22 @@ impl Core {
         }
         match result {
             Ok(id) => {
-                let target = RegTarget { id, shard: self.shard, session };
+                let target = RegTarget {
+                    id,
+                    shard: self.shard,
+                    session,
+                };
                 self.realms[realm].dealer.replica.insert(uri, target);
                 if let Some(j) = self.joined_mut(conn) {
                     j.registrations.push(id);
                 }
-                self.send(conn, &Message::Registered { request, registration: id });
+                self.send(
+                    conn,
+                    &Message::Registered {
+                        request,
+                        registration: id,
+                    },
+                );
             }
             Err(error) => {
                 let msg = format!("procedure \"{uri}\" is already registered");
@@ -119,23 +191,47 @@ impl Core {
     }
 
     pub(super) fn unregister(&mut self, conn: ConnId, request: u64, registration: u64) {
-        let Some(joined) = self.joined_mut(conn) else { return };
+        let Some(joined) = self.joined_mut(conn) else {
+            return;
+        };
         let Some(pos) = joined.registrations.iter().position(|&r| r == registration) else {
             let msg = format!("session holds no registration {registration}");
-            return self.send_error(conn, MessageType::Unregister, request, uris::NO_SUCH_REGISTRATION, Some(msg));
+            return self.send_error(
+                conn,
+                MessageType::Unregister,
+                request,
+                uris::NO_SUCH_REGISTRATION,
+                Some(msg),
+            );
         };
         joined.registrations.swap_remove(pos);
         let (realm, session) = (joined.realm, joined.id);
         let reply = Some((self.shard, request));
-        self.send_to_home(realm, Inner::Unregister { realm, id: registration, session, reply });
+        self.send_to_home(
+            realm,
+            Inner::Unregister {
+                realm,
+                id: registration,
+                session,
+                reply,
+            },
+        );
     }
 
-    pub(super) fn home_unregister(&mut self, realm: usize, id: u64, session: u64, reply: Option<(usize, u64)>) {
+    pub(super) fn home_unregister(
+        &mut self,
+        realm: usize,
+        id: u64,
+        session: u64,
+        reply: Option<(usize, u64)>,
+    ) {
         let dealer = &mut self.realms[realm].dealer;
-        let owned = dealer
-            .table_by_id
-            .get(&id)
-            .and_then(|uri| dealer.table.get(uri).map(|t| (uri.clone(), t.session == session)));
+        let owned = dealer.table_by_id.get(&id).and_then(|uri| {
+            dealer
+                .table
+                .get(uri)
+                .map(|t| (uri.clone(), t.session == session))
+        });
         let ok = match owned {
             Some((uri, true)) => {
                 dealer.table.remove(&uri);
@@ -143,7 +239,14 @@ impl Core {
                 self.replica_remove(realm, &uri, id);
                 for shard in 0..self.shards {
                     if shard != self.shard {
-                        self.send_to_shard(shard, Inner::ReplicaRemove { realm, uri: uri.clone(), id });
+                        self.send_to_shard(
+                            shard,
+                            Inner::ReplicaRemove {
+                                realm,
+                                uri: uri.clone(),
+                                id,
+                            },
+                        );
                     }
                 }
                 true
@@ -151,7 +254,14 @@ impl Core {
             _ => false,
         };
         if let Some((shard, request)) = reply {
-            self.send_to_shard(shard, Inner::UnregisterDone { session, request, ok });
+            self.send_to_shard(
+                shard,
+                Inner::UnregisterDone {
+                    session,
+                    request,
+                    ok,
+                },
+            );
         }
     }
 
@@ -163,18 +273,35 @@ impl Core {
     }
 
     pub(super) fn unregister_done(&mut self, session: u64, request: u64, ok: bool) {
-        let Some(conn) = self.conn_of(session) else { return };
+        let Some(conn) = self.conn_of(session) else {
+            return;
+        };
         if ok {
             self.send(conn, &Message::Unregistered { request });
         } else {
             let msg = "the registration no longer exists".to_owned();
-            self.send_error(conn, MessageType::Unregister, request, uris::NO_SUCH_REGISTRATION, Some(msg));
+            self.send_error(
+                conn,
+                MessageType::Unregister,
+                request,
+                uris::NO_SUCH_REGISTRATION,
+                Some(msg),
+            );
         }
     }
 
-    pub(super) fn call(&mut self, conn: ConnId, request: u64, options: &Dict, procedure: String, payload: Payload) {
+    pub(super) fn call(
+        &mut self,
+        conn: ConnId,
+        request: u64,
+        options: &Dict,
+        procedure: String,
+        payload: Payload,
+    ) {
         let _ = options;
-        let Some(joined) = self.joined(conn) else { return };
+        let Some(joined) = self.joined(conn) else {
+            return;
+        };
         if joined.pending_calls.contains_key(&request) {
             let msg = format!("CALL request id {request} reused while that call is pending");
             return self.protocol_violation(conn, &msg);
@@ -184,9 +311,15 @@ impl Core {
         let role = &realm.roles[joined.role];
         let decision = role.authorize(&procedure, Action::Call);
         let refusal = if !uri::is_valid(&procedure, realm.uri_check, MatchPolicy::Exact) {
-            Some((uris::INVALID_URI, format!("invalid procedure URI \"{procedure}\"")))
+            Some((
+                uris::INVALID_URI,
+                format!("invalid procedure URI \"{procedure}\""),
+            ))
         } else if !decision.allow {
-            Some((uris::NOT_AUTHORIZED, format!("session is not authorized to call procedure \"{procedure}\"")))
+            Some((
+                uris::NOT_AUTHORIZED,
+                format!("session is not authorized to call procedure \"{procedure}\""),
+            ))
         } else {
             None
         };
@@ -202,7 +335,13 @@ impl Core {
         let home = self.home_shard(realm_idx);
         if target.is_none() && home == self.shard {
             let msg = format!("no callee registered for procedure \"{procedure}\"");
-            return self.send_error(conn, MessageType::Call, request, uris::NO_SUCH_PROCEDURE, Some(msg));
+            return self.send_error(
+                conn,
+                MessageType::Call,
+                request,
+                uris::NO_SUCH_PROCEDURE,
+                Some(msg),
+            );
         }
         let invoke = Invoke {
             realm: realm_idx,
@@ -215,7 +354,12 @@ impl Core {
             payload,
         };
         if let Some(j) = self.joined_mut(conn) {
-            j.pending_calls.insert(request, PendingCall { callee: target.map(|t| (t.shard, t.session)) });
+            j.pending_calls.insert(
+                request,
+                PendingCall {
+                    callee: target.map(|t| (t.shard, t.session)),
+                },
+            );
         }
         let shard = target.map_or(home, |t| t.shard);
         self.send_to_shard(shard, Inner::Invoke(Box::new(invoke)));
@@ -225,13 +369,21 @@ impl Core {
     pub(super) fn invoke(&mut self, mut invoke: Invoke) {
         let target = match invoke.target {
             Some(t) => t,
-            None => match self.realms[invoke.realm].dealer.table.get(&invoke.procedure).copied() {
+            None => match self.realms[invoke.realm]
+                .dealer
+                .table
+                .get(&invoke.procedure)
+                .copied()
+            {
                 Some(t) => {
                     invoke.target = Some(t);
                     return self.send_to_shard(t.shard, Inner::Invoke(Box::new(invoke)));
                 }
                 None => {
-                    let msg = format!("no callee registered for procedure \"{}\"", invoke.procedure);
+                    let msg = format!(
+                        "no callee registered for procedure \"{}\"",
+                        invoke.procedure
+                    );
                     return self.fail_call(&invoke, uris::NO_SUCH_PROCEDURE, msg);
                 }
             },
@@ -241,10 +393,15 @@ impl Core {
             .and_then(|c| self.joined(c))
             .is_some_and(|j| j.registrations.contains(&target.id));
         let (Some(conn), true) = (callee, registered) else {
-            let msg = format!("no callee registered for procedure \"{}\"", invoke.procedure);
+            let msg = format!(
+                "no callee registered for procedure \"{}\"",
+                invoke.procedure
+            );
             return self.fail_call(&invoke, uris::NO_SUCH_PROCEDURE, msg);
         };
-        let Some(joined) = self.joined_mut(conn) else { return };
+        let Some(joined) = self.joined_mut(conn) else {
+            return;
+        };
         joined.next_invocation += 1;
         let request = joined.next_invocation;
         joined.invocations.insert(
@@ -261,7 +418,12 @@ impl Core {
             details.insert("caller_authid", c.authid.as_str());
             details.insert("caller_authrole", c.authrole.as_str());
         }
-        let msg = Message::Invocation { request, registration: target.id, details, payload: invoke.payload };
+        let msg = Message::Invocation {
+            request,
+            registration: target.id,
+            details,
+            payload: invoke.payload,
+        };
         self.send(conn, &msg);
     }
 
@@ -277,9 +439,13 @@ impl Core {
     }
 
     pub(super) fn yield_result(&mut self, conn: ConnId, request: u64, payload: Payload) {
-        let Some(joined) = self.joined_mut(conn) else { return };
+        let Some(joined) = self.joined_mut(conn) else {
+            return;
+        };
         // An unknown request is a late answer to a call whose caller left: dropped.
-        let Some(origin) = joined.invocations.remove(&request) else { return };
+        let Some(origin) = joined.invocations.remove(&request) else {
+            return;
+        };
         let msg = Inner::CallResult {
             caller_session: origin.caller_session,
             request: origin.caller_request,
@@ -288,25 +454,57 @@ impl Core {
         self.send_to_shard(origin.caller_shard, msg);
     }
 
-    pub(super) fn invocation_error(&mut self, conn: ConnId, request: u64, details: Dict, error: String, payload: Payload) {
-        let Some(joined) = self.joined_mut(conn) else { return };
-        let Some(origin) = joined.invocations.remove(&request) else { return };
-        let failure = CallFailure { caller_session: origin.caller_session, request: origin.caller_request, error, details, payload };
+    pub(super) fn invocation_error(
+        &mut self,
+        conn: ConnId,
+        request: u64,
+        details: Dict,
+        error: String,
+        payload: Payload,
+    ) {
+        let Some(joined) = self.joined_mut(conn) else {
+            return;
+        };
+        let Some(origin) = joined.invocations.remove(&request) else {
+            return;
+        };
+        let failure = CallFailure {
+            caller_session: origin.caller_session,
+            request: origin.caller_request,
+            error,
+            details,
+            payload,
+        };
         self.send_to_shard(origin.caller_shard, Inner::CallError(Box::new(failure)));
     }
 
     pub(super) fn call_result(&mut self, caller_session: u64, request: u64, payload: Payload) {
-        let Some(conn) = self.conn_of(caller_session) else { return };
-        let Some(joined) = self.joined_mut(conn) else { return };
+        let Some(conn) = self.conn_of(caller_session) else {
+            return;
+        };
+        let Some(joined) = self.joined_mut(conn) else {
+            return;
+        };
         if joined.pending_calls.remove(&request).is_none() {
             return;
         }
-        self.send(conn, &Message::Result { request, details: Dict::new(), payload });
+        self.send(
+            conn,
+            &Message::Result {
+                request,
+                details: Dict::new(),
+                payload,
+            },
+        );
     }
 
     pub(super) fn call_failed(&mut self, failure: CallFailure) {
-        let Some(conn) = self.conn_of(failure.caller_session) else { return };
-        let Some(joined) = self.joined_mut(conn) else { return };
+        let Some(conn) = self.conn_of(failure.caller_session) else {
+            return;
+        };
+        let Some(joined) = self.joined_mut(conn) else {
+            return;
+        };
         if joined.pending_calls.remove(&failure.request).is_none() {
             return;
         }
@@ -320,9 +518,17 @@ impl Core {
         self.send(conn, &msg);
     }
 
-    pub(super) fn caller_gone(&mut self, callee: Option<u64>, caller_shard: usize, caller_session: u64, request: u64) {
+    pub(super) fn caller_gone(
+        &mut self,
+        callee: Option<u64>,
+        caller_shard: usize,
+        caller_session: u64,
+        request: u64,
+    ) {
         let matches = |o: &InvocationOrigin| {
-            o.caller_shard == caller_shard && o.caller_session == caller_session && o.caller_request == request
+            o.caller_shard == caller_shard
+                && o.caller_session == caller_session
+                && o.caller_request == request
         };
         let conns: Vec<ConnId> = match callee {
             Some(s) => self.conn_of(s).into_iter().collect(),
@@ -344,7 +550,12 @@ impl Core {
                 None => (0..self.shards).map(|s| (s, None)).collect(),
             };
             for (shard, callee_session) in targets {
-                let msg = Inner::CallerGone { callee_session, caller_shard: self.shard, caller_session: joined.id, request };
+                let msg = Inner::CallerGone {
+                    callee_session,
+                    caller_shard: self.shard,
+                    caller_session: joined.id,
+                    request,
+                };
                 self.send_to_shard(shard, msg);
             }
         }

@@ -36,10 +36,10 @@ use crate::wamp::id::IdGenerator;
 use crate::wamp::{Dict, Message, MessageType, Value};
 
 use realm::Realm;
-use session::{Joined, Session, State};
 pub use session::TransportInfo;
-pub use shard_msg::ShardMsg;
+use session::{Joined, Session, State};
 use shard_msg::Inner;
+pub use shard_msg::ShardMsg;
 
 /// A connection handle chosen by the shell; opaque to the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -154,7 +154,10 @@ impl Core {
 
     /// Current counters.
     pub fn stats(&self) -> CoreStats {
-        CoreStats { sessions: self.by_session_id.len(), ..self.stats }
+        CoreStats {
+            sessions: self.by_session_id.len(),
+            ..self.stats
+        }
     }
 
     /// A WAMP transport connection is open (WebSocket handshake done).
@@ -208,30 +211,48 @@ impl Core {
             Inner::SubAlloc { realm, key, from } => self.home_sub_alloc(realm, key, from),
             Inner::SubAllocated { realm, key, id } => self.sub_allocated(realm, key, id),
             Inner::SubRelease { realm, key } => self.home_sub_release(realm, key),
-            Inner::Register { realm, uri, from, session, request } => {
-                self.home_register(realm, uri, from, session, request)
-            }
-            Inner::RegisterDone { realm, uri, session, request, result } => {
-                self.register_done(realm, uri, session, request, result)
-            }
+            Inner::Register {
+                realm,
+                uri,
+                from,
+                session,
+                request,
+            } => self.home_register(realm, uri, from, session, request),
+            Inner::RegisterDone {
+                realm,
+                uri,
+                session,
+                request,
+                result,
+            } => self.register_done(realm, uri, session, request, result),
             Inner::ReplicaAdd { realm, uri, target } => {
                 self.realms[realm].dealer.replica.insert(uri, target);
             }
             Inner::ReplicaRemove { realm, uri, id } => self.replica_remove(realm, &uri, id),
-            Inner::Unregister { realm, id, session, reply } => {
-                self.home_unregister(realm, id, session, reply)
-            }
-            Inner::UnregisterDone { session, request, ok } => {
-                self.unregister_done(session, request, ok)
-            }
+            Inner::Unregister {
+                realm,
+                id,
+                session,
+                reply,
+            } => self.home_unregister(realm, id, session, reply),
+            Inner::UnregisterDone {
+                session,
+                request,
+                ok,
+            } => self.unregister_done(session, request, ok),
             Inner::Invoke(invoke) => self.invoke(*invoke),
-            Inner::CallResult { caller_session, request, payload } => {
-                self.call_result(caller_session, request, *payload)
-            }
+            Inner::CallResult {
+                caller_session,
+                request,
+                payload,
+            } => self.call_result(caller_session, request, *payload),
             Inner::CallError(failure) => self.call_failed(*failure),
-            Inner::CallerGone { callee_session, caller_shard, caller_session, request } => {
-                self.caller_gone(callee_session, caller_shard, caller_session, request)
-            }
+            Inner::CallerGone {
+                callee_session,
+                caller_shard,
+                caller_session,
+                request,
+            } => self.caller_gone(callee_session, caller_shard, caller_session, request),
         }
     }
 
@@ -260,7 +281,11 @@ impl Core {
 
     fn hello(&mut self, conn: ConnId, realm_name: String, details: Dict) {
         let Some(&realm) = self.realm_index.get(&realm_name) else {
-            return self.abort(conn, uris::NO_SUCH_REALM, &format!("no realm \"{realm_name}\" exists on this router"));
+            return self.abort(
+                conn,
+                uris::NO_SUCH_REALM,
+                &format!("no realm \"{realm_name}\" exists on this router"),
+            );
         };
         if let Some(methods) = details.get("authmethods").and_then(Value::as_list) {
             let offers_anonymous = methods.iter().any(|m| m.as_str() == Some("anonymous"));
@@ -272,14 +297,19 @@ impl Core {
                 );
             }
         }
-        let Some(session) = self.sessions.get(&conn) else { return };
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
         let auth = Arc::clone(&session.auth);
         let peer = session.peer.clone();
         let Some(role) = self.realms[realm].role(&auth.role) else {
             return self.abort(
                 conn,
                 uris::NO_SUCH_ROLE,
-                &format!("role \"{}\" does not exist on realm \"{realm_name}\"", auth.role),
+                &format!(
+                    "role \"{}\" does not exist on realm \"{realm_name}\"",
+                    auth.role
+                ),
             );
         };
         let id = self.ids.next_id();
@@ -287,7 +317,10 @@ impl Core {
             Some(a) => a.clone(),
             None => self.random_authid(),
         };
-        let welcome = Message::Welcome { session: id, details: self.welcome_details(realm, &authid, &auth.role, &peer) };
+        let welcome = Message::Welcome {
+            session: id,
+            details: self.welcome_details(realm, &authid, &auth.role, &peer),
+        };
         if let Some(session) = self.sessions.get_mut(&conn) {
             session.state = State::Established(Box::new(Joined {
                 id,
@@ -328,7 +361,10 @@ impl Core {
             .with("authmethod", "anonymous")
             .with("authprovider", "static")
             .with("authextra", authextra)
-            .with("roles", Dict::new().with("broker", broker).with("dealer", dealer))
+            .with(
+                "roles",
+                Dict::new().with("broker", broker).with("dealer", dealer),
+            )
     }
 
     /// A random authid in Crossbar's style (`XXXX-XXXX-XXXX-XXXX-XXXX-XXXX`).
@@ -348,9 +384,14 @@ impl Core {
 
     fn established(&mut self, conn: ConnId, msg: Message) {
         match msg {
-            Message::Hello { .. } => self.protocol_violation(conn, "HELLO received on a session that has already joined"),
+            Message::Hello { .. } => {
+                self.protocol_violation(conn, "HELLO received on a session that has already joined")
+            }
             Message::Goodbye { .. } => {
-                let reply = Message::Goodbye { details: Dict::new(), reason: uris::CLOSE_GOODBYE_AND_OUT.into() };
+                let reply = Message::Goodbye {
+                    details: Dict::new(),
+                    reason: uris::CLOSE_GOODBYE_AND_OUT.into(),
+                };
                 self.send(conn, &reply);
                 if let Some(mut session) = self.sessions.remove(&conn) {
                     self.leave(&mut session);
@@ -366,23 +407,63 @@ impl Core {
                 }
                 self.outputs.push_back(Output::Close { conn });
             }
-            Message::Subscribe { request, options, topic } => self.subscribe(conn, request, &options, topic),
-            Message::Unsubscribe { request, subscription } => self.unsubscribe(conn, request, subscription),
-            Message::Publish { request, options, topic, payload } => self.publish(conn, request, &options, topic, payload),
-            Message::Register { request, options, procedure } => self.register(conn, request, &options, procedure),
-            Message::Unregister { request, registration } => self.unregister(conn, request, registration),
-            Message::Call { request, options, procedure, payload } => self.call(conn, request, &options, procedure, payload),
-            Message::Yield { request, options: _, payload } => self.yield_result(conn, request, payload),
-            Message::Error { request_type, request, details, error, payload } => {
+            Message::Subscribe {
+                request,
+                options,
+                topic,
+            } => self.subscribe(conn, request, &options, topic),
+            Message::Unsubscribe {
+                request,
+                subscription,
+            } => self.unsubscribe(conn, request, subscription),
+            Message::Publish {
+                request,
+                options,
+                topic,
+                payload,
+            } => self.publish(conn, request, &options, topic, payload),
+            Message::Register {
+                request,
+                options,
+                procedure,
+            } => self.register(conn, request, &options, procedure),
+            Message::Unregister {
+                request,
+                registration,
+            } => self.unregister(conn, request, registration),
+            Message::Call {
+                request,
+                options,
+                procedure,
+                payload,
+            } => self.call(conn, request, &options, procedure, payload),
+            Message::Yield {
+                request,
+                options: _,
+                payload,
+            } => self.yield_result(conn, request, payload),
+            Message::Error {
+                request_type,
+                request,
+                details,
+                error,
+                payload,
+            } => {
                 if request_type == MessageType::Invocation.code() {
                     self.invocation_error(conn, request, details, error, payload)
                 } else {
-                    self.protocol_violation(conn, &format!("ERROR for request type {request_type} is not one a client may send"))
+                    self.protocol_violation(
+                        conn,
+                        &format!(
+                            "ERROR for request type {request_type} is not one a client may send"
+                        ),
+                    )
                 }
             }
-            Message::Cancel { .. } => {
-                self.protocol_violation(conn, "CANCEL is not supported: the router did not announce call_canceling")
-            }
+            Message::Cancel { .. } => self.protocol_violation(
+                conn,
+                "CANCEL is not supported: the router did not announce call_canceling",
+            ),
             other => {
                 let name = other.message_type().name();
                 self.protocol_violation(conn, &format!("{name} is a router-to-client message"))
@@ -393,7 +474,8 @@ impl Core {
     /// Removes everything a session holds: subscriptions, registrations, pending calls and
     /// invocations. The session stays in `self.sessions` only if the caller puts it back.
     fn leave(&mut self, session: &mut Session) {
-        let State::Established(joined) = std::mem::replace(&mut session.state, State::ExpectHello) else {
+        let State::Established(joined) = std::mem::replace(&mut session.state, State::ExpectHello)
+        else {
             return;
         };
         let joined = *joined;
@@ -403,7 +485,15 @@ impl Core {
             self.drop_subscriber(joined.realm, *sub, session.conn);
         }
         for reg in &joined.registrations {
-            self.send_to_home(joined.realm, Inner::Unregister { realm: joined.realm, id: *reg, session: joined.id, reply: None });
+            self.send_to_home(
+                joined.realm,
+                Inner::Unregister {
+                    realm: joined.realm,
+                    id: *reg,
+                    session: joined.id,
+                    reply: None,
+                },
+            );
         }
         self.leave_calls(&joined);
     }
@@ -412,14 +502,23 @@ impl Core {
 
     /// Encodes `msg` in the connection's serializer and queues it.
     fn send(&mut self, conn: ConnId, msg: &Message) {
-        let Some(session) = self.sessions.get(&conn) else { return };
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
         self.scratch.clear();
         session.serializer.encode(msg, &mut self.scratch);
         let frame = Bytes::copy_from_slice(&self.scratch);
         self.outputs.push_back(Output::Send { conn, frame });
     }
 
-    fn send_error(&mut self, conn: ConnId, request_type: MessageType, request: u64, error: &str, message: Option<String>) {
+    fn send_error(
+        &mut self,
+        conn: ConnId,
+        request_type: MessageType,
+        request: u64,
+        error: &str,
+        message: Option<String>,
+    ) {
         let payload = match message {
             Some(m) => crate::wamp::Payload::args(vec![Value::Str(m)]),
             None => crate::wamp::Payload::empty(),
@@ -435,7 +534,10 @@ impl Core {
     }
 
     fn abort(&mut self, conn: ConnId, reason: &str, message: &str) {
-        let msg = Message::Abort { details: Dict::new().with("message", message), reason: reason.to_owned() };
+        let msg = Message::Abort {
+            details: Dict::new().with("message", message),
+            reason: reason.to_owned(),
+        };
         self.send(conn, &msg);
         if let Some(mut session) = self.sessions.remove(&conn) {
             self.leave(&mut session);
@@ -465,7 +567,10 @@ impl Core {
         if shard == self.shard {
             self.handle_shard(ShardMsg(msg));
         } else {
-            self.outputs.push_back(Output::ToShard { shard, msg: ShardMsg(msg) });
+            self.outputs.push_back(Output::ToShard {
+                shard,
+                msg: ShardMsg(msg),
+            });
         }
     }
 

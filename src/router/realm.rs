@@ -29,7 +29,11 @@ impl Realm {
         if !roles.iter().any(|r| r.name == "trusted") {
             roles.push(Role::trusted());
         }
-        let role_index = roles.iter().enumerate().map(|(i, r)| (r.name.clone(), i)).collect();
+        let role_index = roles
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.clone(), i))
+            .collect();
         Realm {
             name: config.name.clone(),
             uri_check: config.uri_check,

@@ -76,13 +76,23 @@ pub(crate) enum Inner {
     /// Deliver to this shard's matching subscribers.
     Publish(Arc<Publication>),
     /// To the home shard: the sender has its first local subscriber for `key`.
-    SubAlloc { realm: usize, key: SubKey, from: usize },
+    SubAlloc {
+        realm: usize,
+        key: SubKey,
+        from: usize,
+    },
     /// From the home shard: the realm-wide id of `key`.
     SubAllocated { realm: usize, key: SubKey, id: u64 },
     /// To the home shard: the sender's last local subscriber for `key` left.
     SubRelease { realm: usize, key: SubKey },
     /// To the home shard: register `uri` for a session on shard `from`.
-    Register { realm: usize, uri: String, from: usize, session: u64, request: u64 },
+    Register {
+        realm: usize,
+        uri: String,
+        from: usize,
+        session: u64,
+        request: u64,
+    },
     /// From the home shard: the outcome of a `Register`.
     RegisterDone {
         realm: usize,
@@ -92,20 +102,42 @@ pub(crate) enum Inner {
         result: Result<u64, &'static str>,
     },
     /// From the home shard: a registration now exists (read-only replica update).
-    ReplicaAdd { realm: usize, uri: String, target: RegTarget },
+    ReplicaAdd {
+        realm: usize,
+        uri: String,
+        target: RegTarget,
+    },
     /// From the home shard: a registration is gone.
     ReplicaRemove { realm: usize, uri: String, id: u64 },
     /// To the home shard: drop a registration; reply to `(shard, request)` if given.
-    Unregister { realm: usize, id: u64, session: u64, reply: Option<(usize, u64)> },
+    Unregister {
+        realm: usize,
+        id: u64,
+        session: u64,
+        reply: Option<(usize, u64)>,
+    },
     /// From the home shard: the outcome of an `Unregister` with a reply.
-    UnregisterDone { session: u64, request: u64, ok: bool },
+    UnregisterDone {
+        session: u64,
+        request: u64,
+        ok: bool,
+    },
     /// A call for a callee on the receiving shard (or to resolve, at the home shard).
     Invoke(Box<Invoke>),
     /// A callee's YIELD for a caller on the receiving shard.
-    CallResult { caller_session: u64, request: u64, payload: Box<Payload> },
+    CallResult {
+        caller_session: u64,
+        request: u64,
+        payload: Box<Payload>,
+    },
     /// An error for a caller on the receiving shard.
     CallError(Box<CallFailure>),
     /// The caller of a pending invocation left; forget the invocation. Without a known callee
     /// session every local callee is searched.
-    CallerGone { callee_session: Option<u64>, caller_shard: usize, caller_session: u64, request: u64 },
+    CallerGone {
+        callee_session: Option<u64>,
+        caller_shard: usize,
+        caller_session: u64,
+        request: u64,
+    },
 }

@@ -15,12 +15,20 @@ use crate::config::{Allow, AnonymousAuth, Disclose, Permission, RealmConfig, Rol
 use crate::wamp::uri::{MatchPolicy, UriCheck};
 use crate::wamp::Payload;
 
-const ALL: Allow = Allow { call: true, register: true, publish: true, subscribe: true };
+const ALL: Allow = Allow {
+    call: true,
+    register: true,
+    publish: true,
+    subscribe: true,
+};
 
 fn realm(name: &str, permissions: Vec<Permission>) -> RealmConfig {
     RealmConfig {
         name: name.into(),
-        roles: vec![RoleConfig { name: "anonymous".into(), permissions }],
+        roles: vec![RoleConfig {
+            name: "anonymous".into(),
+            permissions,
+        }],
         uri_check: UriCheck::Loose,
     }
 }
@@ -30,7 +38,13 @@ fn allow_all() -> Vec<Permission> {
 }
 
 fn perm(uri: &str, match_policy: MatchPolicy, allow: Allow, disclose: Disclose) -> Permission {
-    Permission { uri: uri.into(), match_policy, allow, disclose, cache: false }
+    Permission {
+        uri: uri.into(),
+        match_policy,
+        allow,
+        disclose,
+        cache: false,
+    }
 }
 
 struct Client {
@@ -69,7 +83,9 @@ impl Net {
         Net {
             cores,
             clients: HashMap::new(),
-            mail: (0..shards).map(|_| (0..shards).map(|_| VecDeque::new()).collect()).collect(),
+            mail: (0..shards)
+                .map(|_| (0..shards).map(|_| VecDeque::new()).collect())
+                .collect(),
             rng: SmallRng::seed_from_u64(seed),
             next_conn: 1,
         }
@@ -78,11 +94,22 @@ impl Net {
     fn open(&mut self, shard: usize, serializer: Serializer) -> ConnId {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
-        let info = TransportInfo { serializer, peer: "test".into(), auth: Arc::new(AnonymousAuth::default()) };
+        let info = TransportInfo {
+            serializer,
+            peer: "test".into(),
+            auth: Arc::new(AnonymousAuth::default()),
+        };
         self.cores[shard].handle_open(conn, info);
         self.clients.insert(
             conn,
-            Client { shard, serializer, inbox: VecDeque::new(), closed: false, session: 0, next_request: 1 },
+            Client {
+                shard,
+                serializer,
+                inbox: VecDeque::new(),
+                closed: false,
+                session: 0,
+                next_request: 1,
+            },
         );
         conn
     }
@@ -90,9 +117,17 @@ impl Net {
     /// Opens a connection and joins `realm`, returning the connection after WELCOME.
     fn join(&mut self, shard: usize, serializer: Serializer, realm: &str) -> ConnId {
         let conn = self.open(shard, serializer);
-        self.send(conn, Message::Hello { realm: realm.into(), details: Dict::new() });
+        self.send(
+            conn,
+            Message::Hello {
+                realm: realm.into(),
+                details: Dict::new(),
+            },
+        );
         match self.recv(conn) {
-            Some(Message::Welcome { session, .. }) => self.clients.get_mut(&conn).unwrap().session = session,
+            Some(Message::Welcome { session, .. }) => {
+                self.clients.get_mut(&conn).unwrap().session = session
+            }
             other => panic!("expected WELCOME, got {other:?}"),
         }
         conn
@@ -108,11 +143,17 @@ impl Net {
         while let Some(out) = self.cores[shard].poll_output() {
             match out {
                 Output::Send { conn, frame } => {
-                    let client = self.clients.get_mut(&conn).expect("frame for an unknown connection");
+                    let client = self
+                        .clients
+                        .get_mut(&conn)
+                        .expect("frame for an unknown connection");
                     assert!(!client.closed, "frame sent after close");
                     assert_eq!(client.shard, shard, "frame sent by the wrong shard");
                     let mut bytes = frame.to_vec();
-                    let msg = client.serializer.decode(&mut bytes).expect("router sent an undecodable frame");
+                    let msg = client
+                        .serializer
+                        .decode(&mut bytes)
+                        .expect("router sent an undecodable frame");
                     client.inbox.push_back(msg);
                 }
                 Output::Close { conn } => self.clients.get_mut(&conn).unwrap().closed = true,
@@ -144,7 +185,9 @@ impl Net {
     }
 
     fn deliver_one(&mut self, from: usize, to: usize) -> bool {
-        let Some(msg) = self.mail[from][to].pop_front() else { return false };
+        let Some(msg) = self.mail[from][to].pop_front() else {
+            return false;
+        };
         self.cores[to].handle_shard(msg);
         self.collect(to);
         true
@@ -155,7 +198,12 @@ impl Net {
     }
 
     fn recv_all(&mut self, conn: ConnId) -> Vec<Message> {
-        self.clients.get_mut(&conn).unwrap().inbox.drain(..).collect()
+        self.clients
+            .get_mut(&conn)
+            .unwrap()
+            .inbox
+            .drain(..)
+            .collect()
     }
 
     fn close(&mut self, conn: ConnId) {
@@ -168,25 +216,50 @@ impl Net {
 
     fn subscribe(&mut self, conn: ConnId, topic: &str) -> u64 {
         let request = self.request(conn);
-        self.send(conn, Message::Subscribe { request, options: Dict::new(), topic: topic.into() });
+        self.send(
+            conn,
+            Message::Subscribe {
+                request,
+                options: Dict::new(),
+                topic: topic.into(),
+            },
+        );
         match self.recv(conn) {
-            Some(Message::Subscribed { request: r, subscription }) if r == request => subscription,
+            Some(Message::Subscribed {
+                request: r,
+                subscription,
+            }) if r == request => subscription,
             other => panic!("expected SUBSCRIBED, got {other:?}"),
         }
     }
 
     fn register(&mut self, conn: ConnId, procedure: &str) -> u64 {
         let request = self.request(conn);
-        self.send(conn, Message::Register { request, options: Dict::new(), procedure: procedure.into() });
+        self.send(
+            conn,
+            Message::Register {
+                request,
+                options: Dict::new(),
+                procedure: procedure.into(),
+            },
+        );
         match self.recv(conn) {
-            Some(Message::Registered { request: r, registration }) if r == request => registration,
+            Some(Message::Registered {
+                request: r,
+                registration,
+            }) if r == request => registration,
             other => panic!("expected REGISTERED, got {other:?}"),
         }
     }
 
     fn publish(&mut self, conn: ConnId, topic: &str, args: Vec<Value>, options: Dict) -> u64 {
         let request = self.request(conn);
-        let msg = Message::Publish { request, options, topic: topic.into(), payload: Payload::args(args) };
+        let msg = Message::Publish {
+            request,
+            options,
+            topic: topic.into(),
+            payload: Payload::args(args),
+        };
         self.send(conn, msg);
         request
     }
@@ -196,8 +269,16 @@ impl Net {
         for core in &self.cores {
             assert!(core.by_session_id.is_empty(), "sessions left");
             for realm in &core.realms {
-                assert!(realm.broker.is_empty(), "subscriptions left on shard {}", core.shard);
-                assert!(realm.dealer.is_empty(), "registrations left on shard {}", core.shard);
+                assert!(
+                    realm.broker.is_empty(),
+                    "subscriptions left on shard {}",
+                    core.shard
+                );
+                assert!(
+                    realm.dealer.is_empty(),
+                    "registrations left on shard {}",
+                    core.shard
+                );
                 assert_eq!(realm.local_sessions, 0);
             }
         }
@@ -222,8 +303,16 @@ fn event_args(msg: Option<Message>) -> Vec<Value> {
 fn welcome_announces_roles_and_anonymous_identity() {
     let mut net = Net::new(1, vec![realm("realm1", allow_all())], 1);
     let conn = net.open(0, Serializer::Json);
-    net.send(conn, Message::Hello { realm: "realm1".into(), details: Dict::new() });
-    let Some(Message::Welcome { session, details }) = net.recv(conn) else { panic!("no WELCOME") };
+    net.send(
+        conn,
+        Message::Hello {
+            realm: "realm1".into(),
+            details: Dict::new(),
+        },
+    );
+    let Some(Message::Welcome { session, details }) = net.recv(conn) else {
+        panic!("no WELCOME")
+    };
     assert!((1..=crate::wamp::id::MAX_ID).contains(&session));
     let roles = details.get_dict("roles").unwrap();
     assert!(roles.get_dict("broker").is_some() && roles.get_dict("dealer").is_some());
@@ -236,23 +325,46 @@ fn welcome_announces_roles_and_anonymous_identity() {
 fn unknown_realm_and_unknown_role_abort() {
     let mut net = Net::new(1, vec![realm("realm1", allow_all())], 2);
     let conn = net.open(0, Serializer::Json);
-    net.send(conn, Message::Hello { realm: "nope".into(), details: Dict::new() });
-    assert!(matches!(net.recv(conn), Some(Message::Abort { reason, .. }) if reason == "wamp.error.no_such_realm"));
+    net.send(
+        conn,
+        Message::Hello {
+            realm: "nope".into(),
+            details: Dict::new(),
+        },
+    );
+    assert!(
+        matches!(net.recv(conn), Some(Message::Abort { reason, .. }) if reason == "wamp.error.no_such_realm")
+    );
     assert!(net.clients[&conn].closed);
 
     let mut cfg = realm("r2", allow_all());
     cfg.roles[0].name = "backend".into();
     let mut net = Net::new(1, vec![cfg], 2);
     let conn = net.open(0, Serializer::Json);
-    net.send(conn, Message::Hello { realm: "r2".into(), details: Dict::new() });
-    assert!(matches!(net.recv(conn), Some(Message::Abort { reason, .. }) if reason == "wamp.error.no_such_role"));
+    net.send(
+        conn,
+        Message::Hello {
+            realm: "r2".into(),
+            details: Dict::new(),
+        },
+    );
+    assert!(
+        matches!(net.recv(conn), Some(Message::Abort { reason, .. }) if reason == "wamp.error.no_such_role")
+    );
 }
 
 #[test]
 fn messages_out_of_order_are_protocol_violations() {
     let mut net = Net::new(1, vec![realm("realm1", allow_all())], 3);
     let early = net.open(0, Serializer::Json);
-    net.send(early, Message::Subscribe { request: 1, options: Dict::new(), topic: "a.b".into() });
+    net.send(
+        early,
+        Message::Subscribe {
+            request: 1,
+            options: Dict::new(),
+            topic: "a.b".into(),
+        },
+    );
     match net.recv(early) {
         Some(Message::Abort { reason, details }) => {
             assert_eq!(reason, "wamp.error.protocol_violation");
@@ -263,11 +375,27 @@ fn messages_out_of_order_are_protocol_violations() {
     assert!(net.clients[&early].closed);
 
     let twice = net.join(0, Serializer::Json, "realm1");
-    net.send(twice, Message::Hello { realm: "realm1".into(), details: Dict::new() });
-    assert!(matches!(net.recv(twice), Some(Message::Abort { reason, .. }) if reason == "wamp.error.protocol_violation"));
+    net.send(
+        twice,
+        Message::Hello {
+            realm: "realm1".into(),
+            details: Dict::new(),
+        },
+    );
+    assert!(
+        matches!(net.recv(twice), Some(Message::Abort { reason, .. }) if reason == "wamp.error.protocol_violation")
+    );
 
     let bad = net.join(0, Serializer::Json, "realm1");
-    net.send(bad, Message::Event { subscription: 1, publication: 1, details: Dict::new(), payload: Payload::empty() });
+    net.send(
+        bad,
+        Message::Event {
+            subscription: 1,
+            publication: 1,
+            details: Dict::new(),
+            payload: Payload::empty(),
+        },
+    );
     assert!(matches!(net.recv(bad), Some(Message::Abort { .. })));
     net.assert_empty();
 }
@@ -285,14 +413,33 @@ fn pubsub_across_shards_and_serializers_with_publisher_exclusion() {
         let own = net.subscribe(publisher, "com.myapp.hello");
         assert_eq!(own, id1);
 
-        let args = vec![Value::Str("Hello World 0".into()), Value::Bytes(vec![0, 1, 255]), Value::Int(1 << 53)];
-        let request = net.publish(publisher, "com.myapp.hello", args.clone(), Dict::new().with("acknowledge", true));
-        assert!(matches!(net.recv(publisher), Some(Message::Published { request: r, .. }) if r == request));
+        let args = vec![
+            Value::Str("Hello World 0".into()),
+            Value::Bytes(vec![0, 1, 255]),
+            Value::Int(1 << 53),
+        ];
+        let request = net.publish(
+            publisher,
+            "com.myapp.hello",
+            args.clone(),
+            Dict::new().with("acknowledge", true),
+        );
+        assert!(
+            matches!(net.recv(publisher), Some(Message::Published { request: r, .. }) if r == request)
+        );
         assert_eq!(event_args(net.recv(sub_json)), args);
         assert_eq!(event_args(net.recv(sub_mp)), args);
-        assert!(net.recv(publisher).is_none(), "publisher excluded by default");
+        assert!(
+            net.recv(publisher).is_none(),
+            "publisher excluded by default"
+        );
 
-        net.publish(publisher, "com.myapp.hello", vec![Value::Int(2)], Dict::new().with("exclude_me", false));
+        net.publish(
+            publisher,
+            "com.myapp.hello",
+            vec![Value::Int(2)],
+            Dict::new().with("exclude_me", false),
+        );
         assert_eq!(event_args(net.recv(publisher)), vec![Value::Int(2)]);
         for c in [sub_json, sub_mp, publisher] {
             net.close(c);
@@ -313,7 +460,11 @@ fn events_from_one_publisher_arrive_in_order_across_topics_and_shards() {
             let topic = if i % 3 == 0 { "t.a" } else { "t.b" };
             net.publish(publisher, topic, vec![Value::Int(i)], Dict::new());
         }
-        let got: Vec<Value> = net.recv_all(subscriber).into_iter().flat_map(|m| event_args(Some(m))).collect();
+        let got: Vec<Value> = net
+            .recv_all(subscriber)
+            .into_iter()
+            .flat_map(|m| event_args(Some(m)))
+            .collect();
         assert_eq!(got, (0..50).map(Value::Int).collect::<Vec<_>>());
     }
 }
@@ -326,14 +477,31 @@ fn pattern_subscriptions_carry_the_concrete_topic() {
     for (policy, uri) in [("prefix", "com.iot."), ("wildcard", "com.iot..temperature")] {
         let request = net.request(subscriber);
         let options = Dict::new().with("match", policy);
-        net.send(subscriber, Message::Subscribe { request, options, topic: uri.into() });
-        assert!(matches!(net.recv(subscriber), Some(Message::Subscribed { .. })));
+        net.send(
+            subscriber,
+            Message::Subscribe {
+                request,
+                options,
+                topic: uri.into(),
+            },
+        );
+        assert!(matches!(
+            net.recv(subscriber),
+            Some(Message::Subscribed { .. })
+        ));
     }
-    net.publish(publisher, "com.iot.dev1.temperature", vec![Value::Int(21)], Dict::new());
+    net.publish(
+        publisher,
+        "com.iot.dev1.temperature",
+        vec![Value::Int(21)],
+        Dict::new(),
+    );
     let events = net.recv_all(subscriber);
     assert_eq!(events.len(), 2, "one event per matching subscription");
     for e in events {
-        let Message::Event { details, .. } = e else { panic!() };
+        let Message::Event { details, .. } = e else {
+            panic!()
+        };
         assert_eq!(details.get_str("topic"), Some("com.iot.dev1.temperature"));
     }
 }
@@ -346,24 +514,67 @@ fn rpc_across_shards_and_a_call_after_registered_always_finds_the_procedure() {
         let caller = net.join(2, Serializer::MsgPack, "realm1");
         // Register with only the home shard's reply delivered: shard 2's replica stays stale.
         let request = net.request(callee);
-        net.cores[1].handle_message(callee, Message::Register { request, options: Dict::new(), procedure: "com.myapp.date".into() });
+        net.cores[1].handle_message(
+            callee,
+            Message::Register {
+                request,
+                options: Dict::new(),
+                procedure: "com.myapp.date".into(),
+            },
+        );
         net.collect(1);
         while net.deliver_one(1, 0) {}
         while net.deliver_one(0, 1) {}
-        let Some(Message::Registered { registration, .. }) = net.recv(callee) else { panic!("no REGISTERED") };
-        assert!(!net.mail[0][2].is_empty(), "replica update to shard 2 still in flight");
+        let Some(Message::Registered { registration, .. }) = net.recv(callee) else {
+            panic!("no REGISTERED")
+        };
+        assert!(
+            !net.mail[0][2].is_empty(),
+            "replica update to shard 2 still in flight"
+        );
 
         let call_request = net.request(caller);
-        let payload = Payload { args: Some(vec![Value::Int(1)]), kwargs: Some(Dict::new().with("k", "v")) };
-        net.send(caller, Message::Call { request: call_request, options: Dict::new(), procedure: "com.myapp.date".into(), payload: payload.clone() });
-        let Some(Message::Invocation { request: inv, registration: reg, payload: got, .. }) = net.recv(callee) else { panic!("no INVOCATION") };
+        let payload = Payload {
+            args: Some(vec![Value::Int(1)]),
+            kwargs: Some(Dict::new().with("k", "v")),
+        };
+        net.send(
+            caller,
+            Message::Call {
+                request: call_request,
+                options: Dict::new(),
+                procedure: "com.myapp.date".into(),
+                payload: payload.clone(),
+            },
+        );
+        let Some(Message::Invocation {
+            request: inv,
+            registration: reg,
+            payload: got,
+            ..
+        }) = net.recv(callee)
+        else {
+            panic!("no INVOCATION")
+        };
         assert_eq!(reg, registration);
         assert_eq!(got, payload);
-        net.send(callee, Message::Yield { request: inv, options: Dict::new(), payload: Payload::args(vec!["2026-11-25T00:00:00Z".into()]) });
+        net.send(
+            callee,
+            Message::Yield {
+                request: inv,
+                options: Dict::new(),
+                payload: Payload::args(vec!["2026-11-25T00:00:00Z".into()]),
+            },
+        );
         match net.recv(caller) {
-            Some(Message::Result { request, payload, .. }) => {
+            Some(Message::Result {
+                request, payload, ..
+            }) => {
                 assert_eq!(request, call_request);
-                assert_eq!(payload.args, Some(vec![Value::Str("2026-11-25T00:00:00Z".into())]));
+                assert_eq!(
+                    payload.args,
+                    Some(vec![Value::Str("2026-11-25T00:00:00Z".into())])
+                );
             }
             other => panic!("expected RESULT, got {other:?}"),
         }
@@ -380,47 +591,134 @@ fn dealer_errors_users_rely_on() {
     let b = net.join(1, Serializer::Json, "realm1");
     let reg = net.register(a, "com.x.proc");
     let request = net.request(b);
-    net.send(b, Message::Register { request, options: Dict::new(), procedure: "com.x.proc".into() });
-    assert_eq!(error_uri(net.recv(b)), "wamp.error.procedure_already_exists");
+    net.send(
+        b,
+        Message::Register {
+            request,
+            options: Dict::new(),
+            procedure: "com.x.proc".into(),
+        },
+    );
+    assert_eq!(
+        error_uri(net.recv(b)),
+        "wamp.error.procedure_already_exists"
+    );
 
     let request = net.request(b);
-    net.send(b, Message::Call { request, options: Dict::new(), procedure: "com.x.none".into(), payload: Payload::empty() });
+    net.send(
+        b,
+        Message::Call {
+            request,
+            options: Dict::new(),
+            procedure: "com.x.none".into(),
+            payload: Payload::empty(),
+        },
+    );
     assert_eq!(error_uri(net.recv(b)), "wamp.error.no_such_procedure");
 
     let request = net.request(b);
-    net.send(b, Message::Unregister { request, registration: reg });
+    net.send(
+        b,
+        Message::Unregister {
+            request,
+            registration: reg,
+        },
+    );
     assert_eq!(error_uri(net.recv(b)), "wamp.error.no_such_registration");
 
     let request = net.request(b);
-    net.send(b, Message::Unsubscribe { request, subscription: 42 });
+    net.send(
+        b,
+        Message::Unsubscribe {
+            request,
+            subscription: 42,
+        },
+    );
     assert_eq!(error_uri(net.recv(b)), "wamp.error.no_such_subscription");
 
     let request = net.request(b);
-    net.send(b, Message::Call { request, options: Dict::new(), procedure: "bad uri".into(), payload: Payload::empty() });
+    net.send(
+        b,
+        Message::Call {
+            request,
+            options: Dict::new(),
+            procedure: "bad uri".into(),
+            payload: Payload::empty(),
+        },
+    );
     assert_eq!(error_uri(net.recv(b)), "wamp.error.invalid_uri");
 
     let request = net.request(b);
-    net.send(b, Message::Register { request, options: Dict::new(), procedure: "wamp.session.count".into() });
+    net.send(
+        b,
+        Message::Register {
+            request,
+            options: Dict::new(),
+            procedure: "wamp.session.count".into(),
+        },
+    );
     assert_eq!(error_uri(net.recv(b)), "wamp.error.invalid_uri");
 
     // The callee's error reaches the caller with its URI and arguments.
     let request = net.request(b);
-    net.send(b, Message::Call { request, options: Dict::new(), procedure: "com.x.proc".into(), payload: Payload::empty() });
-    let Some(Message::Invocation { request: inv, .. }) = net.recv(a) else { panic!() };
+    net.send(
+        b,
+        Message::Call {
+            request,
+            options: Dict::new(),
+            procedure: "com.x.proc".into(),
+            payload: Payload::empty(),
+        },
+    );
+    let Some(Message::Invocation { request: inv, .. }) = net.recv(a) else {
+        panic!()
+    };
     let payload = Payload::args(vec!["went wrong".into()]);
-    net.send(a, Message::Error { request_type: 68, request: inv, details: Dict::new(), error: "com.myapp.error1".into(), payload: payload.clone() });
+    net.send(
+        a,
+        Message::Error {
+            request_type: 68,
+            request: inv,
+            details: Dict::new(),
+            error: "com.myapp.error1".into(),
+            payload: payload.clone(),
+        },
+    );
     match net.recv(b) {
-        Some(Message::Error { request_type: 48, request: r, error, payload: p, .. }) => {
-            assert_eq!((r, error.as_str(), p), (request, "com.myapp.error1", payload));
+        Some(Message::Error {
+            request_type: 48,
+            request: r,
+            error,
+            payload: p,
+            ..
+        }) => {
+            assert_eq!(
+                (r, error.as_str(), p),
+                (request, "com.myapp.error1", payload)
+            );
         }
         other => panic!("expected ERROR, got {other:?}"),
     }
 
     let request = net.request(a);
-    net.send(a, Message::Unregister { request, registration: reg });
+    net.send(
+        a,
+        Message::Unregister {
+            request,
+            registration: reg,
+        },
+    );
     assert!(matches!(net.recv(a), Some(Message::Unregistered { request: r }) if r == request));
     let request = net.request(b);
-    net.send(b, Message::Call { request, options: Dict::new(), procedure: "com.x.proc".into(), payload: Payload::empty() });
+    net.send(
+        b,
+        Message::Call {
+            request,
+            options: Dict::new(),
+            procedure: "com.x.proc".into(),
+            payload: Payload::empty(),
+        },
+    );
     assert_eq!(error_uri(net.recv(b)), "wamp.error.no_such_procedure");
     net.close(a);
     net.close(b);
@@ -435,7 +733,15 @@ fn callee_leaving_mid_call_cancels_and_caller_leaving_is_forgotten() {
         let caller = net.join(0, Serializer::Json, "realm1");
         net.register(callee, "com.slow");
         let request = net.request(caller);
-        net.send(caller, Message::Call { request, options: Dict::new(), procedure: "com.slow".into(), payload: Payload::empty() });
+        net.send(
+            caller,
+            Message::Call {
+                request,
+                options: Dict::new(),
+                procedure: "com.slow".into(),
+                payload: Payload::empty(),
+            },
+        );
         assert!(matches!(net.recv(callee), Some(Message::Invocation { .. })));
         net.close(callee);
         assert_eq!(error_uri(net.recv(caller)), "wamp.error.canceled");
@@ -443,10 +749,27 @@ fn callee_leaving_mid_call_cancels_and_caller_leaving_is_forgotten() {
         let callee = net.join(1, Serializer::Json, "realm1");
         net.register(callee, "com.slow");
         let request = net.request(caller);
-        net.send(caller, Message::Call { request, options: Dict::new(), procedure: "com.slow".into(), payload: Payload::empty() });
-        let Some(Message::Invocation { request: inv, .. }) = net.recv(callee) else { panic!() };
+        net.send(
+            caller,
+            Message::Call {
+                request,
+                options: Dict::new(),
+                procedure: "com.slow".into(),
+                payload: Payload::empty(),
+            },
+        );
+        let Some(Message::Invocation { request: inv, .. }) = net.recv(callee) else {
+            panic!()
+        };
         net.close(caller);
-        net.send(callee, Message::Yield { request: inv, options: Dict::new(), payload: Payload::empty() });
+        net.send(
+            callee,
+            Message::Yield {
+                request: inv,
+                options: Dict::new(),
+                payload: Payload::empty(),
+            },
+        );
         net.close(callee);
         net.assert_empty();
     }
@@ -459,9 +782,19 @@ fn reused_call_request_id_is_a_protocol_violation() {
     let caller = net.join(0, Serializer::Json, "realm1");
     net.register(callee, "com.slow");
     for _ in 0..2 {
-        net.send(caller, Message::Call { request: 7, options: Dict::new(), procedure: "com.slow".into(), payload: Payload::empty() });
+        net.send(
+            caller,
+            Message::Call {
+                request: 7,
+                options: Dict::new(),
+                procedure: "com.slow".into(),
+                payload: Payload::empty(),
+            },
+        );
     }
-    assert!(matches!(net.recv(caller), Some(Message::Abort { reason, .. }) if reason == "wamp.error.protocol_violation"));
+    assert!(
+        matches!(net.recv(caller), Some(Message::Abort { reason, .. }) if reason == "wamp.error.protocol_violation")
+    );
     assert!(net.clients[&caller].closed);
     net.close(caller);
     net.close(callee);
@@ -471,33 +804,96 @@ fn reused_call_request_id_is_a_protocol_violation() {
 #[test]
 fn static_permissions_are_enforced_and_disclose_identity() {
     let permissions = vec![
-        perm("com.public.", MatchPolicy::Prefix, Allow { subscribe: true, publish: true, ..Allow::default() }, Disclose { publisher: true, caller: false }),
-        perm("com.rpc.", MatchPolicy::Prefix, Allow { call: true, register: true, ..Allow::default() }, Disclose { publisher: false, caller: true }),
+        perm(
+            "com.public.",
+            MatchPolicy::Prefix,
+            Allow {
+                subscribe: true,
+                publish: true,
+                ..Allow::default()
+            },
+            Disclose {
+                publisher: true,
+                caller: false,
+            },
+        ),
+        perm(
+            "com.rpc.",
+            MatchPolicy::Prefix,
+            Allow {
+                call: true,
+                register: true,
+                ..Allow::default()
+            },
+            Disclose {
+                publisher: false,
+                caller: true,
+            },
+        ),
     ];
     let mut net = Net::new(2, vec![realm("realm1", permissions)], 7);
     let a = net.join(0, Serializer::Json, "realm1");
     let b = net.join(1, Serializer::Json, "realm1");
     let request = net.request(a);
-    net.send(a, Message::Subscribe { request, options: Dict::new(), topic: "com.private.x".into() });
+    net.send(
+        a,
+        Message::Subscribe {
+            request,
+            options: Dict::new(),
+            topic: "com.private.x".into(),
+        },
+    );
     assert_eq!(error_uri(net.recv(a)), "wamp.error.not_authorized");
     let request = net.request(a);
-    net.send(a, Message::Register { request, options: Dict::new(), procedure: "com.public.p".into() });
+    net.send(
+        a,
+        Message::Register {
+            request,
+            options: Dict::new(),
+            procedure: "com.public.p".into(),
+        },
+    );
     assert_eq!(error_uri(net.recv(a)), "wamp.error.not_authorized");
-    let request = net.publish(a, "com.private.x", vec![], Dict::new().with("acknowledge", true));
-    assert!(matches!(net.recv(a), Some(Message::Error { request: r, error, .. }) if r == request && error == "wamp.error.not_authorized"));
+    let request = net.publish(
+        a,
+        "com.private.x",
+        vec![],
+        Dict::new().with("acknowledge", true),
+    );
+    assert!(
+        matches!(net.recv(a), Some(Message::Error { request: r, error, .. }) if r == request && error == "wamp.error.not_authorized")
+    );
     net.publish(a, "com.private.x", vec![], Dict::new());
     assert!(net.recv(a).is_none(), "unacknowledged refusals are silent");
 
     net.subscribe(b, "com.public.news");
     net.publish(a, "com.public.news", vec![Value::Int(1)], Dict::new());
-    let Some(Message::Event { details, .. }) = net.recv(b) else { panic!("no EVENT") };
-    assert_eq!(details.get("publisher").and_then(Value::as_u64), Some(net.clients[&a].session));
+    let Some(Message::Event { details, .. }) = net.recv(b) else {
+        panic!("no EVENT")
+    };
+    assert_eq!(
+        details.get("publisher").and_then(Value::as_u64),
+        Some(net.clients[&a].session)
+    );
 
     net.register(b, "com.rpc.add");
     let request = net.request(a);
-    net.send(a, Message::Call { request, options: Dict::new(), procedure: "com.rpc.add".into(), payload: Payload::empty() });
-    let Some(Message::Invocation { details, .. }) = net.recv(b) else { panic!("no INVOCATION") };
-    assert_eq!(details.get("caller").and_then(Value::as_u64), Some(net.clients[&a].session));
+    net.send(
+        a,
+        Message::Call {
+            request,
+            options: Dict::new(),
+            procedure: "com.rpc.add".into(),
+            payload: Payload::empty(),
+        },
+    );
+    let Some(Message::Invocation { details, .. }) = net.recv(b) else {
+        panic!("no INVOCATION")
+    };
+    assert_eq!(
+        details.get("caller").and_then(Value::as_u64),
+        Some(net.clients[&a].session)
+    );
     assert_eq!(details.get_str("caller_authrole"), Some("anonymous"));
 }
 
@@ -507,11 +903,25 @@ fn goodbye_is_answered_and_the_transport_can_join_again() {
     let conn = net.join(0, Serializer::Json, "realm1");
     net.subscribe(conn, "a.b");
     net.register(conn, "a.c");
-    net.send(conn, Message::Goodbye { details: Dict::new(), reason: "wamp.close.close_realm".into() });
-    assert!(matches!(net.recv(conn), Some(Message::Goodbye { reason, .. }) if reason == "wamp.close.goodbye_and_out"));
+    net.send(
+        conn,
+        Message::Goodbye {
+            details: Dict::new(),
+            reason: "wamp.close.close_realm".into(),
+        },
+    );
+    assert!(
+        matches!(net.recv(conn), Some(Message::Goodbye { reason, .. }) if reason == "wamp.close.goodbye_and_out")
+    );
     assert!(!net.clients[&conn].closed);
     net.assert_empty();
-    net.send(conn, Message::Hello { realm: "realm1".into(), details: Dict::new() });
+    net.send(
+        conn,
+        Message::Hello {
+            realm: "realm1".into(),
+            details: Dict::new(),
+        },
+    );
     assert!(matches!(net.recv(conn), Some(Message::Welcome { .. })));
 }
 
@@ -526,7 +936,9 @@ fn shutdown_says_goodbye_to_every_session() {
         net.collect(shard);
     }
     for c in [a, b] {
-        assert!(matches!(net.recv(c), Some(Message::Goodbye { reason, .. }) if reason == "wamp.close.system_shutdown"));
+        assert!(
+            matches!(net.recv(c), Some(Message::Goodbye { reason, .. }) if reason == "wamp.close.system_shutdown")
+        );
         assert!(net.clients[&c].closed);
     }
 }
@@ -548,10 +960,28 @@ fn random_churn_leaves_nothing_behind() {
             let topic = format!("t.{}", rng.random_range(0..4));
             let request = net.request(conn);
             let msg = match choice {
-                1 | 2 => Message::Subscribe { request, options: Dict::new(), topic },
-                3 => Message::Publish { request, options: Dict::new(), topic, payload: Payload::args(vec![Value::Int(step)]) },
-                4 => Message::Register { request, options: Dict::new(), procedure: topic },
-                5 | 6 => Message::Call { request, options: Dict::new(), procedure: topic, payload: Payload::empty() },
+                1 | 2 => Message::Subscribe {
+                    request,
+                    options: Dict::new(),
+                    topic,
+                },
+                3 => Message::Publish {
+                    request,
+                    options: Dict::new(),
+                    topic,
+                    payload: Payload::args(vec![Value::Int(step)]),
+                },
+                4 => Message::Register {
+                    request,
+                    options: Dict::new(),
+                    procedure: topic,
+                },
+                5 | 6 => Message::Call {
+                    request,
+                    options: Dict::new(),
+                    procedure: topic,
+                    payload: Payload::empty(),
+                },
                 _ => {
                     live.retain(|c| *c != conn);
                     net.close(conn);
@@ -564,7 +994,14 @@ fn random_churn_leaves_nothing_behind() {
                 for m in net.recv_all(c) {
                     if let Message::Invocation { request, .. } = m {
                         if rng.random_range(0..2) == 0 {
-                            net.send(c, Message::Yield { request, options: Dict::new(), payload: Payload::empty() });
+                            net.send(
+                                c,
+                                Message::Yield {
+                                    request,
+                                    options: Dict::new(),
+                                    payload: Payload::empty(),
+                                },
+                            );
                         }
                     }
                 }

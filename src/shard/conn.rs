@@ -50,14 +50,24 @@ impl Write for Stream {
 }
 
 impl Source for Stream {
-    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.register(registry, token, interests),
             Stream::Unix(s) => s.register(registry, token, interests),
         }
     }
 
-    fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.reregister(registry, token, interests),
             Stream::Unix(s) => s.reregister(registry, token, interests),
@@ -78,7 +88,11 @@ pub(crate) enum Phase {
     /// Reading the HTTP request head.
     Http,
     /// Speaking WAMP over WebSocket.
-    WebSocket { reader: WsReader, serializer: Serializer, limits: WsLimits },
+    WebSocket {
+        reader: WsReader,
+        serializer: Serializer,
+        limits: WsLimits,
+    },
     /// Writing its last bytes; input is discarded.
     Closing,
 }
@@ -147,7 +161,12 @@ impl Conn {
     pub(crate) fn flush(&mut self) -> io::Result<bool> {
         while self.wpos < self.wbuf.len() {
             match self.stream.write(&self.wbuf[self.wpos..]) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes")),
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "socket accepted no bytes",
+                    ))
+                }
                 Ok(n) => self.wpos += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if self.wpos > self.wbuf.len() / 2 {

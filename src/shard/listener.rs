@@ -20,13 +20,25 @@ pub enum BoundListener {
 
 /// Resolves the bind address of a TCP endpoint.
 pub fn tcp_addr(endpoint: &Endpoint) -> io::Result<SocketAddr> {
-    let Endpoint::Tcp { port, interface, version, .. } = endpoint else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a TCP endpoint"));
+    let Endpoint::Tcp {
+        port,
+        interface,
+        version,
+        ..
+    } = endpoint
+    else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a TCP endpoint",
+        ));
     };
     let ip: IpAddr = match interface {
-        Some(i) => i
-            .parse()
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("interface \"{i}\" is not an IP address")))?,
+        Some(i) => i.parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("interface \"{i}\" is not an IP address"),
+            )
+        })?,
         None => match version {
             IpVersion::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             IpVersion::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
@@ -37,7 +49,11 @@ pub fn tcp_addr(endpoint: &Endpoint) -> io::Result<SocketAddr> {
 
 /// Binds a TCP listener with `SO_REUSEPORT` (every shard binds the same address).
 pub fn bind_tcp(addr: SocketAddr, backlog: u32) -> io::Result<std::net::TcpListener> {
-    let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let domain = if addr.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
     let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;

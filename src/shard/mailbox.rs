@@ -23,14 +23,21 @@ pub struct Outbox {
 
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Outbox").field("overflow", &self.overflow.len()).finish()
+        f.debug_struct("Outbox")
+            .field("overflow", &self.overflow.len())
+            .finish()
     }
 }
 
 impl Outbox {
     /// A sender towards the shard owning `waker`.
     pub fn new(producer: rtrb::Producer<ShardMsg>, waker: Arc<Waker>) -> Self {
-        Outbox { producer, overflow: VecDeque::new(), waker, pending_wake: false }
+        Outbox {
+            producer,
+            overflow: VecDeque::new(),
+            waker,
+            pending_wake: false,
+        }
     }
 
     /// Queues `msg`, keeping order behind anything that spilled earlier.
@@ -73,10 +80,15 @@ impl Outbox {
 #[allow(clippy::type_complexity)]
 pub fn mesh(
     wakers: &[Arc<Waker>],
-) -> (Vec<Vec<Option<Outbox>>>, Vec<Vec<Option<rtrb::Consumer<ShardMsg>>>>) {
+) -> (
+    Vec<Vec<Option<Outbox>>>,
+    Vec<Vec<Option<rtrb::Consumer<ShardMsg>>>>,
+) {
     let n = wakers.len();
-    let mut outboxes: Vec<Vec<Option<Outbox>>> = (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
-    let mut inboxes: Vec<Vec<Option<rtrb::Consumer<ShardMsg>>>> = (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+    let mut outboxes: Vec<Vec<Option<Outbox>>> =
+        (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+    let mut inboxes: Vec<Vec<Option<rtrb::Consumer<ShardMsg>>>> =
+        (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
     for i in 0..n {
         for j in 0..n {
             if i != j {

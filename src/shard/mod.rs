@@ -36,6 +36,8 @@ const LISTENER_BASE: usize = usize::MAX - 1;
 const READ_BUDGET: usize = 256 * 1024;
 /// Connections accepted per listener per turn.
 const ACCEPT_BUDGET: usize = 512;
+/// Messages taken from one other shard per turn.
+const MAIL_BUDGET: usize = 4096;
 /// Size of the shard's shared read buffer.
 const SCRATCH_SIZE: usize = 64 * 1024;
 /// A connection whose unwritten output passes this is a slow consumer and is closed.
@@ -100,6 +102,8 @@ struct Shard {
     lingering: Vec<(usize, u32, Instant)>,
     doomed: Vec<usize>,
     shutdown_deadline: Option<Instant>,
+    /// A mailbox still held messages after its budget: poll without blocking.
+    mail_pending: bool,
 }
 
 /// Runs one shard until shutdown completes.
@@ -112,8 +116,14 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         };
         let token = Token(LISTENER_BASE - i);
         match &mut l {
-            Listener::Tcp(l) => setup.poll.registry().register(l, token, Interest::READABLE)?,
-            Listener::Unix(l) => setup.poll.registry().register(l, token, Interest::READABLE)?,
+            Listener::Tcp(l) => setup
+                .poll
+                .registry()
+                .register(l, token, Interest::READABLE)?,
+            Listener::Unix(l) => setup
+                .poll
+                .registry()
+                .register(l, token, Interest::READABLE)?,
         }
         listeners.push((l, transport));
     }
@@ -136,6 +146,7 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         lingering: Vec::new(),
         doomed: Vec::new(),
         shutdown_deadline: None,
+        mail_pending: false,
     };
     shard.run()
 }
@@ -144,7 +155,10 @@ impl Shard {
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = if !self.pending_reads.is_empty() || !self.pending_accepts.is_empty() {
+            let busy = !self.pending_reads.is_empty()
+                || !self.pending_accepts.is_empty()
+                || self.mail_pending;
+            let timeout = if busy {
                 Some(Duration::ZERO)
             } else if self.shutdown_deadline.is_some() || !self.lingering.is_empty() {
                 Some(Duration::from_millis(100))
@@ -202,15 +216,22 @@ impl Shard {
             return;
         }
         for _ in 0..ACCEPT_BUDGET {
-            let Some((listener, transport)) = self.listeners.get(index) else { return };
+            let Some((listener, transport)) = self.listeners.get(index) else {
+                return;
+            };
             let transport = *transport;
             let accepted = match listener {
                 Listener::Tcp(l) => l.accept().map(|(s, addr)| {
                     let _ = s.set_nodelay(true);
                     let family = if addr.is_ipv4() { "tcp4" } else { "tcp6" };
-                    (Stream::Tcp(s), format!("{family}:{}:{}", addr.ip(), addr.port()))
+                    (
+                        Stream::Tcp(s),
+                        format!("{family}:{}:{}", addr.ip(), addr.port()),
+                    )
                 }),
-                Listener::Unix(l) => l.accept().map(|(s, _)| (Stream::Unix(s), "unix".to_owned())),
+                Listener::Unix(l) => l
+                    .accept()
+                    .map(|(s, _)| (Stream::Unix(s), "unix".to_owned())),
             };
             match accepted {
                 Ok((stream, peer)) => self.add_conn(stream, transport, peer),
@@ -233,7 +254,11 @@ impl Shard {
         let key = entry.key();
         let conn = entry.insert(Conn::new(stream, self.next_generation, transport, peer));
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = self.poll.registry().register(&mut conn.stream, Token(key), interest) {
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut conn.stream, Token(key), interest)
+        {
             tracing::warn!("cannot register connection: {e}");
             self.conns.remove(key);
         }
@@ -242,7 +267,9 @@ impl Shard {
     fn read_conn(&mut self, key: usize) {
         let mut budget = READ_BUDGET;
         loop {
-            let Some(conn) = self.conns.get_mut(key) else { return };
+            let Some(conn) = self.conns.get_mut(key) else {
+                return;
+            };
             if conn.lingering {
                 // Waiting for the peer's FIN: discard whatever still arrives.
                 match conn.stream.read(&mut self.scratch) {
@@ -273,14 +300,28 @@ impl Shard {
 
     /// Handles `n` fresh bytes of `self.scratch` read from connection `key`.
     fn ingest(&mut self, key: usize, n: usize) {
-        let Shard { conns, scratch, core, transports, node, dirty, .. } = self;
-        let Some(conn) = conns.get_mut(key) else { return };
+        let Shard {
+            conns,
+            scratch,
+            core,
+            transports,
+            node,
+            dirty,
+            ..
+        } = self;
+        let Some(conn) = conns.get_mut(key) else {
+            return;
+        };
         match conn.phase {
             Phase::Closing => {}
             Phase::Http => {
                 conn.rbuf.extend_from_slice(&scratch[..n]);
                 let transport = &transports[conn.transport];
-                let ctx = HttpContext { transport: &transport.kind, node, peer: &conn.peer };
+                let ctx = HttpContext {
+                    transport: &transport.kind,
+                    node,
+                    peer: &conn.peer,
+                };
                 match http::handle_request(&conn.rbuf, &ctx) {
                     HttpOutcome::Incomplete => {}
                     HttpOutcome::Respond { response } => {
@@ -290,14 +331,30 @@ impl Shard {
                         conn.rbuf = Vec::new();
                         mark_dirty(conn, key, dirty);
                     }
-                    HttpOutcome::Upgrade { serializer, response, consumed, options } => {
+                    HttpOutcome::Upgrade {
+                        serializer,
+                        response,
+                        consumed,
+                        options,
+                    } => {
                         conn.wbuf.extend_from_slice(&response);
                         mark_dirty(conn, key, dirty);
                         conn.rbuf.drain(..consumed.min(conn.rbuf.len()));
-                        let limits = WsLimits { max_message: options.max_message_size, max_frame: options.max_frame_size };
-                        conn.phase = Phase::WebSocket { reader: Default::default(), serializer, limits };
+                        let limits = WsLimits {
+                            max_message: options.max_message_size,
+                            max_frame: options.max_frame_size,
+                        };
+                        conn.phase = Phase::WebSocket {
+                            reader: Default::default(),
+                            serializer,
+                            limits,
+                        };
                         conn.session_open = true;
-                        let info = TransportInfo { serializer, peer: conn.peer.clone(), auth: Arc::clone(&transport.auth) };
+                        let info = TransportInfo {
+                            serializer,
+                            peer: conn.peer.clone(),
+                            auth: Arc::clone(&transport.auth),
+                        };
                         core.handle_open(conn.id(key), info);
                         if !conn.rbuf.is_empty() {
                             let mut buf = std::mem::take(&mut conn.rbuf);
@@ -327,15 +384,28 @@ impl Shard {
         }
     }
 
+    /// Hands mail from the other shards to the core, at most [`MAIL_BUDGET`] messages per
+    /// sender per turn so a busy neighbour cannot starve this shard's own sockets.
     fn drain_inboxes(&mut self) {
+        self.mail_pending = false;
         for i in 0..self.inboxes.len() {
-            loop {
-                let Some(Some(inbox)) = self.inboxes.get_mut(i) else { break };
+            for _ in 0..MAIL_BUDGET {
+                let Some(Some(inbox)) = self.inboxes.get_mut(i) else {
+                    break;
+                };
                 let Ok(msg) = inbox.pop() else { break };
                 if self.shutdown_deadline.is_none() {
                     self.core.handle_shard(msg);
                     self.route_outputs();
                 }
+            }
+            if self
+                .inboxes
+                .get(i)
+                .and_then(Option::as_ref)
+                .is_some_and(|inbox| !inbox.is_empty())
+            {
+                self.mail_pending = true;
             }
         }
     }
@@ -346,11 +416,15 @@ impl Shard {
             match output {
                 Output::Send { conn, frame } => {
                     let (key, generation) = split_id(conn);
-                    let Some(c) = self.conns.get_mut(key) else { continue };
+                    let Some(c) = self.conns.get_mut(key) else {
+                        continue;
+                    };
                     if c.generation != generation {
                         continue;
                     }
-                    let Phase::WebSocket { serializer, .. } = c.phase else { continue };
+                    let Phase::WebSocket { serializer, .. } = c.phase else {
+                        continue;
+                    };
                     websocket::write_message(&mut c.wbuf, &frame, serializer.is_binary());
                     mark_dirty(c, key, &mut self.dirty);
                     if c.pending_output() > MAX_PENDING_OUTPUT {
@@ -360,7 +434,9 @@ impl Shard {
                 }
                 Output::Close { conn } => {
                     let (key, generation) = split_id(conn);
-                    let Some(c) = self.conns.get_mut(key) else { continue };
+                    let Some(c) = self.conns.get_mut(key) else {
+                        continue;
+                    };
                     if c.generation != generation {
                         continue;
                     }
@@ -394,7 +470,9 @@ impl Shard {
     }
 
     fn flush_conn(&mut self, key: usize) {
-        let Some(conn) = self.conns.get_mut(key) else { return };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         if conn.lingering {
             return;
         }
@@ -409,7 +487,8 @@ impl Shard {
                     self.core.handle_closed(id);
                     self.route_outputs();
                 }
-                self.lingering.push((key, generation, Instant::now() + LINGER));
+                self.lingering
+                    .push((key, generation, Instant::now() + LINGER));
             }
             Ok(_) => {}
             Err(_) => self.remove_conn(key),
@@ -442,14 +521,22 @@ impl Shard {
             false
         });
         for (key, generation) in expired {
-            if self.conns.get(key).is_some_and(|c| c.generation == generation && c.lingering) {
+            if self
+                .conns
+                .get(key)
+                .is_some_and(|c| c.generation == generation && c.lingering)
+            {
                 self.remove_conn(key);
             }
         }
     }
 
     fn begin_shutdown(&mut self) {
-        tracing::info!(shard = self.id, sessions = self.core.stats().sessions, "shutting down");
+        tracing::info!(
+            shard = self.id,
+            sessions = self.core.stats().sessions,
+            "shutting down"
+        );
         self.shutdown_deadline = Some(Instant::now() + SHUTDOWN_GRACE);
         for (listener, _) in &mut self.listeners {
             let _ = match listener {
@@ -484,9 +571,22 @@ fn mark_dirty(conn: &mut Conn, key: usize, dirty: &mut Vec<usize>) {
 
 /// Feeds WebSocket bytes to the reader and the decoded messages to the core. Returns the bytes
 /// consumed.
-fn websocket_input(conn: &mut Conn, key: usize, core: &mut Core, dirty: &mut Vec<usize>, buf: &mut [u8]) -> usize {
+fn websocket_input(
+    conn: &mut Conn,
+    key: usize,
+    core: &mut Core,
+    dirty: &mut Vec<usize>,
+    buf: &mut [u8],
+) -> usize {
     let id = conn.id(key);
-    let Phase::WebSocket { reader, serializer, limits } = &mut conn.phase else { return buf.len() };
+    let Phase::WebSocket {
+        reader,
+        serializer,
+        limits,
+    } = &mut conn.phase
+    else {
+        return buf.len();
+    };
     let serializer = *serializer;
     let mut peer_closed = false;
     let mut wbuf = std::mem::take(&mut conn.wbuf);

@@ -145,17 +145,23 @@ impl WsReader {
             OpCode::Control(Control::Ping) => Ok(on_event(WsEvent::Ping(payload))),
             OpCode::Control(Control::Pong) => Ok(Flow::Continue),
             OpCode::Control(Control::Close) => {
-                let code = (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                let code =
+                    (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
                 on_event(WsEvent::Close { code });
                 Ok(Flow::Stop)
             }
             OpCode::Data(Data::Text) | OpCode::Data(Data::Binary) => {
                 if self.fragment_kind.is_some() {
-                    return Err(WsError::Protocol("new data frame while a fragmented message is open"));
+                    return Err(WsError::Protocol(
+                        "new data frame while a fragmented message is open",
+                    ));
                 }
                 let binary = opcode == OpCode::Data(Data::Binary);
                 if is_final {
-                    return Ok(on_event(WsEvent::Message { data: payload, binary }));
+                    return Ok(on_event(WsEvent::Message {
+                        data: payload,
+                        binary,
+                    }));
                 }
                 self.fragment_kind = Some(binary);
                 self.fragments.extend_from_slice(payload);
@@ -163,7 +169,9 @@ impl WsReader {
             }
             OpCode::Data(Data::Continue) => {
                 let Some(binary) = self.fragment_kind else {
-                    return Err(WsError::Protocol("continuation frame without a message to continue"));
+                    return Err(WsError::Protocol(
+                        "continuation frame without a message to continue",
+                    ));
                 };
                 self.fragments.extend_from_slice(payload);
                 if !is_final {
@@ -171,32 +179,50 @@ impl WsReader {
                 }
                 let mut message = std::mem::take(&mut self.fragments);
                 self.fragment_kind = None;
-                Ok(on_event(WsEvent::Message { data: &mut message, binary }))
+                Ok(on_event(WsEvent::Message {
+                    data: &mut message,
+                    binary,
+                }))
             }
             _ => Err(WsError::Protocol("reserved opcode")),
         }
     }
 }
 
-fn check_header(header: &FrameHeader, len: u64, limits: WsLimits, assembled: usize) -> Result<(), WsError> {
+fn check_header(
+    header: &FrameHeader,
+    len: u64,
+    limits: WsLimits,
+    assembled: usize,
+) -> Result<(), WsError> {
     if header.rsv1 || header.rsv2 || header.rsv3 {
-        return Err(WsError::Protocol("reserved bits set (no extension was negotiated)"));
+        return Err(WsError::Protocol(
+            "reserved bits set (no extension was negotiated)",
+        ));
     }
     if header.mask.is_none() {
         return Err(WsError::Protocol("client frames must be masked"));
     }
     if let OpCode::Control(_) = header.opcode {
         if !header.is_final || len > 125 {
-            return Err(WsError::Protocol("control frames must be final and at most 125 bytes"));
+            return Err(WsError::Protocol(
+                "control frames must be final and at most 125 bytes",
+            ));
         }
         return Ok(());
     }
     if limits.max_frame > 0 && len > limits.max_frame as u64 {
-        return Err(WsError::TooBig { size: len, limit: limits.max_frame });
+        return Err(WsError::TooBig {
+            size: len,
+            limit: limits.max_frame,
+        });
     }
     let total = len.saturating_add(assembled as u64);
     if total > limits.max_message as u64 {
-        return Err(WsError::TooBig { size: total, limit: limits.max_message });
+        return Err(WsError::TooBig {
+            size: total,
+            limit: limits.max_message,
+        });
     }
     Ok(())
 }
@@ -210,7 +236,11 @@ fn apply_mask(payload: &mut [u8], mask: [u8; 4]) {
 
 /// Appends one unmasked, unfragmented server frame holding `payload`.
 pub fn write_message(out: &mut Vec<u8>, payload: &[u8], binary: bool) {
-    let opcode = if binary { OpCode::Data(Data::Binary) } else { OpCode::Data(Data::Text) };
+    let opcode = if binary {
+        OpCode::Data(Data::Binary)
+    } else {
+        OpCode::Data(Data::Text)
+    };
     write_frame(out, opcode, payload);
 }
 
@@ -232,7 +262,10 @@ pub fn write_close(out: &mut Vec<u8>, code: u16, reason: &str) {
 }
 
 fn write_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
-    let header = FrameHeader { opcode, ..FrameHeader::default() };
+    let header = FrameHeader {
+        opcode,
+        ..FrameHeader::default()
+    };
     // Writing into a Vec cannot fail.
     let _ = header.format(payload.len() as u64, out);
     out.extend_from_slice(payload);
@@ -242,7 +275,10 @@ fn write_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
 mod tests {
     use super::*;
 
-    const LIMITS: WsLimits = WsLimits { max_message: 1024, max_frame: 0 };
+    const LIMITS: WsLimits = WsLimits {
+        max_message: 1024,
+        max_frame: 0,
+    };
 
     fn client_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
         let mask = [0x11, 0x22, 0x33, 0x44];
@@ -267,7 +303,11 @@ mod tests {
         let mut seen = Vec::new();
         let r = reader.process(buf, LIMITS, |e| {
             seen.push(match e {
-                WsEvent::Message { data, binary } => format!("{}:{}", if binary { "bin" } else { "text" }, String::from_utf8_lossy(data)),
+                WsEvent::Message { data, binary } => format!(
+                    "{}:{}",
+                    if binary { "bin" } else { "text" },
+                    String::from_utf8_lossy(data)
+                ),
                 WsEvent::Ping(p) => format!("ping:{}", String::from_utf8_lossy(p)),
                 WsEvent::Close { code } => format!("close:{code:?}"),
             });
@@ -291,23 +331,45 @@ mod tests {
             let (r2, seen2) = collect(&mut reader, &mut rest);
             assert_eq!(r2.unwrap(), rest.len());
             seen.extend(seen2);
-            assert_eq!(seen, vec!["ping:hi", "text:[1,\"realm1\",{}]", "bin:bin"], "split at {split}");
+            assert_eq!(
+                seen,
+                vec!["ping:hi", "text:[1,\"realm1\",{}]", "bin:bin"],
+                "split at {split}"
+            );
         }
     }
 
     #[test]
     fn rejects_unmasked_reserved_and_oversized() {
         let mut unmasked = vec![0x81, 0x02, b'h', b'i'];
-        assert_eq!(collect(&mut WsReader::default(), &mut unmasked).0, Err(WsError::Protocol("client frames must be masked")));
+        assert_eq!(
+            collect(&mut WsReader::default(), &mut unmasked).0,
+            Err(WsError::Protocol("client frames must be masked"))
+        );
         let mut rsv = client_frame(0x1 | 0x40, true, b"x");
-        assert!(matches!(collect(&mut WsReader::default(), &mut rsv).0, Err(WsError::Protocol(_))));
+        assert!(matches!(
+            collect(&mut WsReader::default(), &mut rsv).0,
+            Err(WsError::Protocol(_))
+        ));
         let mut big = client_frame(0x2, true, &[0u8; 2000]);
-        assert_eq!(collect(&mut WsReader::default(), &mut big).0, Err(WsError::TooBig { size: 2000, limit: 1024 }));
+        assert_eq!(
+            collect(&mut WsReader::default(), &mut big).0,
+            Err(WsError::TooBig {
+                size: 2000,
+                limit: 1024
+            })
+        );
         // An oversized frame is refused from its header alone, before its payload arrives.
         let mut header_only = big[..14].to_vec();
-        assert!(matches!(collect(&mut WsReader::default(), &mut header_only).0, Err(WsError::TooBig { .. })));
+        assert!(matches!(
+            collect(&mut WsReader::default(), &mut header_only).0,
+            Err(WsError::TooBig { .. })
+        ));
         let mut stray = client_frame(0x0, true, b"x");
-        assert!(matches!(collect(&mut WsReader::default(), &mut stray).0, Err(WsError::Protocol(_))));
+        assert!(matches!(
+            collect(&mut WsReader::default(), &mut stray).0,
+            Err(WsError::Protocol(_))
+        ));
     }
 
     #[test]
@@ -315,7 +377,13 @@ mod tests {
         let mut reader = WsReader::default();
         let mut stream = client_frame(0x2, false, &[0u8; 600]);
         stream.extend(client_frame(0x0, true, &[0u8; 600]));
-        assert_eq!(collect(&mut reader, &mut stream).0, Err(WsError::TooBig { size: 1200, limit: 1024 }));
+        assert_eq!(
+            collect(&mut reader, &mut stream).0,
+            Err(WsError::TooBig {
+                size: 1200,
+                limit: 1024
+            })
+        );
     }
 
     #[test]

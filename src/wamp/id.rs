@@ -20,7 +20,9 @@ pub struct IdGenerator {
 impl IdGenerator {
     /// A generator seeded explicitly, so the router core stays deterministic under test.
     pub fn from_seed(seed: u64) -> Self {
-        IdGenerator { rng: SmallRng::seed_from_u64(seed) }
+        IdGenerator {
+            rng: SmallRng::seed_from_u64(seed),
+        }
     }
 
     /// The next random id in [1, 2^53].

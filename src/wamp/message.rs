@@ -15,12 +15,18 @@ pub struct Payload {
 impl Payload {
     /// No arguments at all.
     pub const fn empty() -> Self {
-        Payload { args: None, kwargs: None }
+        Payload {
+            args: None,
+            kwargs: None,
+        }
     }
 
     /// Only positional arguments.
     pub fn args(args: Vec<Value>) -> Self {
-        Payload { args: Some(args), kwargs: None }
+        Payload {
+            args: Some(args),
+            kwargs: None,
+        }
     }
 
     /// True when neither args nor kwargs are present.
@@ -145,13 +151,28 @@ pub enum Message {
     /// `[6, Details|dict, Reason|uri]`
     Goodbye { details: Dict, reason: String },
     /// `[8, REQUEST.Type|int, REQUEST.Request|id, Details|dict, Error|uri, (Args, (Kw))]`
-    Error { request_type: u64, request: u64, details: Dict, error: String, payload: Payload },
+    Error {
+        request_type: u64,
+        request: u64,
+        details: Dict,
+        error: String,
+        payload: Payload,
+    },
     /// `[16, Request|id, Options|dict, Topic|uri, (Args, (Kw))]`
-    Publish { request: u64, options: Dict, topic: String, payload: Payload },
+    Publish {
+        request: u64,
+        options: Dict,
+        topic: String,
+        payload: Payload,
+    },
     /// `[17, PUBLISH.Request|id, Publication|id]`
     Published { request: u64, publication: u64 },
     /// `[32, Request|id, Options|dict, Topic|uri]`
-    Subscribe { request: u64, options: Dict, topic: String },
+    Subscribe {
+        request: u64,
+        options: Dict,
+        topic: String,
+    },
     /// `[33, SUBSCRIBE.Request|id, Subscription|id]`
     Subscribed { request: u64, subscription: u64 },
     /// `[34, Request|id, SUBSCRIBED.Subscription|id]`
@@ -159,15 +180,33 @@ pub enum Message {
     /// `[35, UNSUBSCRIBE.Request|id]`
     Unsubscribed { request: u64 },
     /// `[36, Subscription|id, Publication|id, Details|dict, (Args, (Kw))]`
-    Event { subscription: u64, publication: u64, details: Dict, payload: Payload },
+    Event {
+        subscription: u64,
+        publication: u64,
+        details: Dict,
+        payload: Payload,
+    },
     /// `[48, Request|id, Options|dict, Procedure|uri, (Args, (Kw))]`
-    Call { request: u64, options: Dict, procedure: String, payload: Payload },
+    Call {
+        request: u64,
+        options: Dict,
+        procedure: String,
+        payload: Payload,
+    },
     /// `[49, CALL.Request|id, Options|dict]`
     Cancel { request: u64, options: Dict },
     /// `[50, CALL.Request|id, Details|dict, (Args, (Kw))]`
-    Result { request: u64, details: Dict, payload: Payload },
+    Result {
+        request: u64,
+        details: Dict,
+        payload: Payload,
+    },
     /// `[64, Request|id, Options|dict, Procedure|uri]`
-    Register { request: u64, options: Dict, procedure: String },
+    Register {
+        request: u64,
+        options: Dict,
+        procedure: String,
+    },
     /// `[65, REGISTER.Request|id, Registration|id]`
     Registered { request: u64, registration: u64 },
     /// `[66, Request|id, REGISTERED.Registration|id]`
@@ -175,11 +214,20 @@ pub enum Message {
     /// `[67, UNREGISTER.Request|id]`
     Unregistered { request: u64 },
     /// `[68, Request|id, REGISTERED.Registration|id, Details|dict, (Args, (Kw))]`
-    Invocation { request: u64, registration: u64, details: Dict, payload: Payload },
+    Invocation {
+        request: u64,
+        registration: u64,
+        details: Dict,
+        payload: Payload,
+    },
     /// `[69, INVOCATION.Request|id, Options|dict]`
     Interrupt { request: u64, options: Dict },
     /// `[70, INVOCATION.Request|id, Options|dict, (Args, (Kw))]`
-    Yield { request: u64, options: Dict, payload: Payload },
+    Yield {
+        request: u64,
+        options: Dict,
+        payload: Payload,
+    },
 }
 
 impl Message {

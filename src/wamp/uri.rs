@@ -47,7 +47,9 @@ impl MatchPolicy {
 fn component_ok(c: &str, check: UriCheck) -> bool {
     match check {
         UriCheck::Loose => c.chars().all(|ch| !ch.is_whitespace() && ch != '#'),
-        UriCheck::Strict => c.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'_'),
+        UriCheck::Strict => c
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'_'),
     }
 }
 
@@ -98,8 +100,16 @@ mod tests {
 
     #[test]
     fn loose_accepts_what_crossbar_accepts() {
-        assert!(is_valid("com.myapp.hello", UriCheck::Loose, MatchPolicy::Exact));
-        assert!(is_valid("com.MyApp.Hello-World", UriCheck::Loose, MatchPolicy::Exact));
+        assert!(is_valid(
+            "com.myapp.hello",
+            UriCheck::Loose,
+            MatchPolicy::Exact
+        ));
+        assert!(is_valid(
+            "com.MyApp.Hello-World",
+            UriCheck::Loose,
+            MatchPolicy::Exact
+        ));
         assert!(!is_valid("com..hello", UriCheck::Loose, MatchPolicy::Exact));
         assert!(!is_valid("com.my app", UriCheck::Loose, MatchPolicy::Exact));
         assert!(!is_valid("com.#x", UriCheck::Loose, MatchPolicy::Exact));
@@ -109,15 +119,31 @@ mod tests {
 
     #[test]
     fn strict_rejects_upper_case_and_dashes() {
-        assert!(is_valid("com.myapp.hello_1", UriCheck::Strict, MatchPolicy::Exact));
-        assert!(!is_valid("com.MyApp.hello", UriCheck::Strict, MatchPolicy::Exact));
-        assert!(!is_valid("com.my-app", UriCheck::Strict, MatchPolicy::Exact));
+        assert!(is_valid(
+            "com.myapp.hello_1",
+            UriCheck::Strict,
+            MatchPolicy::Exact
+        ));
+        assert!(!is_valid(
+            "com.MyApp.hello",
+            UriCheck::Strict,
+            MatchPolicy::Exact
+        ));
+        assert!(!is_valid(
+            "com.my-app",
+            UriCheck::Strict,
+            MatchPolicy::Exact
+        ));
     }
 
     #[test]
     fn empty_components_only_where_the_policy_allows() {
         assert!(is_valid("", UriCheck::Strict, MatchPolicy::Prefix));
-        assert!(is_valid("com.myapp.", UriCheck::Strict, MatchPolicy::Prefix));
+        assert!(is_valid(
+            "com.myapp.",
+            UriCheck::Strict,
+            MatchPolicy::Prefix
+        ));
         assert!(!is_valid("com..x", UriCheck::Strict, MatchPolicy::Prefix));
         assert!(is_valid("com..x", UriCheck::Strict, MatchPolicy::Wildcard));
         assert!(is_valid(".x.", UriCheck::Loose, MatchPolicy::Wildcard));

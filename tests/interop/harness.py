@@ -272,6 +272,7 @@ class Proc:
         self.argv = argv
         self.lines = []
         self.err_lines = []
+        self._cursor = 0  # markers consumed by wait_any/expect
         self._cv = threading.Condition()
         full_env = dict(os.environ)
         full_env["PYTHONUNBUFFERED"] = "1"
@@ -327,16 +328,13 @@ class Proc:
         return ("---- %s: %s\n---- stdout:\n%s\n---- stderr:\n%s\n---- end of %s"
                 % (self.name, " ".join(self.argv), "\n".join(self.lines), "\n".join(self.err_lines), self.name))
 
-    def wait_marker(self, tag, timeout=CLIENT_TIMEOUT, start=0):
-        """Wait for a `TAG {json}` line; returns (index, decoded json)."""
-        i, m = self.wait_for(r"^%s (.*)$" % re.escape(tag), timeout, start)
-        return i, json.loads(m.group(1))
-
-    def wait_any(self, tags, timeout=CLIENT_TIMEOUT, start=0):
-        """Wait for the first `TAG {json}` line with TAG in `tags` (also FAIL,
-        so a client's own failure shows at once); returns (tag, decoded json)."""
+    def wait_any(self, tags, timeout=CLIENT_TIMEOUT):
+        """Wait for the next `TAG {json}` line with TAG in `tags` (also FAIL, so
+        a client's own failure shows at once), after the lines consumed by
+        earlier calls; returns (tag, decoded json)."""
         tags = list(tags) + (["FAIL"] if "FAIL" not in tags else [])
-        _, m = self.wait_for(r"^(%s) (.*)$" % "|".join(re.escape(t) for t in tags), timeout, start)
+        i, m = self.wait_for(r"^(%s) (.*)$" % "|".join(re.escape(t) for t in tags), timeout, self._cursor)
+        self._cursor = i + 1
         return m.group(1), json.loads(m.group(2))
 
     def expect(self, tag, timeout=CLIENT_TIMEOUT, others=("ERROR", "LEAVE")):

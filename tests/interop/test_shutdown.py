@@ -1,13 +1,25 @@
-"""Router shutdown as operators do it (SIGTERM, e.g. from systemd or docker stop):
-every connected session is closed with GOODBYE wamp.close.system_shutdown and
-the router exits 0."""
+"""Router shutdown as operators do it (SIGTERM from systemd or `docker stop`,
+SIGINT from Ctrl-C): every connected session is closed with GOODBYE
+wamp.close.system_shutdown, and the router exits 0."""
 
 import signal
 
-from harness import IS_FERROBAR
+import pytest
+
+from harness import IS_CROSSBAR
 
 
-def test_sigterm_closes_sessions_with_system_shutdown(private_router, clients):
+CROSSBAR_DIFFERS = pytest.mark.xfail(
+    IS_CROSSBAR, strict=True,
+    reason="Crossbar 26.10.1 drops the WebSocket connections on SIGTERM and on SIGINT without "
+           "a GOODBYE (clients see wamp.close.transport_lost / 'lost'); it exits 1 on SIGTERM")
+
+
+@pytest.mark.parametrize("sig", [
+    pytest.param(signal.SIGTERM, id="SIGTERM", marks=CROSSBAR_DIFFERS),
+    pytest.param(signal.SIGINT, id="SIGINT", marks=CROSSBAR_DIFFERS),
+])
+def test_signal_closes_sessions_with_system_shutdown(sig, private_router, clients):
     clients.watch(private_router)
     url = private_router.url
     py = clients.py("py session", url, "join", "--stay", serializer="json")
@@ -15,7 +27,8 @@ def test_sigterm_closes_sessions_with_system_shutdown(private_router, clients):
     py.expect("JOINED")
     js.expect("JOINED")
 
-    rc = private_router.stop(signal.SIGTERM)
+    rc = private_router.stop(sig)
+    print("router exit code after %s: %s" % (signal.Signals(sig).name, rc))
 
     py_left = py.expect("LEAVE", timeout=20)
     js_left = js.expect("LEAVE", timeout=20)
@@ -23,5 +36,5 @@ def test_sigterm_closes_sessions_with_system_shutdown(private_router, clients):
     assert js_left["reason"] == "wamp.close.system_shutdown", js_left
     assert py.wait_exit() == 0, py.output()
     assert js.wait_exit() == 0, js.output()
-    if IS_FERROBAR:
-        assert rc == 0, "ferrobar exited %s after SIGTERM (expected 0)\n%s" % (rc, private_router.log_tail())
+    assert rc == 0, "the router exited %s after %s (expected 0)\n%s" % (
+        rc, signal.Signals(sig).name, private_router.log_tail())

@@ -1,0 +1,351 @@
+//! Loader tests: features refused by name, keys accepted with one notice, unknown keys.
+
+use serde_json::json;
+
+use super::tests::{check, errors, node, notices, with_realm, with_transport};
+use super::NoticeLevel;
+
+fn ws(extra: serde_json::Value) -> serde_json::Value {
+    let mut t = json!({"type": "websocket", "endpoint": {"type": "tcp", "port": 9000}});
+    if let (Some(base), serde_json::Value::Object(extra)) = (t.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    t
+}
+
+#[test]
+fn worker_types_are_refused_by_name() {
+    for kind in ["container", "guest", "proxy", "websocket-testee"] {
+        let v = json!({"version": 2, "workers": [{"type": kind}]});
+        assert_eq!(
+            errors(&v),
+            [format!(
+                "workers[0].type: worker type '{kind}' is not supported yet"
+            )]
+        );
+    }
+    let v = json!({"version": 2, "workers": [{"type": "hostmonitor"}, {"type": "banana"}]});
+    let e = errors(&v);
+    assert_eq!(
+        e[0],
+        "workers[0].type: worker type 'hostmonitor' (Crossbar edge) is not supported yet"
+    );
+    assert!(
+        e[1].starts_with("workers[1].type: unknown worker type 'banana'"),
+        "{}",
+        e[1]
+    );
+}
+
+#[test]
+fn transport_types_are_refused_by_name() {
+    for kind in ["rawsocket", "universal", "mqtt", "flashpolicy"] {
+        let e = errors(&with_transport(
+            json!({"type": kind, "endpoint": {"type": "tcp", "port": 9000}}),
+        ));
+        assert_eq!(
+            e,
+            [format!(
+                "workers[0].transports[0].type: transport type '{kind}' is not supported yet"
+            )]
+        );
+    }
+}
+
+#[test]
+fn endpoint_features_are_refused_by_name() {
+    let e = errors(&with_transport(ws(json!({"endpoint":
+        {"type": "tcp", "port": 443, "tls": {"key": "k", "certificate": "c"}}}))));
+    assert_eq!(e, ["workers[0].transports[0].endpoint.tls: TLS on listening endpoints ('tls') is not supported yet"]);
+    let e = errors(&with_transport(ws(
+        json!({"endpoint": {"type": "tcp", "portrange": [9000, 9010]}}),
+    )));
+    assert_eq!(
+        e,
+        ["workers[0].transports[0].endpoint.portrange: listening on the first free port of a range ('portrange') is not supported yet"]
+    );
+    for kind in ["twisted", "onion"] {
+        let e = errors(&with_transport(ws(json!({"endpoint": {"type": kind}}))));
+        assert_eq!(e, [format!("workers[0].transports[0].endpoint.type: endpoint type '{kind}' is not supported yet")]);
+    }
+}
+
+#[test]
+fn auth_methods_other_than_anonymous_are_refused_by_name() {
+    for method in ["ticket", "wampcra", "cryptosign", "scram", "tls", "cookie"] {
+        let e = errors(&with_transport(ws(
+            json!({"auth": {method: {"type": "static"}}}),
+        )));
+        assert_eq!(
+            e,
+            [format!("workers[0].transports[0].auth.{method}: authentication method '{method}' is not supported yet")]
+        );
+    }
+    let e = errors(&with_transport(ws(
+        json!({"auth": {"anonymous": {"type": "dynamic", "authenticator": "com.x.auth"}}}),
+    )));
+    assert_eq!(
+        e,
+        ["workers[0].transports[0].auth.anonymous.type: anonymous authentication of type 'dynamic' is not supported yet"]
+    );
+    let e = errors(&with_transport(ws(
+        json!({"auth": {"anonymous": {"type": "static", "realm": "x"}}}),
+    )));
+    assert_eq!(
+        e,
+        ["workers[0].transports[0].auth.anonymous.realm: a fixed realm for anonymous sessions ('realm') is not supported yet"]
+    );
+    let e = errors(&with_transport(ws(json!({"cookie": {}}))));
+    assert_eq!(
+        e,
+        ["workers[0].transports[0].cookie: cookie tracking ('cookie') is not supported yet"]
+    );
+}
+
+#[test]
+fn realm_features_are_refused_by_name() {
+    let v = with_realm(
+        json!({"name": "realm1", "store": {"type": "memory"}, "rlinks": [],
+        "inventory": {}, "stats": {}, "roles": [
+            {"name": "dyn", "authorizer": "com.example.authorize"},
+            {"name": "open", "allow-by-default": true},
+            {"name": "checked", "permissions": [{"uri": "com.x", "validate": {"call": "uint8"}}]}]}),
+    );
+    assert_eq!(
+        errors(&v),
+        [
+            "workers[0].realms[0].store: the realm store (event history, call queueing) is not supported yet",
+            "workers[0].realms[0].stats: session statistics (wamp.session.on_stats) is not supported yet",
+            "workers[0].realms[0].inventory: the realm type inventory is not supported yet",
+            "workers[0].realms[0].rlinks: router-to-router links (rlinks) is not supported yet",
+            "workers[0].realms[0].roles[0].authorizer: dynamic authorization ('authorizer') is not supported yet",
+            "workers[0].realms[0].roles[1].allow-by-default: allow-by-default: true is not supported yet",
+            "workers[0].realms[0].roles[2].permissions[0].validate: payload validation ('validate', needs a realm inventory) is not supported yet",
+        ]
+    );
+}
+
+#[test]
+fn router_components_are_refused_but_an_empty_list_is_fine() {
+    let e = errors(&node(
+        json!({"components": [{"type": "class", "classname": "x.Y", "realm": "realm1"}]}),
+    ));
+    assert_eq!(
+        e,
+        ["workers[0].components: embedded router components ('components') is not supported yet"]
+    );
+    assert!(check(&node(json!({"components": []}))).result.is_ok());
+}
+
+#[test]
+fn web_services_are_refused_by_name() {
+    for kind in [
+        "reverseproxy",
+        "publisher",
+        "caller",
+        "longpoll",
+        "wsgi",
+        "cgi",
+        "webhook",
+        "archive",
+    ] {
+        let v = with_transport(
+            json!({"type": "web", "endpoint": {"type": "tcp", "port": 9000},
+            "paths": {"x": {"type": kind}}}),
+        );
+        assert_eq!(
+            errors(&v),
+            [format!("workers[0].transports[0].paths.x.type: web service type '{kind}' is not supported yet")]
+        );
+    }
+    let v = with_transport(
+        json!({"type": "web", "endpoint": {"type": "tcp", "port": 9000},
+        "paths": {"/": {"type": "static", "package": "app", "resource": "web"}}}),
+    );
+    assert_eq!(
+        errors(&v),
+        [
+            r#"workers[0].transports[0].paths["/"].package: serving a Python package resource ('package'/'resource') is not supported yet"#
+        ]
+    );
+}
+
+#[test]
+fn websocket_compression_is_refused() {
+    let e = errors(&with_transport(ws(
+        json!({"options": {"compression": {"deflate": {}}}}),
+    )));
+    assert_eq!(
+        e,
+        ["workers[0].transports[0].options.compression: WebSocket compression ('compression') is not supported yet"]
+    );
+}
+
+#[test]
+fn serializers_not_offered_are_logged_or_refused() {
+    let v = with_transport(ws(
+        json!({"serializers": ["cbor", "msgpack", "ubjson", "json"]}),
+    ));
+    let c = check(&v);
+    assert!(c.result.is_ok());
+    assert_eq!(
+        notices(&v),
+        ["workers[0].transports[0].serializers: cbor, ubjson not offered by ferrobar yet: clients must use msgpack or json"]
+    );
+    let e = errors(&with_transport(ws(
+        json!({"serializers": ["cbor", "flatbuffers"]}),
+    )));
+    assert_eq!(
+        e,
+        ["workers[0].transports[0].serializers: none of these serializers is offered by ferrobar yet (expected json or msgpack)"]
+    );
+    let e = errors(&with_transport(ws(
+        json!({"serializers": ["json", "yaml"]}),
+    )));
+    assert_eq!(
+        e,
+        [
+            r#"workers[0].transports[0].serializers[1]: expected one of json, msgpack, cbor, ubjson, flatbuffers, found "yaml""#
+        ]
+    );
+}
+
+#[test]
+fn tuning_knobs_have_no_effect_with_one_line_each() {
+    let v = json!({"version": 2, "controller": {"options": {"title": "cb"}}, "workers": [{
+        "type": "router",
+        "options": {"pythonpath": ["."], "cpu_affinity": [0], "env": {"inherit": true}, "expose_controller": true},
+        "realms": [{"name": "realm1", "options": {"event_dispatching_chunk_size": 100}}],
+        "transports": [{"type": "websocket",
+            "endpoint": {"type": "tcp", "port": 9000, "shared": true, "user_timeout": 1000},
+            "options": {"fail_by_drop": true, "echo_close_codereason": true, "tcp_nodelay": true, "validate_utf8": false}}]}]});
+    let c = check(&v);
+    assert!(c.result.is_ok(), "{:?}", c.result);
+    assert!(c.notices.iter().all(|n| n.level == NoticeLevel::Info));
+    assert_eq!(
+        notices(&v),
+        [
+            "controller.options: title has no effect in ferrobar",
+            "workers[0].options: pythonpath has no effect in ferrobar",
+            "workers[0].options: cpu_affinity has no effect in ferrobar",
+            "workers[0].options: env has no effect in ferrobar",
+            "workers[0].options: expose_controller has no effect in ferrobar",
+            "workers[0].realms[0].options: event_dispatching_chunk_size has no effect in ferrobar",
+            "workers[0].transports[0].endpoint: shared has no effect in ferrobar",
+            "workers[0].transports[0].endpoint: user_timeout has no effect in ferrobar",
+            "workers[0].transports[0].options: fail_by_drop has no effect in ferrobar",
+            "workers[0].transports[0].options: echo_close_codereason has no effect in ferrobar",
+            "workers[0].transports[0].options: tcp_nodelay has no effect in ferrobar",
+            "workers[0].transports[0].options: validate_utf8 has no effect in ferrobar",
+        ]
+    );
+}
+
+#[test]
+fn robustness_knobs_are_accepted_as_not_enforced_yet() {
+    let v = with_transport(ws(json!({"max_connections": 1000, "options": {
+        "auto_ping_interval": 10000, "auto_ping_timeout": 5000, "auto_ping_size": 12,
+        "open_handshake_timeout": 2500, "close_handshake_timeout": 1000,
+        "allowed_origins": ["https://example.com"], "allow_null_origin": false}})));
+    let c = check(&v);
+    assert!(c.result.is_ok(), "{:?}", c.result);
+    assert!(c.notices.iter().all(|n| n.level == NoticeLevel::Warn));
+    let keys: Vec<String> = c
+        .notices
+        .iter()
+        .map(|n| n.message.split(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "max_connections",
+            "auto_ping_interval",
+            "auto_ping_timeout",
+            "auto_ping_size",
+            "open_handshake_timeout",
+            "close_handshake_timeout",
+            "allowed_origins",
+            "allow_null_origin",
+        ]
+    );
+    // Crossbar's permissive defaults need no warning.
+    let v = with_transport(ws(
+        json!({"options": {"allowed_origins": ["*"], "allow_null_origin": true}}),
+    ));
+    assert!(notices(&v).is_empty());
+    let e = errors(&with_transport(ws(
+        json!({"options": {"open_handshake_timeout": 500}}),
+    )));
+    assert_eq!(
+        e,
+        ["workers[0].transports[0].options.open_handshake_timeout: 500 is too small: the value is in milliseconds (0 or at least 1000)"]
+    );
+}
+
+#[test]
+fn unknown_keys_are_errors_naming_the_key() {
+    let v = json!({"version": 2, "controller": {"manager": {}}, "workers": [{"type": "router", "reactor": "epoll",
+        "realms": [{"name": "realm1", "roles": [{"name": "r1", "permissions": [{"uri": "a", "call": true}]}]}],
+        "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "port": 9000, "host": "x"}, "options": {"speed": 1}}]}]});
+    let e = errors(&v);
+    let paths: Vec<&str> = e.iter().map(|l| l.split(": ").next().unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "controller.manager",
+            "workers[0].reactor",
+            "workers[0].realms[0].roles[0].permissions[0].call",
+            "workers[0].transports[0].endpoint.host",
+            "workers[0].transports[0].options.speed",
+        ]
+    );
+    assert!(
+        e.iter()
+            .all(|l| l.contains("unknown key (expected one of: ")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn websocket_paths_of_one_web_transport_must_share_auth() {
+    let v = with_transport(
+        json!({"type": "web", "endpoint": {"type": "tcp", "port": 9000}, "paths": {
+        "a": {"type": "websocket", "auth": {"anonymous": {"type": "static", "role": "one"}}},
+        "b": {"type": "websocket", "auth": {"anonymous": {"type": "static", "role": "two"}}}}}),
+    );
+    let e = errors(&v);
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("workers[0].transports[0].paths.b: auth differs from the one at workers[0].transports[0].paths.a"), "{}", e[0]);
+}
+
+#[test]
+fn empty_exact_permission_uri_is_refused() {
+    let v = with_realm(
+        json!({"name": "realm1", "roles": [{"name": "r1", "permissions": [{"uri": ""}]}]}),
+    );
+    assert_eq!(
+        errors(&v),
+        [
+            r#"workers[0].realms[0].roles[0].permissions[0].uri: an empty URI needs "match": "prefix" (which matches every URI)"#
+        ]
+    );
+}
+
+#[test]
+fn missing_static_directory_is_a_warning() {
+    let v = with_transport(
+        json!({"type": "web", "endpoint": {"type": "tcp", "port": 9000},
+        "paths": {"/": {"type": "static", "directory": "../no-such-web-dir"}}}),
+    );
+    let c = check(&v);
+    assert!(c.result.is_ok());
+    assert_eq!(c.notices.len(), 1);
+    assert_eq!(c.notices[0].level, NoticeLevel::Warn);
+    assert!(
+        c.notices[0]
+            .message
+            .contains("/srv/node/no-such-web-dir does not exist"),
+        "{}",
+        c.notices[0]
+    );
+}
