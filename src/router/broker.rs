@@ -16,6 +16,7 @@ use crate::wamp::uri::{self, MatchPolicy};
 use crate::wamp::{Dict, Message, MessageType, Payload};
 
 use super::authz::Action;
+use super::index::PatternIndex;
 use super::shard_msg::{Identity, Inner, Publication, SubKey};
 use super::{ConnId, Core, Output};
 
@@ -45,10 +46,8 @@ struct PendingSubscribe {
 #[derive(Debug, Default)]
 pub(crate) struct Broker {
     subscriptions: HashMap<u64, LocalSubscription>,
-    by_key: HashMap<SubKey, u64>,
-    exact: HashMap<String, u64>,
-    prefix: Vec<(String, u64)>,
-    wildcard: Vec<(String, u64)>,
+    /// (policy, URI) -> subscription id, for this shard's subscriptions.
+    index: PatternIndex<u64>,
     pending: HashMap<SubKey, Vec<PendingSubscribe>>,
     /// Home shard only: realm-wide ids and how many shards hold each subscription.
     home_ids: HashMap<SubKey, (u64, usize)>,
@@ -56,14 +55,7 @@ pub(crate) struct Broker {
 
 impl Broker {
     fn insert(&mut self, id: u64, key: SubKey) {
-        match key.policy {
-            MatchPolicy::Exact => {
-                self.exact.insert(key.uri.clone(), id);
-            }
-            MatchPolicy::Prefix => self.prefix.push((key.uri.clone(), id)),
-            MatchPolicy::Wildcard => self.wildcard.push((key.uri.clone(), id)),
-        }
-        self.by_key.insert(key.clone(), id);
+        self.index.insert(key.policy, &key.uri, id);
         self.subscriptions.insert(
             id,
             LocalSubscription {
@@ -75,14 +67,7 @@ impl Broker {
 
     fn remove(&mut self, id: u64) -> Option<SubKey> {
         let sub = self.subscriptions.remove(&id)?;
-        self.by_key.remove(&sub.key);
-        match sub.key.policy {
-            MatchPolicy::Exact => {
-                self.exact.remove(&sub.key.uri);
-            }
-            MatchPolicy::Prefix => self.prefix.retain(|(_, i)| *i != id),
-            MatchPolicy::Wildcard => self.wildcard.retain(|(_, i)| *i != id),
-        }
+        self.index.remove(sub.key.policy, &sub.key.uri);
         Some(sub.key)
     }
 }
@@ -141,7 +126,7 @@ impl Core {
         let serializer = session.serializer;
         let key = SubKey { policy, uri: topic };
         let broker = &mut self.realms[realm_idx].broker;
-        if let Some(&id) = broker.by_key.get(&key) {
+        if let Some(&id) = broker.index.get(key.policy, &key.uri) {
             let mut added = false;
             if let Some(sub) = broker.subscriptions.get_mut(&id) {
                 if !sub.subscribers.iter().any(|s| s.conn == conn) {
@@ -367,23 +352,11 @@ impl Core {
             ..
         } = self;
         let broker = &realms[publication.realm].broker;
-        let topic = publication.topic.as_str();
-        let exact = broker.exact.get(topic).into_iter();
-        let prefix = broker
-            .prefix
-            .iter()
-            .filter(|(p, _)| topic.starts_with(p.as_str()))
-            .map(|(_, id)| id);
-        let wildcard = broker
-            .wildcard
-            .iter()
-            .filter(|(p, _)| uri::wildcard_matches(p, topic))
-            .map(|(_, id)| id);
-        for id in exact.chain(prefix).chain(wildcard) {
+        broker.index.for_each_match(&publication.topic, |id| {
             if let Some(sub) = broker.subscriptions.get(id) {
                 deliver_to_subscription(*id, sub, publication, outputs, scratch);
             }
-        }
+        });
     }
 }
 
@@ -426,10 +399,7 @@ impl Broker {
     /// True when this shard holds no subscription, pending subscribe or realm-wide id.
     pub(crate) fn is_empty(&self) -> bool {
         self.subscriptions.is_empty()
-            && self.by_key.is_empty()
-            && self.exact.is_empty()
-            && self.prefix.is_empty()
-            && self.wildcard.is_empty()
+            && self.index.is_empty()
             && self.pending.is_empty()
             && self.home_ids.is_empty()
     }

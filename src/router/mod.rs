@@ -20,6 +20,7 @@
 pub mod authz;
 mod broker;
 mod dealer;
+mod index;
 mod realm;
 mod session;
 mod shard_msg;
