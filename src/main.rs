@@ -333,7 +333,13 @@ fn cmd_check(a: &ConfigArgs) -> Result<u8, CliError> {
     let path =
         locate_config(&cbdir, &a.config)?.ok_or_else(|| CliError::NoConfig(cbdir.clone()))?;
     let checked = config::check_file(&path, &cbdir);
-    for n in &checked.notices {
+    // With errors, only the errors: the notices would bury them and come back once fixed.
+    let notices = if checked.result.is_ok() {
+        checked.notices.as_slice()
+    } else {
+        &[]
+    };
+    for n in notices {
         let level = match n.level {
             NoticeLevel::Info => "info",
             NoticeLevel::Warn => "warning",

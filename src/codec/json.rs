@@ -100,12 +100,15 @@ struct TapeElements<'t, 'i> {
 }
 
 impl ElementSource for TapeElements<'_, '_> {
-    fn next_element(&mut self) -> Result<Option<Value>, DecodeError> {
-        if self.remaining == 0 {
-            return Ok(None);
-        }
-        self.remaining -= 1;
-        to_value(self.nodes, &mut self.pos, 1).map(Some)
+    #[inline]
+    fn has_next(&self) -> bool {
+        self.remaining > 0
+    }
+
+    #[inline]
+    fn next_element(&mut self) -> Result<Value, DecodeError> {
+        self.remaining = self.remaining.saturating_sub(1);
+        to_value(self.nodes, &mut self.pos, 1)
     }
 }
 

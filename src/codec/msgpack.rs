@@ -35,7 +35,9 @@ pub fn decode(bytes: &mut [u8]) -> Result<Message, DecodeError> {
     };
     let mut src = Elements { rd, remaining: len };
     let msg = wire::decode_message(&mut src)?;
-    while src.next_element()?.is_some() {}
+    while src.has_next() {
+        src.next_element()?;
+    }
     if !src.rd.rd.remaining_slice().is_empty() {
         return Err(src.rd.malformed("trailing bytes after the message"));
     }
@@ -193,12 +195,15 @@ struct Elements<'a> {
 }
 
 impl ElementSource for Elements<'_> {
-    fn next_element(&mut self) -> Result<Option<Value>, DecodeError> {
-        if self.remaining == 0 {
-            return Ok(None);
-        }
-        self.remaining -= 1;
-        self.rd.value(1).map(Some)
+    #[inline]
+    fn has_next(&self) -> bool {
+        self.remaining > 0
+    }
+
+    #[inline]
+    fn next_element(&mut self) -> Result<Value, DecodeError> {
+        self.remaining = self.remaining.saturating_sub(1);
+        self.rd.value(1)
     }
 }
 

@@ -20,8 +20,10 @@ use crate::wamp::{Dict, Message, MessageType, Payload, Value};
 /// Elements are decoded lazily, so trailing elements a message type does not define are never
 /// turned into [`Value`]s.
 pub(crate) trait ElementSource {
-    /// Decodes the next element of the top-level list, or `Ok(None)` when the list has no more.
-    fn next_element(&mut self) -> Result<Option<Value>, DecodeError>;
+    /// True while the top-level list has elements left.
+    fn has_next(&self) -> bool;
+    /// Decodes the next element of the top-level list; only called when [`Self::has_next`].
+    fn next_element(&mut self) -> Result<Value, DecodeError>;
 }
 
 /// A serializer's writer for one top-level message list.
@@ -70,9 +72,10 @@ impl<S: ElementSource> Fields<'_, S> {
 
     /// The next element, or `BadElement` naming `expected` when the list ended early.
     fn required(&mut self, expected: &'static str) -> Result<Value, DecodeError> {
-        match self.src.next_element()? {
-            Some(v) => Ok(v),
-            None => Err(self.bad(expected)),
+        if self.src.has_next() {
+            self.src.next_element()
+        } else {
+            Err(self.bad(expected))
         }
     }
 
@@ -123,16 +126,23 @@ impl<S: ElementSource> Fields<'_, S> {
 
     /// The optional trailing `(Arguments|list, (ArgumentsKw|dict))`.
     fn payload(&mut self) -> Result<Payload, DecodeError> {
+        if !self.src.has_next() {
+            return Ok(Payload::empty());
+        }
         let args = match self.src.next_element()? {
-            None => return Ok(Payload::empty()),
-            Some(Value::List(l)) => l,
-            Some(_) => return Err(self.bad(EXPECT_ARGS)),
+            Value::List(l) => l,
+            _ => return Err(self.bad(EXPECT_ARGS)),
         };
         self.index += 1;
+        if !self.src.has_next() {
+            return Ok(Payload {
+                args: Some(args),
+                kwargs: None,
+            });
+        }
         let kwargs = match self.src.next_element()? {
-            None => None,
-            Some(Value::Dict(d)) => Some(d),
-            Some(_) => return Err(self.bad(EXPECT_KWARGS)),
+            Value::Dict(d) => Some(d),
+            _ => return Err(self.bad(EXPECT_KWARGS)),
         };
         Ok(Payload {
             args: Some(args),
@@ -148,10 +158,13 @@ impl<S: ElementSource> Fields<'_, S> {
 /// decides whether to validate them. Arguments sent with ABORT are ignored since
 /// [`Message::Abort`] has no payload.
 pub(crate) fn decode_message<S: ElementSource>(src: &mut S) -> Result<Message, DecodeError> {
-    let code = match src.next_element()? {
-        Some(v) => v.as_u64().ok_or(DecodeError::NotAMessage)?,
-        None => return Err(DecodeError::NotAMessage),
-    };
+    if !src.has_next() {
+        return Err(DecodeError::NotAMessage);
+    }
+    let code = src
+        .next_element()?
+        .as_u64()
+        .ok_or(DecodeError::NotAMessage)?;
     let ty = MessageType::from_code(code).ok_or(DecodeError::UnknownType(code))?;
     let mut f = Fields {
         src,

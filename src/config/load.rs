@@ -89,10 +89,13 @@ pub struct Checked {
 }
 
 impl Checked {
-    /// Logs the notices through `tracing` and returns the result.
+    /// Logs the notices through `tracing` (when the config is valid) and returns the result.
     pub fn log_notices(self) -> Result<NodeConfig, ConfigErrors> {
-        for n in &self.notices {
-            n.log();
+        // With errors, only the errors matter: the notices come back once they are fixed.
+        if self.result.is_ok() {
+            for n in &self.notices {
+                n.log();
+            }
         }
         self.result
     }
@@ -148,14 +151,11 @@ pub fn check_file(path: &Path, cbdir: &Path) -> Checked {
         result: Err(ConfigErrors::one(path.display().to_string(), message)),
         notices: Vec::new(),
     };
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("yaml" | "yml") => {
-            return Checked {
-                result: Err(ConfigErrors(vec![yaml_unsupported(path)])),
-                notices: vec![],
-            }
-        }
-        _ => {}
+    if let Some("yaml" | "yml") = path.extension().and_then(|e| e.to_str()) {
+        return Checked {
+            result: Err(ConfigErrors(vec![yaml_unsupported(path)])),
+            notices: vec![],
+        };
     }
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -599,10 +599,16 @@ fn walk_router(
         );
         return Some(None);
     }
-    if realms.is_empty() {
+    // Only when the config lists none: a list whose items all failed already has errors.
+    let listed = |key: &str| {
+        map.get(key)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    };
+    if !listed("realms") {
         w.warn(path, "no realm: no client can join this router");
     }
-    if transports.is_empty() {
+    if !listed("transports") {
         w.warn(path, "no transport: nothing listens for this router");
     }
     Some(Some(RouterConfig {

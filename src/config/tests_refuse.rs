@@ -349,3 +349,21 @@ fn missing_static_directory_is_a_warning() {
         c.notices[0]
     );
 }
+
+#[test]
+fn meta_api_request_is_a_warning() {
+    let v = with_realm(
+        json!({"name": "realm1", "options": {"enable_meta_api": true, "bridge_meta_api": true}}),
+    );
+    let c = check(&v);
+    assert!(c.result.is_ok());
+    assert_eq!(
+        notices(&v),
+        [
+            "workers[0].realms[0].options: enable_meta_api: the WAMP meta API (wamp.session.*, wamp.subscription.*, wamp.registration.*) is not offered yet",
+            "workers[0].realms[0].options: bridge_meta_api has no effect in ferrobar",
+        ]
+    );
+    let v = with_realm(json!({"name": "realm1", "options": {"enable_meta_api": false}}));
+    assert!(notices(&v).is_empty());
+}

@@ -94,14 +94,10 @@ fn walk_web_options(w: &mut Walker, v: &Value, path: &str) {
     if o.contains_key("hsts_max_age") && w.opt_int(o, path, "hsts_max_age", 0, u64::MAX).is_some() {
         w.no_effect(path, "hsts_max_age");
     }
-    match o.get("client_timeout") {
-        None => {}
-        Some(Value::Null) => {}
-        Some(_) => {
-            if w.opt_int(o, path, "client_timeout", 1, 86400).is_some() {
-                w.not_enforced(path, "client_timeout");
-            }
-        }
+    // null is Crossbar's way of saying "no timeout".
+    let timeout_set = !matches!(o.get("client_timeout"), None | Some(Value::Null));
+    if timeout_set && w.opt_int(o, path, "client_timeout", 1, 86400).is_some() {
+        w.not_enforced(path, "client_timeout");
     }
 }
 

@@ -16,7 +16,7 @@ use crate::wamp::uri::MatchPolicy;
 
 /// Maps patterns to values of type `T` (ids) and finds every value whose pattern matches a URI.
 #[derive(Debug)]
-pub(crate) struct PatternIndex<T> {
+pub struct PatternIndex<T> {
     exact: HashMap<String, T>,
     prefix: HashMap<String, T>,
     /// Distinct prefix lengths in use, with how many prefixes have each.
@@ -103,7 +103,7 @@ const INLINE_COMPONENTS: usize = 16;
 
 impl<T> PatternIndex<T> {
     /// Adds `pattern` under `policy`. Returns the previous value for the same pattern, if any.
-    pub(crate) fn insert(&mut self, policy: MatchPolicy, pattern: &str, value: T) -> Option<T> {
+    pub fn insert(&mut self, policy: MatchPolicy, pattern: &str, value: T) -> Option<T> {
         match policy {
             MatchPolicy::Exact => self.exact.insert(pattern.to_owned(), value),
             MatchPolicy::Prefix => {
@@ -132,7 +132,7 @@ impl<T> PatternIndex<T> {
     }
 
     /// Removes `pattern` under `policy`, returning its value.
-    pub(crate) fn remove(&mut self, policy: MatchPolicy, pattern: &str) -> Option<T> {
+    pub fn remove(&mut self, policy: MatchPolicy, pattern: &str) -> Option<T> {
         match policy {
             MatchPolicy::Exact => self.exact.remove(pattern),
             MatchPolicy::Prefix => {
@@ -155,7 +155,7 @@ impl<T> PatternIndex<T> {
     }
 
     /// The value stored for exactly this pattern and policy.
-    pub(crate) fn get(&self, policy: MatchPolicy, pattern: &str) -> Option<&T> {
+    pub fn get(&self, policy: MatchPolicy, pattern: &str) -> Option<&T> {
         match policy {
             MatchPolicy::Exact => self.exact.get(pattern),
             MatchPolicy::Prefix => self.prefix.get(pattern),
@@ -175,7 +175,7 @@ impl<T> PatternIndex<T> {
 
     /// Calls `found` with every value whose pattern matches `uri`: the exact match first, then
     /// prefixes from shortest to longest, then wildcard patterns.
-    pub(crate) fn for_each_match<'a>(&'a self, uri: &str, mut found: impl FnMut(&'a T)) {
+    pub fn for_each_match<'a>(&'a self, uri: &str, mut found: impl FnMut(&'a T)) {
         if let Some(v) = self.exact.get(uri) {
             found(v);
         }
@@ -203,7 +203,8 @@ impl<T> PatternIndex<T> {
     }
 
     /// True when no pattern is stored.
-    pub(crate) fn is_empty(&self) -> bool {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
         self.exact.is_empty()
             && self.prefix.is_empty()
             && self.wildcard_count == 0
@@ -211,7 +212,8 @@ impl<T> PatternIndex<T> {
     }
 
     /// Number of patterns stored.
-    pub(crate) fn len(&self) -> usize {
+    #[must_use]
+    pub fn len(&self) -> usize {
         self.exact.len() + self.prefix.len() + self.wildcard_count
     }
 }

@@ -20,7 +20,7 @@
 pub mod authz;
 mod broker;
 mod dealer;
-mod index;
+pub mod index;
 mod realm;
 mod session;
 mod shard_msg;

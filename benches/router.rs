@@ -1,0 +1,180 @@
+//! Router benchmarks without sockets: the subscription index (exact, prefix, wildcard over
+//! 10 k patterns; hits and misses; insert/remove) and in-process fan-out through the core
+//! (one PUBLISH delivered to 1000 local subscribers, EVENT encoded once per serializer).
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use ferrobar::codec::Serializer;
+use ferrobar::config::{Allow, AnonymousAuth, Disclose, Permission, RealmConfig, RoleConfig};
+use ferrobar::router::index::PatternIndex;
+use ferrobar::router::{ConnId, Core, CoreConfig, Output, TransportInfo};
+use ferrobar::wamp::uri::{MatchPolicy, UriCheck};
+use ferrobar::wamp::{Dict, Message, Payload, Value};
+
+const PATTERNS: usize = 10_000;
+
+fn filled(policy: MatchPolicy) -> PatternIndex<u64> {
+    let mut index = PatternIndex::default();
+    for i in 0..PATTERNS as u64 {
+        let site = i % 100;
+        let device = i / 100;
+        let pattern = match policy {
+            MatchPolicy::Exact => format!("com.iot.site{site}.dev{device}.temperature"),
+            MatchPolicy::Prefix => format!("com.iot.site{site}.dev{device}."),
+            MatchPolicy::Wildcard => format!("com.iot.site{site}..dev{device}"),
+        };
+        index.insert(policy, &pattern, i);
+    }
+    index
+}
+
+fn bench_index(c: &mut Criterion) {
+    let mut group = c.benchmark_group("index");
+    for (name, policy, hit, miss) in [
+        (
+            "exact",
+            MatchPolicy::Exact,
+            "com.iot.site7.dev42.temperature",
+            "com.iot.site7.dev42.humidity",
+        ),
+        (
+            "prefix",
+            MatchPolicy::Prefix,
+            "com.iot.site7.dev42.temperature",
+            "com.iot.site7.devX.temperature",
+        ),
+        (
+            "wildcard",
+            MatchPolicy::Wildcard,
+            "com.iot.site7.any.dev42",
+            "com.iot.site7.any.devX",
+        ),
+    ] {
+        let index = filled(policy);
+        group.bench_function(format!("{name}_hit_10k"), |b| {
+            b.iter(|| {
+                let mut n = 0u64;
+                index.for_each_match(black_box(hit), |id| n += id);
+                n
+            })
+        });
+        group.bench_function(format!("{name}_miss_10k"), |b| {
+            b.iter(|| {
+                let mut n = 0u64;
+                index.for_each_match(black_box(miss), |id| n += id);
+                n
+            })
+        });
+    }
+    let mut index = filled(MatchPolicy::Wildcard);
+    group.bench_function("wildcard_insert_remove_10k", |b| {
+        b.iter(|| {
+            index.insert(MatchPolicy::Wildcard, "com.iot.new..x", 1);
+            index.remove(MatchPolicy::Wildcard, "com.iot.new..x")
+        })
+    });
+    group.finish();
+}
+
+fn core_with_subscribers(subscribers: u64, serializers: &[Serializer]) -> (Core, ConnId) {
+    let realm = RealmConfig {
+        name: "realm1".into(),
+        roles: vec![RoleConfig {
+            name: "anonymous".into(),
+            permissions: vec![Permission {
+                uri: String::new(),
+                match_policy: MatchPolicy::Prefix,
+                allow: Allow {
+                    call: true,
+                    register: true,
+                    publish: true,
+                    subscribe: true,
+                },
+                disclose: Disclose::default(),
+                cache: true,
+            }],
+        }],
+        uri_check: UriCheck::Loose,
+    };
+    let mut core = Core::new(CoreConfig {
+        shard: 0,
+        shards: 1,
+        realms: vec![realm],
+        node_id: "bench".into(),
+        worker_id: "worker001".into(),
+        pid: 1,
+        seed: 1,
+    });
+    let auth = Arc::new(AnonymousAuth::default());
+    for i in 0..=subscribers {
+        let serializer = serializers[i as usize % serializers.len()];
+        let conn = ConnId(i);
+        core.handle_open(
+            conn,
+            TransportInfo {
+                serializer,
+                peer: "bench".into(),
+                auth: Arc::clone(&auth),
+            },
+        );
+        core.handle_message(
+            conn,
+            Message::Hello {
+                realm: "realm1".into(),
+                details: Dict::new(),
+            },
+        );
+        if i > 0 {
+            core.handle_message(
+                conn,
+                Message::Subscribe {
+                    request: 1,
+                    options: Dict::new(),
+                    topic: "com.myapp.hello".into(),
+                },
+            );
+        }
+    }
+    while core.poll_output().is_some() {}
+    (core, ConnId(0))
+}
+
+fn bench_fanout(c: &mut Criterion) {
+    let mut group = c.benchmark_group("fanout_in_process");
+    let payload = Payload::args(vec![Value::Str("x".repeat(64))]);
+    for (name, serializers) in [
+        ("msgpack_1000", &[Serializer::MsgPack][..]),
+        ("json_1000", &[Serializer::Json][..]),
+        ("mixed_1000", &[Serializer::Json, Serializer::MsgPack][..]),
+    ] {
+        let (mut core, publisher) = core_with_subscribers(1000, serializers);
+        group.throughput(Throughput::Elements(1000));
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || Message::Publish {
+                    request: 2,
+                    options: Dict::new(),
+                    topic: "com.myapp.hello".into(),
+                    payload: payload.clone(),
+                },
+                |publish| {
+                    core.handle_message(publisher, publish);
+                    let mut bytes = 0usize;
+                    while let Some(out) = core.poll_output() {
+                        if let Output::Send { frame, .. } = out {
+                            bytes += frame.len();
+                        }
+                    }
+                    bytes
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_index, bench_fanout);
+criterion_main!(benches);

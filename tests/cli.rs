@@ -1,0 +1,374 @@
+//! The `ferrobar` binary as a user runs it: `check`, `version`, `init`, `status`, `stop`, and
+//! `start` refusing a bad config.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const OK_LINE: &str = "Ok, node configuration looks good!";
+
+fn ferrobar(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrobar"))
+        .args(args)
+        .env_remove("CROSSBAR_DIR")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run ferrobar")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh empty directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("ferrobar-cli-{tag}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn s(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn example(name: &str) -> String {
+    format!("{}/config/{name}/.crossbar", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn check_passes_on_every_example_node() {
+    for name in ["default", "getting-started", "iot-fanout"] {
+        let o = ferrobar(&["check", "--cbdir", &example(name)]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert_eq!(stdout(&o).trim(), OK_LINE, "{name}");
+    }
+}
+
+#[test]
+fn check_finds_the_node_directory_through_crossbar_dir() {
+    let o = Command::new(env!("CARGO_BIN_EXE_ferrobar"))
+        .arg("check")
+        .env("CROSSBAR_DIR", example("iot-fanout"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // --cbdir may also name the config file itself.
+    let file = format!("{}/config.json", example("default"));
+    let o = ferrobar(&["check", "--cbdir", &file]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn check_reports_every_problem_with_its_path() {
+    let dir = TempDir::new("broken");
+    let config = r#"{
+        "version": 2,
+        "workers": [{
+            "type": "router",
+            "realms": [{"name": "realm1", "roles": [{"name": "backend", "authorizer": "com.example.authorize"}]}],
+            "transports": [
+                {"type": "websocket", "endpoint": {"type": "tcp", "port": "abc"}, "auth": {"ticket": {"type": "static"}}},
+                {"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8081}}
+            ]
+        }]
+    }"#;
+    fs::write(dir.path().join("config.json"), config).unwrap();
+    let o = ferrobar(&["check", "--cbdir", dir.s()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).is_empty());
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("ferrobar: invalid configuration {}/config.json:", dir.s()).as_str(),
+            "workers[0].realms[0].roles[0].authorizer: dynamic authorization ('authorizer') is not supported yet",
+            r#"workers[0].transports[0].endpoint.port: expected an integer 1..65535 or "$ENV", found "abc""#,
+            "workers[0].transports[0].auth.ticket: authentication method 'ticket' is not supported yet",
+            "workers[0].transports[1].type: transport type 'rawsocket' is not supported yet",
+        ]
+    );
+}
+
+#[test]
+fn check_prints_notices_for_accepted_knobs() {
+    let dir = TempDir::new("notices");
+    let config = r#"{"version": 2, "controller": {"options": {"title": "node"}}, "workers": []}"#;
+    fs::write(dir.path().join("config.json"), config).unwrap();
+    let o = ferrobar(&["check", "--cbdir", dir.s()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("info: controller.options: title has no effect in ferrobar"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn missing_or_unreadable_config_is_one_clear_line() {
+    let dir = TempDir::new("missing");
+    let o = ferrobar(&["check", "--cbdir", dir.s(), "--config", "nope.json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        format!("ferrobar: {}/nope.json: no such file\n", dir.s())
+    );
+
+    fs::create_dir(dir.path().join("config.json")).unwrap();
+    let o = ferrobar(&["check", "--cbdir", dir.s(), "--config", "config.json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("ferrobar: {}/config.json: cannot read: ", dir.s())),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_without_any_config_says_so() {
+    let dir = TempDir::new("empty");
+    let o = ferrobar(&["check", "--cbdir", dir.s()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        format!("ferrobar: no config.json in {} (`ferrobar start` would run the built-in default node)\n", dir.s())
+    );
+}
+
+#[test]
+fn yaml_only_node_directory_is_refused_clearly() {
+    let dir = TempDir::new("yaml");
+    fs::write(dir.path().join("config.yaml"), "version: 2\n").unwrap();
+    let o = ferrobar(&["check", "--cbdir", dir.s()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "ferrobar: {}/config.yaml: config.yaml is not supported yet: convert it to config.json (`crossbar convert`)\n",
+            dir.s()
+        )
+    );
+}
+
+#[test]
+fn json_syntax_error_names_line_and_column() {
+    let dir = TempDir::new("syntax");
+    fs::write(
+        dir.path().join("config.json"),
+        "{\"version\": 2,\n \"workers\": [,]}",
+    )
+    .unwrap();
+    let o = ferrobar(&["check", "--cbdir", dir.s()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "ferrobar: {}/config.json: invalid JSON at line 2, column 14: expected value\n",
+            dir.s()
+        )
+    );
+}
+
+#[test]
+fn start_refuses_an_invalid_config_before_starting() {
+    let dir = TempDir::new("start-bad");
+    let config = r#"{"version": 2, "workers": [{"type": "guest", "executable": "node"}]}"#;
+    fs::write(dir.path().join("config.json"), config).unwrap();
+    let o = ferrobar(&["start", "--cbdir", dir.s(), "--loglevel", "none"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "ferrobar: invalid configuration {}/config.json:\nworkers[0].type: worker type 'guest' is not supported yet\n",
+            dir.s()
+        )
+    );
+}
+
+#[test]
+fn version_prints_the_version_and_serializers() {
+    let o = ferrobar(&["version"]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    assert_eq!(
+        out.lines().next(),
+        Some(format!("ferrobar {}", env!("CARGO_PKG_VERSION")).as_str())
+    );
+    assert!(
+        out.contains("wamp.2.json") && out.contains("wamp.2.msgpack"),
+        "{out}"
+    );
+}
+
+#[test]
+fn init_then_check_passes_and_a_second_init_refuses() {
+    let dir = TempDir::new("init");
+    let o = ferrobar(&["init", "--appdir", dir.s()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let written = fs::read_to_string(dir.path().join(".crossbar/config.json")).unwrap();
+    let shipped = fs::read_to_string(format!("{}/config.json", example("default"))).unwrap();
+    assert_eq!(
+        written, shipped,
+        "init writes the same node as config/default"
+    );
+    assert!(dir.path().join("web/index.html").is_file());
+
+    let cbdir = dir.path().join(".crossbar");
+    let o = ferrobar(&["check", "--cbdir", cbdir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), OK_LINE);
+
+    let o = ferrobar(&["init", "--appdir", dir.s()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        format!("ferrobar: {}/.crossbar/config.json already exists: refusing to overwrite a node configuration\n", dir.s())
+    );
+}
+
+#[test]
+fn status_and_stop_without_a_node() {
+    let dir = TempDir::new("status");
+    let o = ferrobar(&["status", "--cbdir", dir.s()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o), "Status is STOPPED\n");
+    let o = ferrobar(&["status", "--cbdir", dir.s(), "--assert", "running"]);
+    assert_eq!(o.status.code(), Some(69));
+    let o = ferrobar(&["status", "--cbdir", dir.s(), "--assert", "stopped"]);
+    assert_eq!(o.status.code(), Some(0));
+    let o = ferrobar(&["stop", "--cbdir", dir.s()]);
+    assert_eq!(o.status.code(), Some(69));
+    assert!(
+        stdout(&o).starts_with("No node is running"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn stale_pid_file_counts_as_stopped_and_is_removed() {
+    let dir = TempDir::new("stale");
+    // A pid that cannot be a live process: the one of a child that already exited and was reaped.
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let pidfile = dir.path().join("node.pid");
+    fs::write(&pidfile, format!("{{\"pid\": {pid}}}")).unwrap();
+    let o = ferrobar(&["status", "--cbdir", dir.s()]);
+    assert_eq!(stdout(&o), "Status is STOPPED\n");
+    assert!(!pidfile.exists());
+    fs::write(&pidfile, "not json").unwrap();
+    let o = ferrobar(&["status", "--cbdir", dir.s(), "--assert", "stopped"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!pidfile.exists());
+}
+
+#[test]
+fn stop_signals_the_running_node() {
+    let dir = TempDir::new("stop");
+    // Stands in for a running node: a process whose command line says ferrobar.
+    let mut node = Command::new("bash")
+        .args(["-c", "exec -a ferrobar-fake-node sleep 30"])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn bash");
+    let pid = node.id();
+    fs::write(
+        dir.path().join("node.pid"),
+        format!("{{\"pid\": {pid}, \"argv\": []}}"),
+    )
+    .unwrap();
+    // exec may not have happened yet; wait until the command line shows it.
+    for _ in 0..100 {
+        let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmd).contains("ferrobar") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = ferrobar(&["status", "--cbdir", dir.s(), "--assert", "running"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(
+        stdout(&o),
+        format!("Assert status RUNNING succeeded: status is RUNNING (pid {pid})\n")
+    );
+
+    let o = ferrobar(&["stop", "--cbdir", dir.s()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("Node stopped (SIGINT)."),
+        "{}",
+        stdout(&o)
+    );
+    let status = node.wait().unwrap();
+    assert!(!status.success());
+    assert!(!dir.path().join("node.pid").exists());
+}
+
+#[test]
+fn start_status_stop_a_real_node() {
+    let dir = TempDir::new("lifecycle");
+    let config = r#"{"version": 2, "workers": [{"type": "router",
+        "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": []}]}],
+        "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "port": 0, "interface": "127.0.0.1"}}]}]}"#;
+    fs::write(dir.path().join("config.json"), config).unwrap();
+    let node = Command::new(env!("CARGO_BIN_EXE_ferrobar"))
+        .args([
+            "start",
+            "--cbdir",
+            dir.s(),
+            "--shards",
+            "1",
+            "--loglevel",
+            "warn",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ferrobar start");
+    let pidfile = dir.path().join("node.pid");
+    for _ in 0..200 {
+        if pidfile.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let o = ferrobar(&["status", "--cbdir", dir.s(), "--assert", "running"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let o = ferrobar(&["stop", "--cbdir", dir.s()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = node.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "node exit: {:?}\n{}",
+        out.status,
+        stderr(&out)
+    );
+    assert!(!pidfile.exists());
+    let o = ferrobar(&["status", "--cbdir", dir.s(), "--assert", "stopped"]);
+    assert_eq!(o.status.code(), Some(0));
+}
