@@ -255,7 +255,13 @@ pub fn yield_echo(
 }
 
 /// Appends `[36, subscription, publication, {}, args]` (the null router's events).
-pub fn event(ser: Serializer, out: &mut Vec<u8>, subscription: u64, publication: u64, a: BenchArgs) {
+pub fn event(
+    ser: Serializer,
+    out: &mut Vec<u8>,
+    subscription: u64,
+    publication: u64,
+    a: BenchArgs,
+) {
     match ser {
         Serializer::Json => {
             out.extend_from_slice(b"[36,");
@@ -285,9 +291,7 @@ pub fn hello(realm: &str) -> Message {
         .with("callee", Dict::new());
     Message::Hello {
         realm: realm.to_owned(),
-        details: Dict::new()
-            .with("roles", roles)
-            .with("agent", "wampbench"),
+        details: Dict::new().with("roles", roles).with("agent", "wampbench"),
     }
 }
 
@@ -367,7 +371,9 @@ mod tests {
     #[test]
     fn args_hit_the_payload_size() {
         for ser in SERS {
-            for size in [0usize, 16, 30, 31, 32, 33, 34, 35, 36, 40, 64, 200, 256, 300, 1000, 70_000] {
+            for size in [
+                0usize, 16, 30, 31, 32, 33, 34, 35, 36, 40, 64, 200, 256, 300, 1000, 70_000,
+            ] {
                 for ts in [0u64, 1_000, 123_456_789_012_345] {
                     let mut out = Vec::new();
                     bench_args(ser, &mut out, 7, 123_456, ts, size);
@@ -375,7 +381,8 @@ mod tests {
                     bench_args(ser, &mut minimal, 7, 123_456, ts, 0);
                     if size >= minimal.len() + 3 {
                         assert!(
-                            out.len() == size || (ser == Serializer::MsgPack && out.len() + 1 == size),
+                            out.len() == size
+                                || (ser == Serializer::MsgPack && out.len() + 1 == size),
                             "{ser:?} size {size}: got {}",
                             out.len()
                         );

@@ -134,11 +134,15 @@ impl Net {
     /// closed and the error is returned instead).
     pub fn connect(&mut self, source: Option<IpAddr>) -> Result<usize, ConnError> {
         let id = self.conns.len();
-        let mut stream =
-            connect_socket(self.target.addr, source).map_err(|e| ConnError::Connect(e.to_string()))?;
+        let mut stream = connect_socket(self.target.addr, source)
+            .map_err(|e| ConnError::Connect(e.to_string()))?;
         self.poll
             .registry()
-            .register(&mut stream, Token(id), Interest::READABLE | Interest::WRITABLE)
+            .register(
+                &mut stream,
+                Token(id),
+                Interest::READABLE | Interest::WRITABLE,
+            )
             .map_err(|e| ConnError::Connect(format!("register: {e}")))?;
         self.conns.push(Conn {
             stream: Some(stream),
@@ -240,7 +244,10 @@ impl Net {
 
     /// One turn: waits up to `timeout` for readiness, handles it, flushes all output.
     pub fn turn(&mut self, timeout: Duration, h: &mut impl Handler) -> io::Result<()> {
-        let mut events = self.events.take().unwrap_or_else(|| Events::with_capacity(1024));
+        let mut events = self
+            .events
+            .take()
+            .unwrap_or_else(|| Events::with_capacity(1024));
         let polled = self.poll.poll(&mut events, Some(timeout));
         if let Err(e) = polled {
             self.events = Some(events);
@@ -389,7 +396,12 @@ impl Net {
     }
 
     /// Handles the complete frames (or the 101) at the start of `buf`; returns bytes used.
-    fn process(&mut self, id: usize, buf: &mut [u8], h: &mut impl Handler) -> Result<usize, ConnError> {
+    fn process(
+        &mut self,
+        id: usize,
+        buf: &mut [u8],
+        h: &mut impl Handler,
+    ) -> Result<usize, ConnError> {
         let mut used = 0;
         if self.conns[id].phase == Phase::Upgrading {
             let c = &mut self.conns[id];
@@ -406,7 +418,7 @@ impl Net {
         let mut reader = std::mem::take(&mut self.conns[id].reader);
         let mut close_code: Option<Option<u16>> = None;
         let result = reader.process(&mut buf[used..], MAX_MESSAGE, |frame| match frame {
-            Frame::Message { data, .. } => {
+            Frame::Message(data) => {
                 h.on_message(self, id, data);
                 if self.conns[id].phase == Phase::Closed {
                     Flow::Stop
@@ -501,10 +513,5 @@ impl Net {
             c.out = Vec::new();
         }
         Ok(())
-    }
-
-    /// Bytes queued but not yet written on connection `id`.
-    pub fn queued(&self, id: usize) -> usize {
-        self.conns.get(id).map_or(0, |c| c.out.len() - c.out_pos)
     }
 }

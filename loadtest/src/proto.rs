@@ -119,7 +119,10 @@ pub fn classify(ser: Serializer, data: &mut [u8]) -> Result<Incoming<'_>, ConnEr
     let span = |e: &Elem| e.start..e.end;
     match code {
         17 => {
-            let request = el[1].uint.filter(|_| n >= 3).ok_or_else(|| bad("PUBLISHED"))?;
+            let request = el[1]
+                .uint
+                .filter(|_| n >= 3)
+                .ok_or_else(|| bad("PUBLISHED"))?;
             Ok(Incoming::Published { request })
         }
         36 => {
@@ -329,7 +332,11 @@ mod tests {
             );
             assert!(matches!(
                 classify(ser, &mut b).unwrap(),
-                Incoming::Error { request_type: 48, request: 3, .. }
+                Incoming::Error {
+                    request_type: 48,
+                    request: 3,
+                    ..
+                }
             ));
             let mut b = enc(ser, &enc::subscribed(5, 6));
             assert_eq!(

@@ -138,7 +138,9 @@ fn json_list(b: &[u8], out: &mut [Elem]) -> Result<usize, SkimError> {
 // ---------------------------------------------------------------- MessagePack
 
 fn be(b: &[u8], i: usize, n: usize) -> Result<u64, SkimError> {
-    let s = b.get(i..i.checked_add(n).ok_or(SkimError)?).ok_or(SkimError)?;
+    let s = b
+        .get(i..i.checked_add(n).ok_or(SkimError)?)
+        .ok_or(SkimError)?;
     Ok(s.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
 }
 
@@ -252,7 +254,10 @@ mod tests {
     fn tricky_details() -> Dict {
         Dict::new()
             .with("topic", "com.a\"]},[{b")
-            .with("nested", Value::List(vec![Value::Dict(Dict::new().with("x", 1u64))]))
+            .with(
+                "nested",
+                Value::List(vec![Value::Dict(Dict::new().with("x", 1u64))]),
+            )
             .with("f", Value::Float(-1.5))
             .with("neg", Value::Int(-7))
             .with("bin", Value::Bytes(vec![0, 1, 2, 255]))
@@ -295,7 +300,10 @@ mod tests {
         assert_eq!(list(Serializer::Json, b"[]", &mut el).unwrap(), 0);
         // Stops after out.len() elements even if the rest is garbage.
         let mut two = [Elem::default(); 2];
-        assert_eq!(list(Serializer::Json, b"[1,2,garbage", &mut two).unwrap(), 2);
+        assert_eq!(
+            list(Serializer::Json, b"[1,2,garbage", &mut two).unwrap(),
+            2
+        );
         // Not integers.
         assert_eq!(list(Serializer::Json, b"[-1,1.5,1e3]", &mut el).unwrap(), 3);
         assert!(el[..3].iter().all(|e| e.uint.is_none()));
@@ -309,16 +317,7 @@ mod tests {
     #[test]
     fn garbage_is_an_error_never_a_panic() {
         let cases: &[&[u8]] = &[
-            b"",
-            b"{}",
-            b"[",
-            b"[1,",
-            b"[\"abc",
-            b"[[[[",
-            b"[1 2]",
-            b"[,]",
-            b"[\"\\",
-            b"]",
+            b"", b"{}", b"[", b"[1,", b"[\"abc", b"[[[[", b"[1 2]", b"[,]", b"[\"\\", b"]",
         ];
         let mut el = [Elem::default(); 4];
         for c in cases {
@@ -358,7 +357,15 @@ mod tests {
         let got: Vec<_> = el[..7].iter().map(|e| e.uint).collect();
         assert_eq!(
             got,
-            vec![Some(5), Some(200), Some(256), Some(65536), Some(5), None, None]
+            vec![
+                Some(5),
+                Some(200),
+                Some(256),
+                Some(65536),
+                Some(5),
+                None,
+                None
+            ]
         );
     }
 }

@@ -58,7 +58,9 @@ pub fn parse_url(url: &str) -> Result<Target, BenchError> {
         return Err(BenchError::Usage(format!("{url}: no host")));
     }
     if authority.contains('@') {
-        return Err(BenchError::Usage(format!("{url}: user info is not supported")));
+        return Err(BenchError::Usage(format!(
+            "{url}: user info is not supported"
+        )));
     }
     let (host, port) = split_host_port(authority)
         .ok_or_else(|| BenchError::Usage(format!("{url}: bad host or port")))?;
@@ -122,9 +124,9 @@ pub fn resolve_loopback(host: &str, port: u16) -> Result<IpAddr, String> {
 pub fn parse_source_ips(list: &str, target: &Target) -> Result<Vec<IpAddr>, BenchError> {
     let mut out = Vec::new();
     for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let ip: IpAddr = part
-            .parse()
-            .map_err(|_| BenchError::Usage(format!("--source-ips: {part:?} is not an IP address")))?;
+        let ip: IpAddr = part.parse().map_err(|_| {
+            BenchError::Usage(format!("--source-ips: {part:?} is not an IP address"))
+        })?;
         if !is_loopback(ip) {
             return Err(refuse(part, "source address is not loopback"));
         }
@@ -189,10 +191,7 @@ mod tests {
             "ws://u@127.0.0.1/ws",
             "ws://[::1/ws",
         ] {
-            assert!(
-                matches!(parse_url(url), Err(BenchError::Usage(_))),
-                "{url}"
-            );
+            assert!(matches!(parse_url(url), Err(BenchError::Usage(_))), "{url}");
         }
     }
 
@@ -209,7 +208,13 @@ mod tests {
             parse_source_ips("::1", &t),
             Err(BenchError::Usage(_))
         ));
-        assert!(matches!(parse_source_ips("", &t), Err(BenchError::Usage(_))));
-        assert!(matches!(parse_source_ips("abc", &t), Err(BenchError::Usage(_))));
+        assert!(matches!(
+            parse_source_ips("", &t),
+            Err(BenchError::Usage(_))
+        ));
+        assert!(matches!(
+            parse_source_ips("abc", &t),
+            Err(BenchError::Usage(_))
+        ));
     }
 }

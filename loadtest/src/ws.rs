@@ -76,7 +76,11 @@ pub fn parse_server_response(
             return Err(ConnError::Handshake("response head too large".into()))
         }
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(ConnError::Handshake(format!("malformed HTTP response: {e}"))),
+        Err(e) => {
+            return Err(ConnError::Handshake(format!(
+                "malformed HTTP response: {e}"
+            )))
+        }
     };
     let code = resp.code.unwrap_or(0);
     if code != 101 {
@@ -237,7 +241,12 @@ pub fn write_client_message(out: &mut Vec<u8>, payload: &[u8], binary: bool, key
 /// Appends one masked client control frame (pong or close).
 pub fn write_client_pong(out: &mut Vec<u8>, payload: &[u8], key: [u8; 4]) {
     let n = payload.len().min(125);
-    write_frame(out, OpCode::Control(Control::Pong), &payload[..n], Some(key));
+    write_frame(
+        out,
+        OpCode::Control(Control::Pong),
+        &payload[..n],
+        Some(key),
+    );
 }
 
 /// Appends a masked client close frame with `code`.
@@ -257,19 +266,20 @@ pub fn write_server_message(out: &mut Vec<u8>, payload: &[u8], binary: bool) {
 
 /// Appends an unmasked server close frame (null router).
 pub fn write_server_close(out: &mut Vec<u8>, code: u16) {
-    write_frame(out, OpCode::Control(Control::Close), &code.to_be_bytes(), None);
+    write_frame(
+        out,
+        OpCode::Control(Control::Close),
+        &code.to_be_bytes(),
+        None,
+    );
 }
 
 /// Something read from the peer.
 #[derive(Debug)]
 pub enum Frame<'a> {
-    /// A complete data message (may be modified in place: JSON decodes in place).
-    Message {
-        /// The message bytes.
-        data: &'a mut [u8],
-        /// A binary (not text) message.
-        binary: bool,
-    },
+    /// A complete data message, text or binary (may be modified in place: JSON decodes in
+    /// place).
+    Message(&'a mut [u8]),
     /// A ping to answer with a pong.
     Ping(&'a [u8]),
     /// The peer started or answered the closing handshake.
@@ -290,7 +300,8 @@ pub enum Flow {
 #[derive(Debug, Default)]
 pub struct FrameReader {
     fragments: Vec<u8>,
-    fragment_kind: Option<bool>,
+    /// A fragmented message is being reassembled.
+    fragmenting: bool,
 }
 
 impl FrameReader {
@@ -340,35 +351,28 @@ impl FrameReader {
                     Flow::Stop
                 }
                 OpCode::Data(Data::Text) | OpCode::Data(Data::Binary) => {
-                    if self.fragment_kind.is_some() {
+                    if self.fragmenting {
                         return Err(ConnError::Ws(
                             "new message while a fragmented one is open".into(),
                         ));
                     }
-                    let binary = header.opcode == OpCode::Data(Data::Binary);
                     if header.is_final {
-                        on_frame(Frame::Message {
-                            data: payload,
-                            binary,
-                        })
+                        on_frame(Frame::Message(payload))
                     } else {
-                        self.fragment_kind = Some(binary);
+                        self.fragmenting = true;
                         self.fragments.extend_from_slice(payload);
                         Flow::Continue
                     }
                 }
                 OpCode::Data(Data::Continue) => {
-                    let Some(binary) = self.fragment_kind else {
+                    if !self.fragmenting {
                         return Err(ConnError::Ws("continuation without a message".into()));
-                    };
+                    }
                     self.fragments.extend_from_slice(payload);
                     if header.is_final {
                         let mut message = std::mem::take(&mut self.fragments);
-                        self.fragment_kind = None;
-                        on_frame(Frame::Message {
-                            data: &mut message,
-                            binary,
-                        })
+                        self.fragmenting = false;
+                        on_frame(Frame::Message(&mut message))
                     } else {
                         Flow::Continue
                     }
@@ -387,15 +391,14 @@ impl FrameReader {
 mod tests {
     use super::*;
 
-    fn collect(reader: &mut FrameReader, buf: &mut [u8]) -> (Result<usize, ConnError>, Vec<String>) {
+    fn collect(
+        reader: &mut FrameReader,
+        buf: &mut [u8],
+    ) -> (Result<usize, ConnError>, Vec<String>) {
         let mut seen = Vec::new();
         let r = reader.process(buf, 1 << 20, |f| {
             seen.push(match f {
-                Frame::Message { data, binary } => format!(
-                    "{}:{}",
-                    if binary { "bin" } else { "text" },
-                    String::from_utf8_lossy(data)
-                ),
+                Frame::Message(data) => format!("msg:{}", String::from_utf8_lossy(data)),
                 Frame::Ping(p) => format!("ping:{}", String::from_utf8_lossy(p)),
                 Frame::Close(code) => format!("close:{code:?}"),
             });
@@ -421,8 +424,7 @@ mod tests {
         let mut seen = Vec::new();
         let n = reader
             .process(&mut out, 1 << 20, |f| {
-                if let Frame::Message { data, binary } = f {
-                    assert!(binary);
+                if let Frame::Message(data) = f {
                     seen.push(data.to_vec());
                 }
                 Flow::Continue
@@ -439,7 +441,11 @@ mod tests {
             let orig: Vec<u8> = (0..len as u8).collect();
             let mut fast = orig.clone();
             apply_mask(&mut fast, key);
-            let slow: Vec<u8> = orig.iter().enumerate().map(|(i, b)| b ^ key[i % 4]).collect();
+            let slow: Vec<u8> = orig
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ key[i % 4])
+                .collect();
             assert_eq!(fast, slow);
         }
         let mut m = Masker::new(0);
@@ -465,7 +471,7 @@ mod tests {
             seen.extend(seen2);
             assert_eq!(
                 seen,
-                vec!["text:[2,1,{}]", "bin:abcd", "ping:p", "close:Some(1000)"],
+                vec!["msg:[2,1,{}]", "msg:abcd", "ping:p", "close:Some(1000)"],
                 "split {split}"
             );
         }
@@ -474,11 +480,17 @@ mod tests {
     #[test]
     fn bad_frames_are_errors() {
         let mut reader = FrameReader::default();
-        assert!(reader.process(&mut [0xc1, 0], 100, |_| Flow::Continue).is_err()); // rsv1
+        assert!(reader
+            .process(&mut [0xc1, 0], 100, |_| Flow::Continue)
+            .is_err()); // rsv1
         let mut reader = FrameReader::default();
-        assert!(reader.process(&mut [0x83, 0], 100, |_| Flow::Continue).is_err()); // opcode 3
+        assert!(reader
+            .process(&mut [0x83, 0], 100, |_| Flow::Continue)
+            .is_err()); // opcode 3
         let mut reader = FrameReader::default();
-        assert!(reader.process(&mut [0x80, 0], 100, |_| Flow::Continue).is_err()); // lone continuation
+        assert!(reader
+            .process(&mut [0x80, 0], 100, |_| Flow::Continue)
+            .is_err()); // lone continuation
         let mut reader = FrameReader::default();
         let mut big = vec![0x82, 126, 0x10, 0x00];
         assert!(reader.process(&mut big, 100, |_| Flow::Continue).is_err()); // over the limit
@@ -497,7 +509,10 @@ mod tests {
 
         let mut resp = Vec::new();
         write_server_response(&mut resp, &key, "wamp.2.json");
-        assert_eq!(parse_server_response(&resp[..20], &key, "wamp.2.json").unwrap(), None);
+        assert_eq!(
+            parse_server_response(&resp[..20], &key, "wamp.2.json").unwrap(),
+            None
+        );
         assert_eq!(
             parse_server_response(&resp, &key, "wamp.2.json").unwrap(),
             Some(resp.len())

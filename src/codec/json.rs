@@ -629,6 +629,12 @@ mod tests {
             prop_assert_eq!(decode(&mut out), Ok(msg));
         }
 
+    }
+
+    proptest! {
+        // Cheap cases, so many of them.
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
         #[test]
         fn garbage_never_panics(mut bytes in vec(any::<u8>(), 0..256)) {
             let _ = decode(&mut bytes);

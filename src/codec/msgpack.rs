@@ -635,6 +635,12 @@ mod tests {
             prop_assert_eq!(json::decode(&mut text_again), Ok(msg));
         }
 
+    }
+
+    proptest! {
+        // Cheap cases, so many of them.
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
         #[test]
         fn garbage_never_panics(bytes in vec(any::<u8>(), 0..256)) {
             let _ = dec(&bytes);

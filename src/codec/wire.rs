@@ -17,8 +17,8 @@ use crate::wamp::{Dict, Message, MessageType, Payload, Value};
 
 /// The elements of a message's top-level list, handed out in order by a serializer's decoder.
 ///
-/// Elements are decoded lazily, so trailing elements a message type does not define are never
-/// turned into [`Value`]s.
+/// Elements are decoded on demand: [`decode_message`] reads only the ones the message type
+/// defines, and the serializer decides what to do with any that follow.
 pub(crate) trait ElementSource {
     /// True while the top-level list has elements left.
     fn has_next(&self) -> bool;
@@ -45,7 +45,7 @@ pub(crate) trait ListSink {
     fn end_list(&mut self);
 }
 
-/// Expected-element descriptions used in [`DecodeError::BadElement`].
+// Expected-element descriptions used in `DecodeError::BadElement`.
 const EXPECT_ID: &str = "an id (integer in [0, 2^53])";
 const EXPECT_TYPE: &str = "a message type code (non-negative integer)";
 const EXPECT_DICT: &str = "a dict";

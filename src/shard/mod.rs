@@ -44,6 +44,8 @@ const SCRATCH_SIZE: usize = 64 * 1024;
 const MAX_PENDING_OUTPUT: usize = 64 * 1024 * 1024;
 /// How long a closed connection waits for the peer's FIN after ours.
 const LINGER: Duration = Duration::from_secs(2);
+/// How long a connection may take to send a complete HTTP request head (slowloris defence).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for goodbyes to be written.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -104,6 +106,8 @@ struct Shard {
     shutdown_deadline: Option<Instant>,
     /// A mailbox still held messages after its budget: poll without blocking.
     mail_pending: bool,
+    /// Connections still in the HTTP phase, oldest first (one timeout for all keeps it sorted).
+    handshake_deadlines: std::collections::VecDeque<(usize, u32, Instant)>,
 }
 
 /// Runs one shard until shutdown completes.
@@ -147,6 +151,7 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         doomed: Vec::new(),
         shutdown_deadline: None,
         mail_pending: false,
+        handshake_deadlines: std::collections::VecDeque::new(),
     };
     shard.run()
 }
@@ -163,7 +168,9 @@ impl Shard {
             } else if self.shutdown_deadline.is_some() || !self.lingering.is_empty() {
                 Some(Duration::from_millis(100))
             } else {
-                None
+                self.handshake_deadlines.front().map(|&(_, _, deadline)| {
+                    deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1)
+                })
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -197,6 +204,7 @@ impl Shard {
             if self.shutdown.load(Ordering::Acquire) && self.shutdown_deadline.is_none() {
                 self.begin_shutdown();
             }
+            self.expire_handshakes();
             self.flush_dirty();
             for outbox in self.outboxes.iter_mut().flatten() {
                 outbox.flush();
@@ -253,6 +261,11 @@ impl Shard {
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         let conn = entry.insert(Conn::new(stream, self.next_generation, transport, peer));
+        self.handshake_deadlines.push_back((
+            key,
+            self.next_generation,
+            Instant::now() + HANDSHAKE_TIMEOUT,
+        ));
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(e) = self
             .poll
@@ -531,6 +544,33 @@ impl Shard {
         }
     }
 
+    /// Closes connections that did not finish their HTTP request in time, with a 408.
+    fn expire_handshakes(&mut self) {
+        let now = Instant::now();
+        while let Some(&(key, generation, deadline)) = self.handshake_deadlines.front() {
+            if deadline > now {
+                return;
+            }
+            self.handshake_deadlines.pop_front();
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if conn.generation != generation || !matches!(conn.phase, Phase::Http) {
+                continue;
+            }
+            tracing::debug!(peer = %conn.peer, "HTTP request not complete within {HANDSHAKE_TIMEOUT:?}: closing");
+            let response = http::Response::text(
+                408,
+                "request timeout: the HTTP request did not arrive in time",
+            );
+            conn.wbuf.extend_from_slice(&response.encode(false));
+            conn.phase = Phase::Closing;
+            conn.close_after_flush = true;
+            conn.rbuf = Vec::new();
+            mark_dirty(conn, key, &mut self.dirty);
+        }
+    }
+
     fn begin_shutdown(&mut self) {
         tracing::info!(
             shard = self.id,
@@ -591,7 +631,18 @@ fn websocket_input(
     let mut peer_closed = false;
     let mut wbuf = std::mem::take(&mut conn.wbuf);
     let result = reader.process(buf, *limits, |event| match event {
-        WsEvent::Message { data, .. } => {
+        WsEvent::Message { data, binary } => {
+            if binary != serializer.is_binary() {
+                // The spec: wamp.2.json travels in text messages only, binary serializers in
+                // binary messages only.
+                let kind = if binary { "binary" } else { "text" };
+                let msg = format!(
+                    "{kind} WebSocket message on a {} session",
+                    serializer.subprotocol()
+                );
+                core.handle_malformed(id, &msg);
+                return Flow::Continue;
+            }
             match serializer.decode(data) {
                 Ok(msg) => core.handle_message(id, msg),
                 Err(e) => core.handle_malformed(id, &e.to_string()),

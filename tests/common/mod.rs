@@ -399,10 +399,40 @@ pub enum Incoming {
     Timeout,
 }
 
+/// A TCP stream that retries reads and writes interrupted by a signal (EINTR): a socket with a
+/// timeout is never restarted by the kernel, and tungstenite fails its handshake on EINTR.
+pub struct Sock(pub TcpStream);
+
+impl Read for Sock {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.read(buf) {
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Write for Sock {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.write(buf) {
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// A blocking WAMP client for tests. Messages read while waiting for a specific reply are kept
 /// and returned, in order, by later reads.
 pub struct WampClient {
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<Sock>,
     /// The negotiated serializer.
     pub serializer: Serializer,
     /// The session id from the last WELCOME.
@@ -436,7 +466,7 @@ impl WampClient {
         stream.set_write_timeout(Some(T)).unwrap();
         let uri: tungstenite::http::Uri = format!("ws://127.0.0.1:{port}{path}").parse().unwrap();
         let request = ClientRequestBuilder::new(uri).with_sub_protocol(protocol);
-        let (ws, response) = match tungstenite::client::client(request, stream) {
+        let (ws, response) = match tungstenite::client::client(request, Sock(stream)) {
             Ok(ok) => ok,
             Err(e) => panic!("WebSocket handshake with {path} ({protocol}) failed: {e}"),
         };
@@ -467,7 +497,7 @@ impl WampClient {
 
     /// The underlying socket, for writing raw bytes.
     pub fn raw_stream(&mut self) -> &mut TcpStream {
-        self.ws.get_mut()
+        &mut self.ws.get_mut().0
     }
 
     /// Sends one WAMP message in this connection's serializer.
@@ -515,7 +545,7 @@ impl WampClient {
                 return Incoming::Timeout;
             }
             let left = (deadline - now).max(Duration::from_millis(1));
-            let _ = self.ws.get_ref().set_read_timeout(Some(left));
+            let _ = self.ws.get_ref().0.set_read_timeout(Some(left));
             match self.ws.read() {
                 Ok(tungstenite::Message::Text(t)) => {
                     let mut bytes = t.as_bytes().to_vec();
@@ -794,7 +824,7 @@ impl WampClient {
 
     /// Drops the socket without GOODBYE or WebSocket close (an abrupt disconnect).
     pub fn drop_abruptly(self) {
-        let _ = self.ws.get_ref().shutdown(Shutdown::Both);
+        let _ = self.ws.get_ref().0.shutdown(Shutdown::Both);
     }
 }
 

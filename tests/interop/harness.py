@@ -100,6 +100,9 @@ def port_is_free(port):
     if port_accepts(port):
         return False
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # SO_REUSEADDR as servers set it: connections of an earlier run lingering in
+    # TIME_WAIT do not make the port busy, a listening socket does.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind(("0.0.0.0", port))
         return True

@@ -296,7 +296,12 @@ def main():
         os._exit(3)
     reactor.callLater(o.timeout, watchdog)
 
-    run([component], log_level="warn")
+    try:
+        run([component], log_level="warn")
+    except SystemExit:
+        # run() ends in twisted's react(), which exits 0 even when the
+        # component failed (e.g. connection refused): use our own verdict.
+        pass
     sys.exit(STATE["rc"])
 
 

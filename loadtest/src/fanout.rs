@@ -1,0 +1,954 @@
+//! `fanout`: N subscribers on one topic, P publishers publishing M events with acknowledgement
+//! and a bounded window of unacknowledged publishes each. Also the client side of `ceiling`,
+//! where the events come from wampbench's own null router instead of publishers.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ferrobar::codec::Serializer;
+use hdrhistogram::Histogram;
+use serde_json::{json, Map, Value};
+
+use crate::clock;
+use crate::common::{self, FirstError, Mode, ProgressLine};
+use crate::enc::{self, BenchArgs};
+use crate::error::{BenchError, ConnError};
+use crate::net::{Handler, Net};
+use crate::proto::{self, Fields, Incoming};
+use crate::report::{self, Latency, Report};
+use crate::target::Target;
+
+/// What a fan-out run needs.
+#[derive(Debug, Clone)]
+pub struct FanoutParams {
+    /// The router.
+    pub target: Target,
+    /// Realm to join.
+    pub realm: String,
+    /// Topic to subscribe and publish to.
+    pub topic: String,
+    /// Serializer for every session.
+    pub ser: Serializer,
+    /// Subscriber sessions.
+    pub subscribers: usize,
+    /// Publisher sessions (0 in `ceiling`).
+    pub publishers: usize,
+    /// Events in total (over all publishers).
+    pub events: u64,
+    /// Unacknowledged publishes allowed per publisher.
+    pub window: u64,
+    /// Encoded size of each event's args.
+    pub payload_size: usize,
+    /// Worker threads.
+    pub threads: usize,
+    /// Limit for the setup phase and, separately, for the measured phase.
+    pub timeout: Duration,
+    /// Stop publishing after this long (optional).
+    pub duration: Option<Duration>,
+    /// Stop when nothing arrived for this long after publishing ended.
+    pub idle_timeout: Duration,
+    /// Sessions in their opening handshake at once, over all threads.
+    pub max_pending: usize,
+    /// Show a progress line.
+    pub progress: bool,
+}
+
+/// The event source of `ceiling`: the null router's shared state.
+#[derive(Debug, Clone)]
+pub struct NullSource {
+    /// Set by the run to start the flood.
+    pub go: Arc<AtomicBool>,
+    /// Server threads that generated all their events.
+    pub finished: Arc<AtomicU64>,
+    /// Server threads in all.
+    pub server_threads: u64,
+    /// Events each subscriber gets.
+    pub events: u64,
+    /// Clock reading of the first event generated (`u64::MAX` before).
+    pub first_event_ns: Arc<AtomicU64>,
+}
+
+struct Shared {
+    go: AtomicBool,
+    stop: AtomicBool,
+    publish_until_ns: AtomicU64,
+    subs_ready: AtomicU64,
+    subs_failed: AtomicU64,
+    subs_lost: AtomicU64,
+    pubs_ready: AtomicU64,
+    pubs_failed: AtomicU64,
+    pubs_done: AtomicU64,
+    published: AtomicU64,
+    acked: AtomicU64,
+    publish_errors: AtomicU64,
+    received: AtomicU64,
+    first_error: FirstError,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Joining,
+    Subscribing,
+    Ready,
+    Leaving,
+    Gone,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    /// A subscriber; `base` indexes its row of last sequence numbers.
+    Sub { base: usize },
+    /// A publisher; index into `pubs`.
+    Pub { p: usize },
+}
+
+struct Slot {
+    role: Role,
+    state: State,
+}
+
+struct PubState {
+    index: u64,
+    quota: u64,
+    conn: usize,
+    sent: u64,
+    inflight: u64,
+    ready: bool,
+    done: bool,
+}
+
+/// What one worker thread measured.
+struct WorkerResult {
+    hist: Histogram<u64>,
+    received: u64,
+    order_violations: u64,
+    bad_events: u64,
+    protocol_errors: u64,
+    first_publish_ns: u64,
+    last_ack_ns: u64,
+    last_receive_ns: u64,
+}
+
+struct Worker {
+    sh: Arc<Shared>,
+    topic: String,
+    realm: String,
+    payload_size: usize,
+    window: u64,
+    order_slots: usize,
+    todo: VecDeque<Role>,
+    slots: Vec<Slot>,
+    pending: usize,
+    max_pending: usize,
+    setup_closed: bool,
+    last_seq: Vec<u64>,
+    pubs: Vec<PubState>,
+    res: WorkerResult,
+    received_delta: u64,
+    published_delta: u64,
+    acked_delta: u64,
+    errors_delta: u64,
+    /// Publishers finished since the last flush (published after the counts they depend on).
+    done_delta: u64,
+}
+
+impl Worker {
+    fn note(&self, e: &ConnError) {
+        self.sh.first_error.note(|| e.to_string());
+    }
+
+    /// Accounts for a session that failed or was lost; it will not be counted again.
+    fn mark_dead(&mut self, id: usize, error: &ConnError) {
+        let Some(slot) = self.slots.get_mut(id) else {
+            return;
+        };
+        let prev = slot.state;
+        slot.state = State::Leaving;
+        let role = slot.role;
+        match prev {
+            State::Joining | State::Subscribing => {
+                self.note(error);
+                self.pending = self.pending.saturating_sub(1);
+                match role {
+                    Role::Sub { .. } => self.sh.subs_failed.fetch_add(1, Ordering::AcqRel),
+                    Role::Pub { .. } => self.sh.pubs_failed.fetch_add(1, Ordering::AcqRel),
+                };
+            }
+            State::Ready => {
+                self.note(error);
+                match role {
+                    Role::Sub { .. } => {
+                        self.sh.subs_lost.fetch_add(1, Ordering::AcqRel);
+                    }
+                    Role::Pub { p } => {
+                        let ps = &mut self.pubs[p];
+                        if !ps.done {
+                            ps.done = true;
+                            self.done_delta += 1;
+                        }
+                    }
+                }
+            }
+            State::Leaving | State::Gone => {}
+        }
+    }
+
+    fn on_event(&mut self, base: usize, fields: Option<Fields>) {
+        let now = clock::now_ns();
+        match fields {
+            Some(f) if (f.index as usize) < self.order_slots => {
+                let last = &mut self.last_seq[base + f.index as usize];
+                if f.seq <= *last {
+                    self.res.order_violations += 1;
+                } else {
+                    *last = f.seq;
+                }
+                report::record_ns(&mut self.res.hist, now.saturating_sub(f.ts));
+                self.res.received += 1;
+                self.received_delta += 1;
+                self.res.last_receive_ns = now;
+            }
+            _ => self.res.bad_events += 1,
+        }
+    }
+
+    fn start_connections(&mut self, net: &mut Net) {
+        while self.pending < self.max_pending {
+            let Some(role) = self.todo.pop_front() else {
+                break;
+            };
+            match net.connect(None) {
+                Ok(id) => {
+                    debug_assert_eq!(id, self.slots.len());
+                    self.slots.push(Slot {
+                        role,
+                        state: State::Joining,
+                    });
+                    if let Role::Pub { p } = role {
+                        self.pubs[p].conn = id;
+                    }
+                    self.pending += 1;
+                }
+                Err(e) => {
+                    self.note(&e);
+                    match role {
+                        Role::Sub { .. } => self.sh.subs_failed.fetch_add(1, Ordering::AcqRel),
+                        Role::Pub { .. } => self.sh.pubs_failed.fetch_add(1, Ordering::AcqRel),
+                    };
+                }
+            }
+        }
+    }
+
+    /// At go: sessions not ready by now are abandoned (counted as failed).
+    fn close_setup(&mut self, net: &mut Net) {
+        self.setup_closed = true;
+        let late = ConnError::Connect("not ready when the setup phase ended".into());
+        for id in 0..self.slots.len() {
+            if matches!(self.slots[id].state, State::Joining | State::Subscribing) {
+                self.mark_dead(id, &late);
+                net.drop_conn(id, Some(late.clone()), self);
+            }
+        }
+        while let Some(role) = self.todo.pop_front() {
+            self.note(&late);
+            match role {
+                Role::Sub { .. } => self.sh.subs_failed.fetch_add(1, Ordering::AcqRel),
+                Role::Pub { .. } => self.sh.pubs_failed.fetch_add(1, Ordering::AcqRel),
+            };
+        }
+    }
+
+    fn publish(&mut self, net: &mut Net) {
+        let until = self.sh.publish_until_ns.load(Ordering::Acquire);
+        for p in 0..self.pubs.len() {
+            let ps = &self.pubs[p];
+            if !ps.ready || ps.done {
+                continue;
+            }
+            let (conn, index) = (ps.conn, ps.index);
+            let mut now = clock::now_ns();
+            while self.pubs[p].inflight < self.window
+                && self.pubs[p].sent < self.pubs[p].quota
+                && now < until
+            {
+                let seq = self.pubs[p].sent + 1;
+                let args = BenchArgs {
+                    index,
+                    seq,
+                    ts: now,
+                    size: self.payload_size,
+                };
+                let topic = &self.topic;
+                net.send_with(conn, |ser, out| enc::publish(ser, out, seq, topic, args));
+                let ps = &mut self.pubs[p];
+                ps.sent += 1;
+                ps.inflight += 1;
+                self.published_delta += 1;
+                if self.res.first_publish_ns == u64::MAX {
+                    self.res.first_publish_ns = now;
+                }
+                now = clock::now_ns();
+            }
+            let ps = &mut self.pubs[p];
+            if (ps.sent >= ps.quota || now >= until) && ps.inflight == 0 {
+                ps.done = true;
+                self.done_delta += 1;
+            }
+        }
+    }
+
+    fn flush_counters(&mut self) {
+        if self.received_delta > 0 {
+            self.sh
+                .received
+                .fetch_add(self.received_delta, Ordering::AcqRel);
+            self.received_delta = 0;
+        }
+        if self.published_delta > 0 {
+            self.sh
+                .published
+                .fetch_add(self.published_delta, Ordering::AcqRel);
+            self.published_delta = 0;
+        }
+        if self.acked_delta > 0 {
+            self.sh.acked.fetch_add(self.acked_delta, Ordering::AcqRel);
+            self.acked_delta = 0;
+        }
+        if self.errors_delta > 0 {
+            self.sh
+                .publish_errors
+                .fetch_add(self.errors_delta, Ordering::AcqRel);
+            self.errors_delta = 0;
+        }
+        // Last, so that whoever sees a publisher done also sees everything it published.
+        if self.done_delta > 0 {
+            self.sh
+                .pubs_done
+                .fetch_add(self.done_delta, Ordering::AcqRel);
+            self.done_delta = 0;
+        }
+    }
+
+    fn publisher_of(&self, id: usize) -> Option<usize> {
+        match self.slots.get(id)?.role {
+            Role::Pub { p } => Some(p),
+            Role::Sub { .. } => None,
+        }
+    }
+
+    fn acked(&mut self, id: usize, error: Option<String>) {
+        let Some(p) = self.publisher_of(id) else {
+            return;
+        };
+        let ps = &mut self.pubs[p];
+        if ps.inflight == 0 {
+            return;
+        }
+        ps.inflight -= 1;
+        match error {
+            None => {
+                self.acked_delta += 1;
+                self.res.last_ack_ns = clock::now_ns();
+            }
+            Some(e) => {
+                self.errors_delta += 1;
+                self.sh.first_error.note(|| format!("publish refused: {e}"));
+            }
+        }
+    }
+}
+
+impl Handler for Worker {
+    fn on_open(&mut self, net: &mut Net, id: usize) {
+        net.send_msg(id, &enc::hello(&self.realm));
+    }
+
+    fn on_message(&mut self, net: &mut Net, id: usize, data: &mut [u8]) {
+        let ser = net.serializer();
+        let Some(slot) = self.slots.get(id) else {
+            return;
+        };
+        let (role, state) = (slot.role, slot.state);
+        let msg = match proto::classify(ser, data) {
+            Ok(m) => m,
+            Err(e) => {
+                self.res.protocol_errors += 1;
+                self.note(&e);
+                return;
+            }
+        };
+        match msg {
+            Incoming::Event { fields } => {
+                if let Role::Sub { base } = role {
+                    self.on_event(base, fields);
+                }
+            }
+            Incoming::Published { .. } => self.acked(id, None),
+            Incoming::Error {
+                request_type: 16,
+                error,
+                ..
+            } => self.acked(id, Some(error)),
+            Incoming::Welcome { .. } if state == State::Joining => match role {
+                Role::Sub { .. } => {
+                    net.send_msg(id, &enc::subscribe(1, &self.topic));
+                    self.slots[id].state = State::Subscribing;
+                }
+                Role::Pub { p } => {
+                    self.slots[id].state = State::Ready;
+                    self.pubs[p].ready = true;
+                    self.pending = self.pending.saturating_sub(1);
+                    self.sh.pubs_ready.fetch_add(1, Ordering::AcqRel);
+                }
+            },
+            Incoming::Subscribed { .. } if state == State::Subscribing => {
+                self.slots[id].state = State::Ready;
+                self.pending = self.pending.saturating_sub(1);
+                self.sh.subs_ready.fetch_add(1, Ordering::AcqRel);
+            }
+            Incoming::Error { error, .. } => {
+                let e = ConnError::Wamp(format!("request refused: {error}"));
+                self.mark_dead(id, &e);
+                net.drop_conn(id, Some(e), self);
+            }
+            Incoming::Abort { reason } => {
+                let e = ConnError::Closed(format!("ABORT {reason}"));
+                self.mark_dead(id, &e);
+                net.drop_conn(id, Some(e), self);
+            }
+            Incoming::Goodbye { reason } => {
+                if state != State::Leaving {
+                    self.mark_dead(id, &ConnError::Closed(format!("GOODBYE {reason}")));
+                    net.send_msg(id, &enc::goodbye(true));
+                }
+                net.close(id);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_closed(&mut self, _net: &mut Net, id: usize, error: Option<ConnError>) {
+        let e = error.unwrap_or_else(|| ConnError::Lost("closed".into()));
+        self.mark_dead(id, &e);
+        if let Some(s) = self.slots.get_mut(id) {
+            s.state = State::Gone;
+        }
+    }
+}
+
+impl Mode for Worker {
+    fn tick(&mut self, net: &mut Net) {
+        let go = self.sh.go.load(Ordering::Acquire);
+        if !self.setup_closed {
+            if go {
+                self.close_setup(net);
+            } else {
+                self.start_connections(net);
+            }
+        }
+        if go {
+            self.publish(net);
+        }
+        self.flush_counters();
+    }
+
+    fn wait(&self) -> Duration {
+        if self.setup_closed {
+            Duration::from_millis(10)
+        } else {
+            Duration::from_millis(2)
+        }
+    }
+
+    fn begin_close(&mut self, net: &mut Net) {
+        self.flush_counters();
+        for id in 0..self.slots.len() {
+            match self.slots[id].state {
+                State::Ready => {
+                    self.slots[id].state = State::Leaving;
+                    net.send_msg(id, &enc::goodbye(false));
+                }
+                State::Joining | State::Subscribing => {
+                    self.slots[id].state = State::Gone;
+                    net.drop_conn(id, None, self);
+                }
+                State::Leaving | State::Gone => {}
+            }
+        }
+    }
+}
+
+fn new_shared() -> Shared {
+    Shared {
+        go: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        publish_until_ns: AtomicU64::new(u64::MAX),
+        subs_ready: AtomicU64::new(0),
+        subs_failed: AtomicU64::new(0),
+        subs_lost: AtomicU64::new(0),
+        pubs_ready: AtomicU64::new(0),
+        pubs_failed: AtomicU64::new(0),
+        pubs_done: AtomicU64::new(0),
+        published: AtomicU64::new(0),
+        acked: AtomicU64::new(0),
+        publish_errors: AtomicU64::new(0),
+        received: AtomicU64::new(0),
+        first_error: FirstError::default(),
+    }
+}
+
+fn spawn_worker(
+    t: usize,
+    p: &FanoutParams,
+    sh: &Arc<Shared>,
+) -> Result<thread::JoinHandle<Result<WorkerResult, String>>, BenchError> {
+    let threads = p.threads;
+    let order_slots = p.publishers.max(1);
+    let mut todo = VecDeque::new();
+    let mut pubs = Vec::new();
+    // Publishers first: they are few and must be ready before the flood.
+    for j in (t..p.publishers).step_by(threads) {
+        let quota = common::share(p.events, p.publishers, j);
+        todo.push_back(Role::Pub { p: pubs.len() });
+        pubs.push(PubState {
+            index: j as u64,
+            quota,
+            conn: usize::MAX,
+            sent: 0,
+            inflight: 0,
+            ready: false,
+            done: false,
+        });
+    }
+    let mut subs = 0;
+    for _ in (t..p.subscribers).step_by(threads) {
+        todo.push_back(Role::Sub {
+            base: subs * order_slots,
+        });
+        subs += 1;
+    }
+    let per_thread_pending = p.max_pending.div_ceil(threads).max(1);
+    let mut worker = Worker {
+        sh: Arc::clone(sh),
+        topic: p.topic.clone(),
+        realm: p.realm.clone(),
+        payload_size: p.payload_size,
+        window: p.window,
+        order_slots,
+        todo,
+        slots: Vec::new(),
+        pending: 0,
+        max_pending: per_thread_pending,
+        setup_closed: false,
+        last_seq: vec![0; subs * order_slots],
+        pubs,
+        res: WorkerResult {
+            hist: report::new_histogram(),
+            received: 0,
+            order_violations: 0,
+            bad_events: 0,
+            protocol_errors: 0,
+            first_publish_ns: u64::MAX,
+            last_ack_ns: 0,
+            last_receive_ns: 0,
+        },
+        received_delta: 0,
+        published_delta: 0,
+        acked_delta: 0,
+        errors_delta: 0,
+        done_delta: 0,
+    };
+    let target = p.target.clone();
+    let ser = p.ser;
+    let sh = Arc::clone(sh);
+    thread::Builder::new()
+        .name(format!("wampbench-{t}"))
+        .spawn(move || {
+            let mut net = Net::new(target, ser, t as u64 + 1).map_err(|e| format!("poll: {e}"))?;
+            let r = common::drive(&mut net, &mut worker, &sh.stop, Duration::from_secs(2));
+            worker.flush_counters();
+            r.map_err(|e| format!("poll: {e}"))?;
+            Ok(worker.res)
+        })
+        .map_err(|e| BenchError::io("spawn worker thread", e))
+}
+
+/// Runs a fan-out measurement; with `source`, the events come from the null router (ceiling).
+pub fn run(p: &FanoutParams, source: Option<&NullSource>) -> Result<Report, BenchError> {
+    let sh = Arc::new(new_shared());
+    let mut handles = Vec::new();
+    for t in 0..p.threads {
+        handles.push(spawn_worker(t, p, &sh)?);
+    }
+    let mut progress = ProgressLine::new(p.progress);
+    let subs = p.subscribers as u64;
+    let pubs = p.publishers as u64;
+
+    // Setup: every session joined (and subscribed), or the timeout.
+    let setup_start = Instant::now();
+    loop {
+        let sr = sh.subs_ready.load(Ordering::Acquire);
+        let sf = sh.subs_failed.load(Ordering::Acquire);
+        let pr = sh.pubs_ready.load(Ordering::Acquire);
+        let pf = sh.pubs_failed.load(Ordering::Acquire);
+        if sr + sf >= subs && pr + pf >= pubs {
+            break;
+        }
+        if setup_start.elapsed() >= p.timeout || handles.iter().all(|h| h.is_finished()) {
+            break;
+        }
+        progress.show(|| {
+            format!(
+                "setup: {sr}/{subs} subscribed, {pr}/{pubs} publishers joined, {} failed",
+                sf + pf
+            )
+        });
+        thread::sleep(Duration::from_millis(5));
+    }
+    let setup_s = setup_start.elapsed().as_secs_f64();
+    let subs_ready = sh.subs_ready.load(Ordering::Acquire);
+    let pubs_ready = sh.pubs_ready.load(Ordering::Acquire);
+    if subs_ready == 0 || (source.is_none() && pubs_ready == 0) {
+        sh.stop.store(true, Ordering::Release);
+        for h in handles {
+            let _ = h.join();
+        }
+        progress.clear();
+        return Err(BenchError::Setup(format!(
+            "{subs_ready} of {subs} subscribers and {pubs_ready} of {pubs} publishers ready after {setup_s:.1} s; first error: {}",
+            sh.first_error.get().unwrap_or_else(|| "none (timeout)".into())
+        )));
+    }
+
+    // Measured phase.
+    let go_ns = clock::now_ns();
+    if let Some(d) = p.duration {
+        let until = go_ns.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        sh.publish_until_ns.store(until, Ordering::Release);
+    }
+    sh.go.store(true, Ordering::Release);
+    if let Some(src) = source {
+        src.go.store(true, Ordering::Release);
+    }
+    let run_start = Instant::now();
+    let mut last_received = 0;
+    let mut last_change = Instant::now();
+    let mut timed_out = false;
+    let mut idle = false;
+    loop {
+        thread::sleep(Duration::from_millis(2));
+        let received = sh.received.load(Ordering::Acquire);
+        // The publishing side is finished when every ready publisher is done (or the null
+        // router generated its last event); then the expectation is fixed.
+        let (publishing_done, published) = match source {
+            Some(src) => (
+                src.finished.load(Ordering::Acquire) >= src.server_threads,
+                src.events,
+            ),
+            None => (
+                sh.pubs_done.load(Ordering::Acquire) >= sh.pubs_ready.load(Ordering::Acquire),
+                sh.published.load(Ordering::Acquire)
+                    - sh.publish_errors
+                        .load(Ordering::Acquire)
+                        .min(sh.published.load(Ordering::Acquire)),
+            ),
+        };
+        let alive = subs_ready.saturating_sub(sh.subs_lost.load(Ordering::Acquire));
+        if publishing_done && received >= published.saturating_mul(alive) {
+            break;
+        }
+        if received != last_received {
+            last_received = received;
+            last_change = Instant::now();
+        }
+        if publishing_done && last_change.elapsed() >= p.idle_timeout {
+            idle = true;
+            break;
+        }
+        if run_start.elapsed() >= p.timeout {
+            timed_out = true;
+            break;
+        }
+        if handles.iter().all(|h| h.is_finished()) {
+            break;
+        }
+        progress.show(|| {
+            format!(
+                "{:.1} s: published {published}, received {received} of {}",
+                run_start.elapsed().as_secs_f64(),
+                published.saturating_mul(subs_ready)
+            )
+        });
+    }
+    sh.stop.store(true, Ordering::Release);
+    progress.clear();
+
+    let mut hist = report::new_histogram();
+    let mut received = 0u64;
+    let mut order_violations = 0u64;
+    let mut bad_events = 0u64;
+    let mut protocol_errors = 0u64;
+    let mut first_publish_ns = u64::MAX;
+    let mut last_ack_ns = 0u64;
+    let mut last_receive_ns = 0u64;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(r)) => {
+                let _ = hist.add(&r.hist);
+                received += r.received;
+                order_violations += r.order_violations;
+                bad_events += r.bad_events;
+                protocol_errors += r.protocol_errors;
+                first_publish_ns = first_publish_ns.min(r.first_publish_ns);
+                last_ack_ns = last_ack_ns.max(r.last_ack_ns);
+                last_receive_ns = last_receive_ns.max(r.last_receive_ns);
+            }
+            Ok(Err(e)) => sh.first_error.note(|| e),
+            Err(_) => sh.first_error.note(|| "a worker thread panicked".into()),
+        }
+    }
+    let (published, publish_errors, acked) = match source {
+        Some(src) => {
+            first_publish_ns = src.first_event_ns.load(Ordering::Acquire);
+            (src.events, 0, 0)
+        }
+        None => (
+            sh.published.load(Ordering::Acquire),
+            sh.publish_errors.load(Ordering::Acquire),
+            sh.acked.load(Ordering::Acquire),
+        ),
+    };
+    let figures = Figures {
+        subscribers: subs,
+        published,
+        publish_errors,
+        acked,
+        received,
+        first_publish_ns,
+        last_ack_ns,
+        last_receive_ns,
+    };
+    let latency = Latency::of(&hist);
+
+    let mut params = Map::new();
+    if source.is_none() {
+        params.insert("url".into(), json!(p.target.url));
+        params.insert("realm".into(), json!(p.realm));
+        params.insert("topic".into(), json!(p.topic));
+        params.insert("publishers".into(), json!(p.publishers));
+        params.insert("window".into(), json!(p.window));
+    }
+    params.insert("serializer".into(), json!(p.ser.name()));
+    params.insert("subscribers".into(), json!(p.subscribers));
+    params.insert("events".into(), json!(p.events));
+    params.insert("payload_size".into(), json!(p.payload_size));
+    params.insert("threads".into(), json!(p.threads));
+    params.insert("timeout_s".into(), json!(p.timeout.as_secs_f64()));
+    params.insert(
+        "duration_s".into(),
+        p.duration.map_or(Value::Null, |d| json!(d.as_secs_f64())),
+    );
+
+    let subs_failed = sh.subs_failed.load(Ordering::Acquire);
+    let subs_lost = sh.subs_lost.load(Ordering::Acquire);
+    let pubs_failed = sh.pubs_failed.load(Ordering::Acquire);
+    let first_error = sh.first_error.get();
+    let mut r = Map::new();
+    r.insert("subscribers_ready".into(), json!(subs_ready));
+    r.insert("subscribers_failed".into(), json!(subs_failed));
+    r.insert("subscribers_lost".into(), json!(subs_lost));
+    if source.is_none() {
+        r.insert("publishers_ready".into(), json!(pubs_ready));
+        r.insert("publishers_failed".into(), json!(pubs_failed));
+        r.insert("events_acked".into(), json!(acked));
+        r.insert("publish_errors".into(), json!(publish_errors));
+        r.insert(
+            "publish_rate".into(),
+            json!(report::round2(figures.publish_rate())),
+        );
+    }
+    r.insert("setup_s".into(), json!(report::round4(setup_s)));
+    r.insert("events_published".into(), json!(published));
+    r.insert("expected".into(), json!(figures.expected()));
+    r.insert("received".into(), json!(received));
+    r.insert(
+        "completeness".into(),
+        json!(report::round4(figures.completeness())),
+    );
+    r.insert("order_violations".into(), json!(order_violations));
+    r.insert("bad_events".into(), json!(bad_events));
+    r.insert("protocol_errors".into(), json!(protocol_errors));
+    r.insert(
+        "elapsed_s".into(),
+        json!(report::round4(figures.elapsed_s())),
+    );
+    r.insert(
+        "delivery_rate".into(),
+        json!(report::round2(figures.delivery_rate())),
+    );
+    r.insert("latency_us".into(), latency.to_json());
+    r.insert("timed_out".into(), json!(timed_out));
+    r.insert("stalled".into(), json!(idle));
+    r.insert("first_error".into(), json!(first_error));
+
+    let mut lines = vec![
+        format!(
+            "sessions: {subs_ready}/{subs} subscribers ready{}, setup {setup_s:.2} s",
+            if source.is_none() {
+                format!(", {pubs_ready}/{pubs} publishers")
+            } else {
+                String::new()
+            }
+        ),
+        format!(
+            "events: {} published{}, {} expected deliveries, {} received ({:.2} %)",
+            report::group(published),
+            if source.is_none() {
+                format!(
+                    " ({} acked, {publish_errors} refused)",
+                    report::group(acked)
+                )
+            } else {
+                String::new()
+            },
+            report::group(figures.expected()),
+            report::group(received),
+            figures.completeness() * 100.0
+        ),
+    ];
+    if source.is_none() {
+        lines.push(format!(
+            "publish rate: {}",
+            report::fmt_rate(figures.publish_rate())
+        ));
+    }
+    lines.push(format!(
+        "delivery rate: {} over {:.3} s (first publish to last receive)",
+        report::fmt_rate(figures.delivery_rate()),
+        figures.elapsed_s()
+    ));
+    lines.push(format!("latency: {}", latency.human()));
+    lines.push(format!(
+        "order violations: {order_violations}, unrecognised events: {bad_events}, protocol errors: {protocol_errors}"
+    ));
+    if subs_failed + subs_lost + pubs_failed > 0 || timed_out || idle {
+        lines.push(format!(
+            "problems: {subs_failed} subscribers failed, {subs_lost} lost, {pubs_failed} publishers failed{}{}",
+            if timed_out { ", timed out" } else { "" },
+            if idle { ", stalled (nothing arrived for the idle timeout)" } else { "" }
+        ));
+    }
+    if let Some(e) = first_error {
+        lines.push(format!("first error: {e}"));
+    }
+    Ok(Report {
+        mode: if source.is_some() {
+            "ceiling"
+        } else {
+            "fanout"
+        },
+        params,
+        results: r,
+        lines,
+    })
+}
+
+/// The raw counts of a fan-out run and the figures derived from them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figures {
+    /// Subscribers asked for.
+    pub subscribers: u64,
+    /// Events published (or generated by the null router).
+    pub published: u64,
+    /// Publishes the router refused.
+    pub publish_errors: u64,
+    /// Publishes acknowledged.
+    pub acked: u64,
+    /// Deliveries received by all subscribers.
+    pub received: u64,
+    /// First publish (clock ns; `u64::MAX` if none).
+    pub first_publish_ns: u64,
+    /// Last acknowledgement (clock ns).
+    pub last_ack_ns: u64,
+    /// Last delivery (clock ns).
+    pub last_receive_ns: u64,
+}
+
+impl Figures {
+    /// Deliveries expected: every accepted event to every subscriber asked for.
+    pub fn expected(&self) -> u64 {
+        self.published
+            .saturating_sub(self.publish_errors)
+            .saturating_mul(self.subscribers)
+    }
+
+    /// received / expected.
+    pub fn completeness(&self) -> f64 {
+        report::completeness(self.received, self.expected())
+    }
+
+    /// First publish to last receive, seconds.
+    pub fn elapsed_s(&self) -> f64 {
+        if self.first_publish_ns == u64::MAX || self.received == 0 {
+            return 0.0;
+        }
+        clock::secs_between(self.first_publish_ns, self.last_receive_ns)
+    }
+
+    /// Deliveries per second.
+    pub fn delivery_rate(&self) -> f64 {
+        report::rate(self.received, self.elapsed_s())
+    }
+
+    /// Acknowledged publishes per second (first publish to last acknowledgement).
+    pub fn publish_rate(&self) -> f64 {
+        if self.first_publish_ns == u64::MAX {
+            return 0.0;
+        }
+        report::rate(
+            self.acked,
+            clock::secs_between(self.first_publish_ns, self.last_ack_ns),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_arithmetic() {
+        let f = Figures {
+            subscribers: 100,
+            published: 1000,
+            publish_errors: 0,
+            acked: 1000,
+            received: 50_000,
+            first_publish_ns: 1_000_000_000,
+            last_ack_ns: 1_500_000_000,
+            last_receive_ns: 3_000_000_000,
+        };
+        assert_eq!(f.expected(), 100_000);
+        assert_eq!(f.completeness(), 0.5);
+        assert_eq!(f.elapsed_s(), 2.0);
+        assert_eq!(f.delivery_rate(), 25_000.0);
+        assert_eq!(f.publish_rate(), 2000.0);
+        let refused = Figures {
+            publish_errors: 10,
+            ..f
+        };
+        assert_eq!(refused.expected(), 99_000);
+        let nothing = Figures {
+            received: 0,
+            first_publish_ns: u64::MAX,
+            ..f
+        };
+        assert_eq!(nothing.elapsed_s(), 0.0);
+        assert_eq!(nothing.delivery_rate(), 0.0);
+        assert_eq!(nothing.publish_rate(), 0.0);
+    }
+}
