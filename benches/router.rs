@@ -106,6 +106,7 @@ fn core_with_subscribers(subscribers: u64, serializers: &[Serializer]) -> (Core,
         worker_id: "worker001".into(),
         pid: 1,
         seed: 1,
+        start: std::time::Instant::now(),
     });
     let auth = Arc::new(AnonymousAuth::default());
     for i in 0..=subscribers {

@@ -197,6 +197,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
                 worker_id: worker_id.clone(),
                 pid,
                 seed: seed_base ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                start: std::time::Instant::now(),
             }),
             outboxes,
             inboxes,

@@ -25,8 +25,10 @@ mod realm;
 mod session;
 mod shard_msg;
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use hashbrown::HashMap;
@@ -88,6 +90,8 @@ pub struct CoreConfig {
     pub pid: u32,
     /// Seed of the id generator (session, publication ids).
     pub seed: u64,
+    /// The time the core starts at (the shell's clock; tests use a fake one).
+    pub start: Instant,
 }
 
 /// Counters a shard keeps for the node info page and logs.
@@ -116,6 +120,12 @@ pub struct Core {
     /// Reused encode buffer for messages sent to one connection.
     scratch: Vec<u8>,
     stats: CoreStats,
+    /// The time of the last [`Core::handle_tick`].
+    now: Instant,
+    /// Wall-clock time of the last tick, for creation times shown by the meta API.
+    wall_clock: SystemTime,
+    /// Call deadlines: (deadline, caller session, request). Stale entries are skipped.
+    timers: BinaryHeap<Reverse<(Instant, u64, u64)>>,
 }
 
 impl Core {
@@ -144,7 +154,25 @@ impl Core {
             outputs: VecDeque::new(),
             scratch: Vec::new(),
             stats: CoreStats::default(),
+            now: config.start,
+            wall_clock: SystemTime::UNIX_EPOCH,
+            timers: BinaryHeap::new(),
         }
+    }
+
+    /// Advances the core's clock (the shell calls this every reactor turn) and fires due timers.
+    pub fn handle_tick(&mut self, now: Instant, wall_clock: SystemTime) {
+        self.now = self.now.max(now);
+        self.wall_clock = wall_clock;
+        self.expire_calls(self.now);
+    }
+
+    /// When the core next needs [`Core::handle_tick`], if it has a timer running.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers
+            .peek()
+            .map(|Reverse((deadline, _, _))| *deadline)
     }
 
     /// The next thing the shell must do, if any.
@@ -212,48 +240,7 @@ impl Core {
             Inner::SubAlloc { realm, key, from } => self.home_sub_alloc(realm, key, from),
             Inner::SubAllocated { realm, key, id } => self.sub_allocated(realm, key, id),
             Inner::SubRelease { realm, key } => self.home_sub_release(realm, key),
-            Inner::Register {
-                realm,
-                uri,
-                from,
-                session,
-                request,
-            } => self.home_register(realm, uri, from, session, request),
-            Inner::RegisterDone {
-                realm,
-                uri,
-                session,
-                request,
-                result,
-            } => self.register_done(realm, uri, session, request, result),
-            Inner::ReplicaAdd { realm, uri, target } => {
-                self.realms[realm].dealer.replica.insert(uri, target);
-            }
-            Inner::ReplicaRemove { realm, uri, id } => self.replica_remove(realm, &uri, id),
-            Inner::Unregister {
-                realm,
-                id,
-                session,
-                reply,
-            } => self.home_unregister(realm, id, session, reply),
-            Inner::UnregisterDone {
-                session,
-                request,
-                ok,
-            } => self.unregister_done(session, request, ok),
-            Inner::Invoke(invoke) => self.invoke(*invoke),
-            Inner::CallResult {
-                caller_session,
-                request,
-                payload,
-            } => self.call_result(caller_session, request, *payload),
-            Inner::CallError(failure) => self.call_failed(*failure),
-            Inner::CallerGone {
-                callee_session,
-                caller_shard,
-                caller_session,
-                request,
-            } => self.caller_gone(callee_session, caller_shard, caller_session, request),
+            Inner::Dealer(msg) => self.handle_dealer_msg(msg),
         }
     }
 
@@ -313,6 +300,7 @@ impl Core {
                 ),
             );
         };
+        let features = session::ClientFeatures::from_hello(&details);
         let id = self.ids.next_id();
         let authid = match &auth.authid {
             Some(a) => a.clone(),
@@ -330,10 +318,10 @@ impl Core {
                 role,
                 subscriptions: Vec::new(),
                 registrations: Vec::new(),
-                pending_registers: 0,
                 pending_calls: HashMap::new(),
                 invocations: HashMap::new(),
                 next_invocation: 0,
+                features,
             }));
         }
         self.by_session_id.insert(id, conn);
@@ -349,7 +337,25 @@ impl Core {
                 .with("publisher_identification", true)
                 .with("pattern_based_subscription", true),
         );
-        let dealer = Dict::new().with("features", Dict::new().with("caller_identification", true));
+        let dealer_features = [
+            "caller_identification",
+            "pattern_based_registration",
+            "shared_registration",
+            "call_canceling",
+            "progressive_call_results",
+            "progressive_call_invocations",
+            "call_timeout",
+            "payload_passthru_mode",
+        ];
+        let dealer = Dict::new().with(
+            "features",
+            Dict(
+                dealer_features
+                    .iter()
+                    .map(|f| ((*f).to_owned(), Value::Bool(true)))
+                    .collect(),
+            ),
+        );
         let authextra = Dict::new()
             .with("x_cb_node", self.node_id.as_str())
             .with("x_cb_worker", self.worker_id.as_str())
@@ -440,9 +446,9 @@ impl Core {
             } => self.call(conn, request, &options, procedure, payload),
             Message::Yield {
                 request,
-                options: _,
+                options,
                 payload,
-            } => self.yield_result(conn, request, payload),
+            } => self.yield_result(conn, request, &options, payload),
             Message::Error {
                 request_type,
                 request,
@@ -461,10 +467,7 @@ impl Core {
                     )
                 }
             }
-            Message::Cancel { .. } => self.protocol_violation(
-                conn,
-                "CANCEL is not supported: the router did not announce call_canceling",
-            ),
+            Message::Cancel { request, options } => self.cancel(conn, request, &options),
             other => {
                 let name = other.message_type().name();
                 self.protocol_violation(conn, &format!("{name} is a router-to-client message"))
@@ -485,18 +488,7 @@ impl Core {
         for sub in &joined.subscriptions {
             self.drop_subscriber(joined.realm, *sub, session.conn);
         }
-        for reg in &joined.registrations {
-            self.send_to_home(
-                joined.realm,
-                Inner::Unregister {
-                    realm: joined.realm,
-                    id: *reg,
-                    session: joined.id,
-                    reply: None,
-                },
-            );
-        }
-        self.leave_calls(&joined);
+        self.leave_dealer(&joined);
     }
 
     // ----- output helpers -----

@@ -6,6 +6,10 @@ use hashbrown::HashMap;
 
 use crate::codec::Serializer;
 use crate::config::AnonymousAuth;
+use crate::wamp::Dict;
+
+use super::dealer::msg::{CallRef, Callee};
+use std::time::Instant;
 
 use super::ConnId;
 
@@ -23,16 +27,49 @@ pub struct TransportInfo {
 /// A call this session made that has not been answered yet.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PendingCall {
-    /// The callee's shard and session, once known (a call resolved by the home shard is not).
-    pub(crate) callee: Option<(usize, u64)>,
+    /// The callee, once known (a call resolved by the home shard learns it a little later).
+    pub(crate) callee: Option<Callee>,
+    /// The caller asked for progressive results.
+    pub(crate) receive_progress: bool,
+    /// A progressive call invocation whose input is still open.
+    pub(crate) progressive: bool,
+    /// When the router cancels the call (CALL `timeout`).
+    pub(crate) deadline: Option<Instant>,
 }
 
 /// Where an invocation this session (as callee) must answer came from.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct InvocationOrigin {
-    pub(crate) caller_shard: usize,
-    pub(crate) caller_session: u64,
-    pub(crate) caller_request: u64,
+    pub(crate) call: CallRef,
+    pub(crate) registration: u64,
+    /// The caller asked for progressive results.
+    pub(crate) receive_progress: bool,
+    /// A progressive call invocation whose input is still open.
+    pub(crate) input_open: bool,
+}
+
+/// Features a client announced in HELLO that change what the router sends it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ClientFeatures {
+    /// The callee handles INTERRUPT.
+    pub(crate) call_canceling: bool,
+    /// The callee can send progressive results.
+    pub(crate) progressive_call_results: bool,
+}
+
+impl ClientFeatures {
+    pub(crate) fn from_hello(details: &Dict) -> Self {
+        let callee = details
+            .get_dict("roles")
+            .and_then(|r| r.get_dict("callee"))
+            .and_then(|c| c.get_dict("features"));
+        let flag = |name: &str| callee.and_then(|f| f.get_bool(name)).unwrap_or(false);
+        ClientFeatures {
+            // The spec text misspells it in one place; accept both.
+            call_canceling: flag("call_canceling") || flag("call_cancelling"),
+            progressive_call_results: flag("progressive_call_results"),
+        }
+    }
 }
 
 /// A session that has joined a realm.
@@ -47,13 +84,12 @@ pub(crate) struct Joined {
     pub(crate) subscriptions: Vec<u64>,
     /// Registration ids this session holds.
     pub(crate) registrations: Vec<u64>,
-    /// REGISTER requests sent to the home shard and not answered yet.
-    pub(crate) pending_registers: usize,
     /// Calls made by this session, by request id.
     pub(crate) pending_calls: HashMap<u64, PendingCall>,
     /// Invocations sent to this session, by invocation request id.
     pub(crate) invocations: HashMap<u64, InvocationOrigin>,
     pub(crate) next_invocation: u64,
+    pub(crate) features: ClientFeatures,
 }
 
 /// The session state machine of one connection.

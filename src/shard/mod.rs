@@ -168,7 +168,15 @@ impl Shard {
             } else if self.shutdown_deadline.is_some() || !self.lingering.is_empty() {
                 Some(Duration::from_millis(100))
             } else {
-                self.handshake_deadlines.front().map(|&(_, _, deadline)| {
+                let handshake = self
+                    .handshake_deadlines
+                    .front()
+                    .map(|&(_, _, deadline)| deadline);
+                let next = match (handshake, self.core.poll_timeout()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                next.map(|deadline| {
                     deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1)
                 })
             };
@@ -178,6 +186,9 @@ impl Shard {
                 }
                 return Err(e);
             }
+            self.core
+                .handle_tick(Instant::now(), std::time::SystemTime::now());
+            self.route_outputs();
             for event in events.iter() {
                 let token = event.token();
                 if token == WAKER_TOKEN {

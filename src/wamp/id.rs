@@ -25,6 +25,11 @@ impl IdGenerator {
         }
     }
 
+    /// A random index in `0..n` (`n` > 0), for random callee selection.
+    pub fn next_below(&mut self, n: usize) -> usize {
+        (self.rng.next_u64() % n.max(1) as u64) as usize
+    }
+
     /// The next random id in [1, 2^53].
     pub fn next_id(&mut self) -> u64 {
         (self.rng.next_u64() & (MAX_ID - 1)) + 1

@@ -10,19 +10,21 @@ use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
 use super::*;
+
+mod dealer;
 use crate::codec::Serializer;
 use crate::config::{Allow, AnonymousAuth, Disclose, Permission, RealmConfig, RoleConfig};
 use crate::wamp::uri::{MatchPolicy, UriCheck};
 use crate::wamp::Payload;
 
-const ALL: Allow = Allow {
+pub(super) const ALL: Allow = Allow {
     call: true,
     register: true,
     publish: true,
     subscribe: true,
 };
 
-fn realm(name: &str, permissions: Vec<Permission>) -> RealmConfig {
+pub(super) fn realm(name: &str, permissions: Vec<Permission>) -> RealmConfig {
     RealmConfig {
         name: name.into(),
         roles: vec![RoleConfig {
@@ -33,11 +35,16 @@ fn realm(name: &str, permissions: Vec<Permission>) -> RealmConfig {
     }
 }
 
-fn allow_all() -> Vec<Permission> {
+pub(super) fn allow_all() -> Vec<Permission> {
     vec![perm("", MatchPolicy::Prefix, ALL, Disclose::default())]
 }
 
-fn perm(uri: &str, match_policy: MatchPolicy, allow: Allow, disclose: Disclose) -> Permission {
+pub(super) fn perm(
+    uri: &str,
+    match_policy: MatchPolicy,
+    allow: Allow,
+    disclose: Disclose,
+) -> Permission {
     Permission {
         uri: uri.into(),
         match_policy,
@@ -47,7 +54,7 @@ fn perm(uri: &str, match_policy: MatchPolicy, allow: Allow, disclose: Disclose) 
     }
 }
 
-struct Client {
+pub(super) struct Client {
     shard: usize,
     serializer: Serializer,
     inbox: VecDeque<Message>,
@@ -56,7 +63,9 @@ struct Client {
     next_request: u64,
 }
 
-struct Net {
+pub(super) struct Net {
+    base: std::time::Instant,
+    elapsed: std::time::Duration,
     cores: Vec<Core>,
     clients: HashMap<ConnId, Client>,
     /// `mail[from][to]`
@@ -66,7 +75,8 @@ struct Net {
 }
 
 impl Net {
-    fn new(shards: usize, realms: Vec<RealmConfig>, seed: u64) -> Self {
+    pub(super) fn new(shards: usize, realms: Vec<RealmConfig>, seed: u64) -> Self {
+        let base = std::time::Instant::now();
         let cores = (0..shards)
             .map(|shard| {
                 Core::new(CoreConfig {
@@ -77,10 +87,13 @@ impl Net {
                     worker_id: "worker001".into(),
                     pid: 1,
                     seed: seed + shard as u64,
+                    start: base,
                 })
             })
             .collect();
         Net {
+            base,
+            elapsed: std::time::Duration::ZERO,
             cores,
             clients: HashMap::new(),
             mail: (0..shards)
@@ -91,7 +104,7 @@ impl Net {
         }
     }
 
-    fn open(&mut self, shard: usize, serializer: Serializer) -> ConnId {
+    pub(super) fn open(&mut self, shard: usize, serializer: Serializer) -> ConnId {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         let info = TransportInfo {
@@ -115,13 +128,24 @@ impl Net {
     }
 
     /// Opens a connection and joins `realm`, returning the connection after WELCOME.
-    fn join(&mut self, shard: usize, serializer: Serializer, realm: &str) -> ConnId {
+    pub(super) fn join(&mut self, shard: usize, serializer: Serializer, realm: &str) -> ConnId {
+        self.join_with(shard, serializer, realm, Dict::new())
+    }
+
+    /// Joins with HELLO `details` (e.g. announced client features).
+    pub(super) fn join_with(
+        &mut self,
+        shard: usize,
+        serializer: Serializer,
+        realm: &str,
+        details: Dict,
+    ) -> ConnId {
         let conn = self.open(shard, serializer);
         self.send(
             conn,
             Message::Hello {
                 realm: realm.into(),
-                details: Dict::new(),
+                details,
             },
         );
         match self.recv(conn) {
@@ -133,13 +157,13 @@ impl Net {
         conn
     }
 
-    fn request(&mut self, conn: ConnId) -> u64 {
+    pub(super) fn request(&mut self, conn: ConnId) -> u64 {
         let c = self.clients.get_mut(&conn).unwrap();
         c.next_request += 1;
         c.next_request
     }
 
-    fn collect(&mut self, shard: usize) {
+    pub(super) fn collect(&mut self, shard: usize) {
         while let Some(out) = self.cores[shard].poll_output() {
             match out {
                 Output::Send { conn, frame } => {
@@ -162,7 +186,7 @@ impl Net {
         }
     }
 
-    fn send(&mut self, conn: ConnId, msg: Message) {
+    pub(super) fn send(&mut self, conn: ConnId, msg: Message) {
         let shard = self.clients[&conn].shard;
         self.cores[shard].handle_message(conn, msg);
         self.collect(shard);
@@ -170,7 +194,7 @@ impl Net {
     }
 
     /// Delivers all mail, picking the next (from, to) pair at random.
-    fn settle(&mut self) {
+    pub(super) fn settle(&mut self) {
         loop {
             let pairs: Vec<(usize, usize)> = (0..self.cores.len())
                 .flat_map(|f| (0..self.cores.len()).map(move |t| (f, t)))
@@ -184,7 +208,7 @@ impl Net {
         }
     }
 
-    fn deliver_one(&mut self, from: usize, to: usize) -> bool {
+    pub(super) fn deliver_one(&mut self, from: usize, to: usize) -> bool {
         let Some(msg) = self.mail[from][to].pop_front() else {
             return false;
         };
@@ -193,11 +217,22 @@ impl Net {
         true
     }
 
-    fn recv(&mut self, conn: ConnId) -> Option<Message> {
+    /// Moves the fake clock forward and lets every core fire its timers.
+    pub(super) fn advance(&mut self, by: std::time::Duration) {
+        self.elapsed += by;
+        for shard in 0..self.cores.len() {
+            self.cores[shard]
+                .handle_tick(self.base + self.elapsed, std::time::SystemTime::UNIX_EPOCH);
+            self.collect(shard);
+        }
+        self.settle();
+    }
+
+    pub(super) fn recv(&mut self, conn: ConnId) -> Option<Message> {
         self.clients.get_mut(&conn).unwrap().inbox.pop_front()
     }
 
-    fn recv_all(&mut self, conn: ConnId) -> Vec<Message> {
+    pub(super) fn recv_all(&mut self, conn: ConnId) -> Vec<Message> {
         self.clients
             .get_mut(&conn)
             .unwrap()
@@ -206,7 +241,7 @@ impl Net {
             .collect()
     }
 
-    fn close(&mut self, conn: ConnId) {
+    pub(super) fn close(&mut self, conn: ConnId) {
         let shard = self.clients[&conn].shard;
         self.cores[shard].handle_closed(conn);
         self.clients.get_mut(&conn).unwrap().closed = true;
@@ -214,7 +249,7 @@ impl Net {
         self.settle();
     }
 
-    fn subscribe(&mut self, conn: ConnId, topic: &str) -> u64 {
+    pub(super) fn subscribe(&mut self, conn: ConnId, topic: &str) -> u64 {
         let request = self.request(conn);
         self.send(
             conn,
@@ -233,7 +268,7 @@ impl Net {
         }
     }
 
-    fn register(&mut self, conn: ConnId, procedure: &str) -> u64 {
+    pub(super) fn register(&mut self, conn: ConnId, procedure: &str) -> u64 {
         let request = self.request(conn);
         self.send(
             conn,
@@ -252,7 +287,13 @@ impl Net {
         }
     }
 
-    fn publish(&mut self, conn: ConnId, topic: &str, args: Vec<Value>, options: Dict) -> u64 {
+    pub(super) fn publish(
+        &mut self,
+        conn: ConnId,
+        topic: &str,
+        args: Vec<Value>,
+        options: Dict,
+    ) -> u64 {
         let request = self.request(conn);
         let msg = Message::Publish {
             request,
@@ -265,7 +306,7 @@ impl Net {
     }
 
     /// Asserts every core holds nothing for any session: no subscription, registration, pending call.
-    fn assert_empty(&self) {
+    pub(super) fn assert_empty(&self) {
         for core in &self.cores {
             assert!(core.by_session_id.is_empty(), "sessions left");
             for realm in &core.realms {
@@ -285,14 +326,14 @@ impl Net {
     }
 }
 
-fn error_uri(msg: Option<Message>) -> String {
+pub(super) fn error_uri(msg: Option<Message>) -> String {
     match msg {
         Some(Message::Error { error, .. }) => error,
         other => panic!("expected ERROR, got {other:?}"),
     }
 }
 
-fn event_args(msg: Option<Message>) -> Vec<Value> {
+pub(super) fn event_args(msg: Option<Message>) -> Vec<Value> {
     match msg {
         Some(Message::Event { payload, .. }) => payload.args.unwrap_or_default(),
         other => panic!("expected EVENT, got {other:?}"),

@@ -1,0 +1,978 @@
+//! The dealer: REGISTER, UNREGISTER, CALL, CANCEL, INVOCATION, INTERRUPT, YIELD and
+//! invocation ERRORs, with shared and pattern-based registrations, progressive results and
+//! invocations, call canceling and router-enforced call timeouts.
+//!
+//! The realm's home shard owns the authoritative registrations (conflicts, ids, callee lists)
+//! and keeps every shard's read-only replica up to date. A CALL is resolved from the local
+//! replica; on a miss the home shard resolves it before anyone answers `no_such_procedure`, so
+//! a call made after REGISTERED was received always finds the procedure. The INVOCATION goes
+//! straight to the callee's shard and the result straight back.
+
+mod home;
+pub(crate) mod msg;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hashbrown::HashMap;
+
+use crate::wamp::error_uri as uris;
+use crate::wamp::uri::{self, MatchPolicy};
+use crate::wamp::{Dict, Message, MessageType, Payload, Value};
+
+use super::authz::Action;
+use super::index::PatternIndex;
+use super::session::{InvocationOrigin, Joined, PendingCall};
+use super::shard_msg::{Identity, Inner};
+use super::{ConnId, Core};
+use msg::{CallRef, Callee, CancelMode, DealerMsg, Invoke, InvokePolicy, Registration};
+
+/// Error when a shared registration's invocation policy differs from an existing one (Crossbar).
+pub(crate) const POLICY_CONFLICT: &str = "wamp.error.procedure_exists_invocation_policy_conflict";
+
+/// One shard's part of a realm's dealer.
+#[derive(Debug, Default)]
+pub(crate) struct Dealer {
+    /// Every shard: the realm's registrations, read-only, by (policy, URI).
+    replica: PatternIndex<Arc<Registration>>,
+    /// This shard's round-robin position per registration id.
+    cursors: HashMap<u64, usize>,
+    /// Home shard only: the authoritative registrations by id.
+    home: HashMap<u64, Arc<Registration>>,
+}
+
+impl Dealer {
+    /// The registration a call to `procedure` goes to: exact, else the longest prefix, else the
+    /// wildcard pattern whose first wildcard comes latest (then the most literal components).
+    fn resolve(&self, procedure: &str) -> Option<&Arc<Registration>> {
+        let mut best: Option<(&Arc<Registration>, Precedence)> = None;
+        self.replica.for_each_match(procedure, |reg| {
+            let rank = match reg.policy {
+                MatchPolicy::Exact => (3, 0, 0),
+                MatchPolicy::Prefix => (2, reg.uri.len(), 0),
+                MatchPolicy::Wildcard => {
+                    let components: Vec<&str> = reg.uri.split('.').collect();
+                    let first_wild = components
+                        .iter()
+                        .position(|c| c.is_empty())
+                        .unwrap_or(components.len());
+                    (
+                        1,
+                        first_wild,
+                        components.iter().filter(|c| !c.is_empty()).count(),
+                    )
+                }
+            };
+            if best.as_ref().is_none_or(|(_, r)| rank > *r) {
+                best = Some((reg, rank));
+            }
+        });
+        best.map(|(reg, _)| reg)
+    }
+
+    fn set_replica(&mut self, registration: Arc<Registration>) {
+        let (policy, uri) = (registration.policy, registration.uri.clone());
+        self.replica.insert(policy, &uri, registration);
+    }
+
+    fn remove_replica(&mut self, policy: MatchPolicy, uri: &str, id: u64) {
+        if self.replica.get(policy, uri).is_some_and(|r| r.id == id) {
+            self.replica.remove(policy, uri);
+            self.cursors.remove(&id);
+        }
+    }
+}
+
+/// Orders matching registrations: policy (exact 3, prefix 2, wildcard 1), then for prefixes the
+/// length, for wildcards the position of the first wildcard and the count of literal components.
+type Precedence = (u8, usize, usize);
+
+/// Parsed CALL options the dealer acts on.
+struct CallOptions {
+    receive_progress: bool,
+    progress: bool,
+    timeout: Option<Duration>,
+    disclose_me: bool,
+    ppt: Dict,
+}
+
+impl CallOptions {
+    fn parse(options: &Dict) -> Self {
+        // Crossbar and Autobahn|Python give `timeout` in seconds (a float is allowed).
+        let timeout = match options.get("timeout") {
+            Some(Value::Float(f)) if *f > 0.0 && f.is_finite() => {
+                Some(Duration::from_secs_f64(f.min(1e9)))
+            }
+            Some(v) => v.as_u64().filter(|&s| s > 0).map(Duration::from_secs),
+            None => None,
+        };
+        CallOptions {
+            receive_progress: options.get_bool("receive_progress").unwrap_or(false),
+            progress: options.get_bool("progress").unwrap_or(false),
+            timeout,
+            disclose_me: options.get_bool("disclose_me").unwrap_or(false),
+            ppt: ppt_options(options),
+        }
+    }
+}
+
+/// The payload pass-through options of a message, forwarded untouched.
+pub(crate) fn ppt_options(options: &Dict) -> Dict {
+    let mut ppt = Dict::new();
+    for (k, v) in options.iter() {
+        if k.starts_with("ppt_") {
+            ppt.insert(k, v.clone());
+        }
+    }
+    ppt
+}
+
+impl Core {
+    pub(super) fn handle_dealer_msg(&mut self, msg: DealerMsg) {
+        match msg {
+            DealerMsg::Register {
+                realm,
+                policy,
+                uri,
+                invoke,
+                force_reregister,
+                callee,
+                request,
+            } => self.home_register(
+                realm,
+                policy,
+                uri,
+                invoke,
+                force_reregister,
+                callee,
+                request,
+            ),
+            DealerMsg::RegisterDone {
+                realm,
+                session,
+                request,
+                result,
+            } => self.register_done(realm, session, request, result),
+            DealerMsg::Replica {
+                realm,
+                registration,
+            } => self.realms[realm].dealer.set_replica(registration),
+            DealerMsg::ReplicaRemove {
+                realm,
+                policy,
+                uri,
+                id,
+            } => self.realms[realm].dealer.remove_replica(policy, &uri, id),
+            DealerMsg::Unregister {
+                realm,
+                id,
+                callee,
+                reply,
+            } => self.home_unregister(realm, id, callee, reply),
+            DealerMsg::UnregisterDone {
+                session,
+                request,
+                ok,
+            } => self.unregister_done(session, request, ok),
+            DealerMsg::Revoked { session, id } => {
+                if let Some(j) = self.conn_of(session).and_then(|c| self.joined_mut(c)) {
+                    j.registrations.retain(|&r| r != id);
+                }
+            }
+            DealerMsg::Invoke(invoke) => self.invoke(*invoke),
+            DealerMsg::Routed { call, callee } => {
+                if let Some(p) = self.pending_call_mut(call) {
+                    p.callee = Some(callee);
+                }
+            }
+            DealerMsg::Continue {
+                call,
+                callee,
+                progress,
+                payload,
+            } => self.continue_invocation(call, callee, progress, payload),
+            DealerMsg::Result {
+                call,
+                progress,
+                payload,
+            } => self.call_result(call, progress, *payload),
+            DealerMsg::Error {
+                call,
+                error,
+                details,
+                payload,
+            } => self.call_failed(call, error, details, *payload),
+            DealerMsg::Interrupt {
+                call,
+                callee,
+                mode,
+                reason,
+            } => self.interrupt(call, callee, mode, reason),
+        }
+    }
+
+    fn dealer_to_shard(&mut self, shard: usize, msg: DealerMsg) {
+        self.send_to_shard(shard, Inner::Dealer(msg));
+    }
+
+    pub(super) fn register(
+        &mut self,
+        conn: ConnId,
+        request: u64,
+        options: &Dict,
+        procedure: String,
+    ) {
+        let Some(joined) = self.joined(conn) else {
+            return;
+        };
+        let (realm_idx, session) = (joined.realm, joined.id);
+        let realm = &self.realms[realm_idx];
+        let role = &realm.roles[joined.role];
+        let policy = options
+            .get_str("match")
+            .map_or(Some(MatchPolicy::Exact), MatchPolicy::parse);
+        let invoke = options
+            .get_str("invoke")
+            .map_or(Some(InvokePolicy::Single), InvokePolicy::parse);
+        let refusal = match (policy, invoke) {
+            (None, _) => Some((
+                uris::INVALID_ARGUMENT,
+                "unknown match policy (exact, prefix or wildcard)".to_owned(),
+            )),
+            (_, None) => Some((
+                uris::INVALID_ARGUMENT,
+                "unknown invocation policy (single, roundrobin, random, first or last)".to_owned(),
+            )),
+            (Some(p), _) if !uri::is_valid(&procedure, realm.uri_check, p) => Some((
+                uris::INVALID_URI,
+                format!(
+                    "invalid procedure URI \"{procedure}\" for match {}",
+                    p.as_str()
+                ),
+            )),
+            _ if uri::is_reserved(&procedure) && role.name != "trusted" => Some((
+                uris::INVALID_URI,
+                format!("procedure \"{procedure}\" is in the reserved wamp. namespace"),
+            )),
+            _ if !role.authorize(&procedure, Action::Register).allow => Some((
+                uris::NOT_AUTHORIZED,
+                format!("session is not authorized to register procedure \"{procedure}\""),
+            )),
+            _ => None,
+        };
+        let (Some(policy), Some(invoke), None) = (policy, invoke, &refusal) else {
+            let (error, msg) = refusal.unwrap_or((uris::INVALID_ARGUMENT, String::new()));
+            return self.send_error(conn, MessageType::Register, request, error, Some(msg));
+        };
+        let force_reregister = options.get_bool("force_reregister").unwrap_or(false);
+        let callee = Callee {
+            shard: self.shard,
+            session,
+        };
+        let msg = DealerMsg::Register {
+            realm: realm_idx,
+            policy,
+            uri: procedure,
+            invoke,
+            force_reregister,
+            callee,
+            request,
+        };
+        self.send_to_home(realm_idx, Inner::Dealer(msg));
+    }
+
+    fn register_done(
+        &mut self,
+        realm: usize,
+        session: u64,
+        request: u64,
+        result: Result<Arc<Registration>, (&'static str, String)>,
+    ) {
+        let Some(conn) = self.conn_of(session) else {
+            // The session left while the home shard was registering it: undo.
+            if let Ok(reg) = result {
+                let callee = Callee {
+                    shard: self.shard,
+                    session,
+                };
+                let msg = DealerMsg::Unregister {
+                    realm,
+                    id: reg.id,
+                    callee,
+                    reply: None,
+                };
+                self.send_to_home(realm, Inner::Dealer(msg));
+            }
+            return;
+        };
+        match result {
+            Ok(reg) => {
+                let id = reg.id;
+                self.realms[realm].dealer.set_replica(reg);
+                if let Some(j) = self.joined_mut(conn) {
+                    j.registrations.push(id);
+                }
+                self.send(
+                    conn,
+                    &Message::Registered {
+                        request,
+                        registration: id,
+                    },
+                );
+            }
+            Err((error, msg)) => {
+                self.send_error(conn, MessageType::Register, request, error, Some(msg))
+            }
+        }
+    }
+
+    pub(super) fn unregister(&mut self, conn: ConnId, request: u64, registration: u64) {
+        let shard = self.shard;
+        let Some(joined) = self.joined_mut(conn) else {
+            return;
+        };
+        let Some(pos) = joined.registrations.iter().position(|&r| r == registration) else {
+            let msg = format!("session holds no registration {registration}");
+            return self.send_error(
+                conn,
+                MessageType::Unregister,
+                request,
+                uris::NO_SUCH_REGISTRATION,
+                Some(msg),
+            );
+        };
+        joined.registrations.swap_remove(pos);
+        let (realm, session) = (joined.realm, joined.id);
+        let callee = Callee { shard, session };
+        let msg = DealerMsg::Unregister {
+            realm,
+            id: registration,
+            callee,
+            reply: Some((shard, request)),
+        };
+        self.send_to_home(realm, Inner::Dealer(msg));
+    }
+
+    fn unregister_done(&mut self, session: u64, request: u64, ok: bool) {
+        let Some(conn) = self.conn_of(session) else {
+            return;
+        };
+        if ok {
+            self.send(conn, &Message::Unregistered { request });
+        } else {
+            let msg = "the registration no longer exists".to_owned();
+            self.send_error(
+                conn,
+                MessageType::Unregister,
+                request,
+                uris::NO_SUCH_REGISTRATION,
+                Some(msg),
+            );
+        }
+    }
+
+    pub(super) fn call(
+        &mut self,
+        conn: ConnId,
+        request: u64,
+        options: &Dict,
+        procedure: String,
+        payload: Payload,
+    ) {
+        let Some(joined) = self.joined(conn) else {
+            return;
+        };
+        let call = CallRef {
+            shard: self.shard,
+            session: joined.id,
+            request,
+        };
+        let opts = CallOptions::parse(options);
+        if let Some(pending) = joined.pending_calls.get(&request) {
+            if !pending.progressive {
+                let msg = format!("CALL request id {request} reused while that call is pending");
+                return self.protocol_violation(conn, &msg);
+            }
+            return self.continue_call(conn, call, opts.progress, payload);
+        }
+        let realm_idx = joined.realm;
+        let realm = &self.realms[realm_idx];
+        let role = &realm.roles[joined.role];
+        let decision = role.authorize(&procedure, Action::Call);
+        let refusal = if !uri::is_valid(&procedure, realm.uri_check, MatchPolicy::Exact) {
+            Some((
+                uris::INVALID_URI,
+                format!("invalid procedure URI \"{procedure}\""),
+            ))
+        } else if !decision.allow {
+            Some((
+                uris::NOT_AUTHORIZED,
+                format!("session is not authorized to call procedure \"{procedure}\""),
+            ))
+        } else {
+            None
+        };
+        if let Some((error, msg)) = refusal {
+            return self.send_error(conn, MessageType::Call, request, error, Some(msg));
+        }
+        let caller = (decision.disclose.caller || opts.disclose_me).then(|| Identity {
+            session: joined.id,
+            authid: joined.authid.clone(),
+            authrole: role.name.clone(),
+        });
+        let home = self.home_shard(realm_idx);
+        let target = self.pick_callee(realm_idx, &procedure);
+        if target.is_none() && home == self.shard {
+            let msg = format!("no callee registered for procedure \"{procedure}\"");
+            return self.send_error(
+                conn,
+                MessageType::Call,
+                request,
+                uris::NO_SUCH_PROCEDURE,
+                Some(msg),
+            );
+        }
+        let deadline = opts.timeout.map(|t| self.now + t);
+        let pending = PendingCall {
+            callee: target.map(|(_, c)| c),
+            receive_progress: opts.receive_progress,
+            progressive: opts.progress,
+            deadline,
+        };
+        if let Some(j) = self.joined_mut(conn) {
+            j.pending_calls.insert(request, pending);
+        }
+        if let Some(d) = deadline {
+            self.timers
+                .push(std::cmp::Reverse((d, call.session, request)));
+        }
+        let invoke = Invoke {
+            realm: realm_idx,
+            target,
+            resolved_remotely: false,
+            procedure,
+            caller_shard: call.shard,
+            caller_session: call.session,
+            caller_request: request,
+            caller,
+            receive_progress: opts.receive_progress,
+            progress: opts.progress,
+            timeout_ms: opts.timeout.map(|t| t.as_millis() as u64),
+            ppt: opts.ppt,
+            payload,
+        };
+        let shard = target.map_or(home, |(_, c)| c.shard);
+        self.dealer_to_shard(shard, DealerMsg::Invoke(Box::new(invoke)));
+    }
+
+    /// Chooses a callee for `procedure` from this shard's replica.
+    fn pick_callee(&mut self, realm: usize, procedure: &str) -> Option<(u64, Callee)> {
+        let dealer = &mut self.realms[realm].dealer;
+        let reg = dealer.resolve(procedure)?;
+        let n = reg.callees.len();
+        let index = match reg.invoke {
+            _ if n <= 1 => 0,
+            InvokePolicy::Single | InvokePolicy::First => 0,
+            InvokePolicy::Last => n - 1,
+            InvokePolicy::Random => self.ids.next_below(n),
+            InvokePolicy::RoundRobin => {
+                let cursor = dealer.cursors.entry(reg.id).or_insert(0);
+                let i = *cursor % n;
+                *cursor = cursor.wrapping_add(1);
+                i
+            }
+        };
+        let reg = dealer.resolve(procedure)?;
+        reg.callees.get(index).map(|c| (reg.id, *c))
+    }
+
+    /// More input for a progressive call invocation.
+    fn continue_call(&mut self, conn: ConnId, call: CallRef, progress: bool, payload: Payload) {
+        let Some(pending) = self
+            .joined_mut(conn)
+            .and_then(|j| j.pending_calls.get_mut(&call.request))
+        else {
+            return;
+        };
+        pending.progressive = progress;
+        let callee = pending.callee;
+        let msg = |callee: Option<u64>, payload| DealerMsg::Continue {
+            call,
+            callee,
+            progress,
+            payload,
+        };
+        match callee {
+            Some(c) => self.dealer_to_shard(c.shard, msg(Some(c.session), payload)),
+            // Not routed yet (resolved by the home shard): every shard looks for it.
+            None => {
+                for shard in 0..self.shards {
+                    self.dealer_to_shard(shard, msg(None, payload.clone()));
+                }
+            }
+        }
+    }
+
+    /// An INVOCATION for a local callee, or (with no target, at the home shard) a call to resolve.
+    fn invoke(&mut self, mut invoke: Invoke) {
+        let Some((registration, callee)) = invoke.target else {
+            return match self.pick_callee(invoke.realm, &invoke.procedure) {
+                Some(target) => {
+                    invoke.target = Some(target);
+                    invoke.resolved_remotely = true;
+                    self.dealer_to_shard(target.1.shard, DealerMsg::Invoke(Box::new(invoke)));
+                }
+                None => {
+                    let msg = format!(
+                        "no callee registered for procedure \"{}\"",
+                        invoke.procedure
+                    );
+                    self.fail_call(call_of(&invoke), uris::NO_SUCH_PROCEDURE, msg);
+                }
+            };
+        };
+        let call = call_of(&invoke);
+        let conn = self.conn_of(callee.session);
+        let registered = conn
+            .and_then(|c| self.joined(c))
+            .is_some_and(|j| j.registrations.contains(&registration));
+        let (Some(conn), true) = (conn, registered) else {
+            let msg = format!(
+                "no callee registered for procedure \"{}\"",
+                invoke.procedure
+            );
+            return self.fail_call(call, uris::NO_SUCH_PROCEDURE, msg);
+        };
+        if invoke.resolved_remotely {
+            self.dealer_to_shard(call.shard, DealerMsg::Routed { call, callee });
+        }
+        let pattern = self.realms[invoke.realm]
+            .dealer
+            .resolve(&invoke.procedure)
+            .is_some_and(|r| r.id == registration && r.policy != MatchPolicy::Exact);
+        let Some(joined) = self.joined_mut(conn) else {
+            return;
+        };
+        joined.next_invocation += 1;
+        let request = joined.next_invocation;
+        let receive_progress = invoke.receive_progress && joined.features.progressive_call_results;
+        joined.invocations.insert(
+            request,
+            InvocationOrigin {
+                call,
+                registration,
+                receive_progress: invoke.receive_progress,
+                input_open: invoke.progress,
+            },
+        );
+        let mut details = invoke.ppt;
+        if pattern {
+            details.insert("procedure", invoke.procedure.as_str());
+        }
+        if let Some(c) = &invoke.caller {
+            details.insert("caller", c.session);
+            details.insert("caller_authid", c.authid.as_str());
+            details.insert("caller_authrole", c.authrole.as_str());
+        }
+        if receive_progress {
+            details.insert("receive_progress", true);
+        }
+        if invoke.progress {
+            details.insert("progress", true);
+        }
+        if let Some(ms) = invoke.timeout_ms {
+            details.insert("timeout", ms);
+        }
+        let msg = Message::Invocation {
+            request,
+            registration,
+            details,
+            payload: invoke.payload,
+        };
+        self.send(conn, &msg);
+    }
+
+    fn continue_invocation(
+        &mut self,
+        call: CallRef,
+        callee: Option<u64>,
+        progress: bool,
+        payload: Payload,
+    ) {
+        let conns: Vec<ConnId> = match callee {
+            Some(s) => self.conn_of(s).into_iter().collect(),
+            None => self.by_session_id.values().copied().collect(),
+        };
+        for conn in conns {
+            let Some(joined) = self.joined_mut(conn) else {
+                continue;
+            };
+            let Some((&request, origin)) =
+                joined.invocations.iter_mut().find(|(_, o)| o.call == call)
+            else {
+                continue;
+            };
+            if !origin.input_open {
+                continue;
+            }
+            origin.input_open = progress;
+            let registration = origin.registration;
+            let mut details = Dict::new();
+            if progress {
+                details.insert("progress", true);
+            }
+            let msg = Message::Invocation {
+                request,
+                registration,
+                details,
+                payload,
+            };
+            return self.send(conn, &msg);
+        }
+    }
+
+    fn fail_call(&mut self, call: CallRef, error: &str, message: String) {
+        let payload = Box::new(Payload::args(vec![message.into()]));
+        let msg = DealerMsg::Error {
+            call,
+            error: error.to_owned(),
+            details: Dict::new(),
+            payload,
+        };
+        self.dealer_to_shard(call.shard, msg);
+    }
+
+    pub(super) fn yield_result(
+        &mut self,
+        conn: ConnId,
+        request: u64,
+        options: &Dict,
+        payload: Payload,
+    ) {
+        let progress = options.get_bool("progress").unwrap_or(false);
+        let Some(joined) = self.joined_mut(conn) else {
+            return;
+        };
+        // An unknown request is a late answer to a call whose caller left or canceled: dropped.
+        let Some(origin) = joined.invocations.get(&request).copied() else {
+            return;
+        };
+        if progress && !origin.receive_progress {
+            // The caller did not ask for progressive results; they are not forwarded.
+            return;
+        }
+        if !progress {
+            joined.invocations.remove(&request);
+        }
+        let msg = DealerMsg::Result {
+            call: origin.call,
+            progress,
+            payload: Box::new(payload),
+        };
+        self.dealer_to_shard(origin.call.shard, msg);
+    }
+
+    pub(super) fn invocation_error(
+        &mut self,
+        conn: ConnId,
+        request: u64,
+        details: Dict,
+        error: String,
+        payload: Payload,
+    ) {
+        let Some(joined) = self.joined_mut(conn) else {
+            return;
+        };
+        let Some(origin) = joined.invocations.remove(&request) else {
+            return;
+        };
+        let msg = DealerMsg::Error {
+            call: origin.call,
+            error,
+            details,
+            payload: Box::new(payload),
+        };
+        self.dealer_to_shard(origin.call.shard, msg);
+    }
+
+    fn pending_call_mut(&mut self, call: CallRef) -> Option<&mut PendingCall> {
+        let conn = self.conn_of(call.session)?;
+        self.joined_mut(conn)?.pending_calls.get_mut(&call.request)
+    }
+
+    fn call_result(&mut self, call: CallRef, progress: bool, payload: Payload) {
+        let Some(conn) = self.conn_of(call.session) else {
+            return;
+        };
+        let Some(joined) = self.joined_mut(conn) else {
+            return;
+        };
+        let Some(pending) = joined.pending_calls.get(&call.request) else {
+            return;
+        };
+        let mut details = Dict::new();
+        if progress {
+            if !pending.receive_progress {
+                return;
+            }
+            details.insert("progress", true);
+        } else {
+            joined.pending_calls.remove(&call.request);
+        }
+        self.send(
+            conn,
+            &Message::Result {
+                request: call.request,
+                details,
+                payload,
+            },
+        );
+    }
+
+    fn call_failed(&mut self, call: CallRef, error: String, details: Dict, payload: Payload) {
+        let Some(conn) = self.conn_of(call.session) else {
+            return;
+        };
+        let Some(joined) = self.joined_mut(conn) else {
+            return;
+        };
+        if joined.pending_calls.remove(&call.request).is_none() {
+            return;
+        }
+        let msg = Message::Error {
+            request_type: MessageType::Call.code(),
+            request: call.request,
+            details,
+            error,
+            payload,
+        };
+        self.send(conn, &msg);
+    }
+
+    /// CANCEL from a caller.
+    pub(super) fn cancel(&mut self, conn: ConnId, request: u64, options: &Dict) {
+        let Some(joined) = self.joined(conn) else {
+            return;
+        };
+        let call = CallRef {
+            shard: self.shard,
+            session: joined.id,
+            request,
+        };
+        let Some(pending) = joined.pending_calls.get(&request).copied() else {
+            // Already answered: nothing to cancel (the spec says to ignore it).
+            return;
+        };
+        let mode = match options.get_str("mode").map(CancelMode::parse) {
+            None => CancelMode::KillNoWait,
+            Some(Some(m)) => m,
+            Some(None) => {
+                let msg = "CANCEL mode must be skip, kill or killnowait".to_owned();
+                return self.send_error(
+                    conn,
+                    MessageType::Cancel,
+                    request,
+                    uris::INVALID_ARGUMENT,
+                    Some(msg),
+                );
+            }
+        };
+        if mode != CancelMode::Kill {
+            // skip and killnowait answer the caller at once; a late result is dropped.
+            if let Some(j) = self.joined_mut(conn) {
+                j.pending_calls.remove(&request);
+            }
+            let msg = Message::Error {
+                request_type: MessageType::Call.code(),
+                request,
+                details: Dict::new(),
+                error: uris::CANCELED.into(),
+                payload: Payload::args(vec![
+                    format!("call canceled (mode {})", mode.as_str()).into()
+                ]),
+            };
+            self.send(conn, &msg);
+        }
+        if mode != CancelMode::Skip {
+            self.interrupt_callee(call, pending.callee, mode, uris::CANCELED);
+        }
+    }
+
+    fn interrupt_callee(
+        &mut self,
+        call: CallRef,
+        callee: Option<Callee>,
+        mode: CancelMode,
+        reason: &'static str,
+    ) {
+        let mode = Some(mode);
+        match callee {
+            Some(c) => self.dealer_to_shard(
+                c.shard,
+                DealerMsg::Interrupt {
+                    call,
+                    callee: Some(c.session),
+                    mode,
+                    reason,
+                },
+            ),
+            None => {
+                for shard in 0..self.shards {
+                    self.dealer_to_shard(
+                        shard,
+                        DealerMsg::Interrupt {
+                            call,
+                            callee: None,
+                            mode,
+                            reason,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// At the callee's shard: the call is canceled, timed out, or its caller left.
+    fn interrupt(
+        &mut self,
+        call: CallRef,
+        callee: Option<u64>,
+        mode: Option<CancelMode>,
+        reason: &'static str,
+    ) {
+        let conns: Vec<ConnId> = match callee {
+            Some(s) => self.conn_of(s).into_iter().collect(),
+            None => self.by_session_id.values().copied().collect(),
+        };
+        for conn in conns {
+            let Some(joined) = self.joined_mut(conn) else {
+                continue;
+            };
+            let Some((&request, _)) = joined.invocations.iter().find(|(_, o)| o.call == call)
+            else {
+                continue;
+            };
+            let can_cancel = joined.features.call_canceling;
+            let mode = mode.unwrap_or(CancelMode::KillNoWait);
+            if mode == CancelMode::Kill && can_cancel {
+                // The callee's ERROR (or late YIELD) ends the call for the caller.
+            } else {
+                joined.invocations.remove(&request);
+            }
+            if mode == CancelMode::Kill && !can_cancel {
+                // The callee cannot be told: behave as skip, as the spec says.
+                let payload = Box::new(Payload::args(vec![
+                    "call canceled; the callee cannot be interrupted".into(),
+                ]));
+                let msg = DealerMsg::Error {
+                    call,
+                    error: uris::CANCELED.into(),
+                    details: Dict::new(),
+                    payload,
+                };
+                self.dealer_to_shard(call.shard, msg);
+            }
+            if can_cancel {
+                let options = Dict::new()
+                    .with("mode", mode.as_str())
+                    .with("reason", reason);
+                self.send(conn, &Message::Interrupt { request, options });
+            }
+            return;
+        }
+    }
+
+    /// Ends calls whose router-side timeout passed: the caller gets `wamp.error.canceled`, the
+    /// callee an INTERRUPT (`killnowait`) when it announced call canceling.
+    pub(super) fn expire_calls(&mut self, now: Instant) {
+        while let Some(std::cmp::Reverse((deadline, session, request))) =
+            self.timers.peek().copied()
+        {
+            if deadline > now {
+                return;
+            }
+            self.timers.pop();
+            let Some(conn) = self.conn_of(session) else {
+                continue;
+            };
+            let Some(joined) = self.joined_mut(conn) else {
+                continue;
+            };
+            let Some(pending) = joined.pending_calls.get(&request).copied() else {
+                continue;
+            };
+            if pending.deadline != Some(deadline) {
+                continue;
+            }
+            joined.pending_calls.remove(&request);
+            let msg = Message::Error {
+                request_type: MessageType::Call.code(),
+                request,
+                details: Dict::new(),
+                error: uris::CANCELED.into(),
+                payload: Payload::args(vec!["call timed out".into()]),
+            };
+            self.send(conn, &msg);
+            let call = CallRef {
+                shard: self.shard,
+                session,
+                request,
+            };
+            self.interrupt_callee(call, pending.callee, CancelMode::KillNoWait, uris::TIMEOUT);
+        }
+    }
+
+    /// A session left: the callees of its calls forget them, the callers of its invocations
+    /// get `wamp.error.canceled`, its registrations are removed.
+    pub(super) fn leave_dealer(&mut self, joined: &Joined) {
+        for (&request, pending) in &joined.pending_calls {
+            let call = CallRef {
+                shard: self.shard,
+                session: joined.id,
+                request,
+            };
+            self.interrupt_callee(call, pending.callee, CancelMode::KillNoWait, uris::CANCELED);
+        }
+        for origin in joined.invocations.values() {
+            let payload = Box::new(Payload::args(vec![
+                "the callee left before answering".into()
+            ]));
+            let msg = DealerMsg::Error {
+                call: origin.call,
+                error: uris::CANCELED.into(),
+                details: Dict::new(),
+                payload,
+            };
+            self.dealer_to_shard(origin.call.shard, msg);
+        }
+        let callee = Callee {
+            shard: self.shard,
+            session: joined.id,
+        };
+        for &id in &joined.registrations {
+            let msg = DealerMsg::Unregister {
+                realm: joined.realm,
+                id,
+                callee,
+                reply: None,
+            };
+            self.send_to_home(joined.realm, Inner::Dealer(msg));
+        }
+    }
+}
+
+fn call_of(invoke: &Invoke) -> CallRef {
+    CallRef {
+        shard: invoke.caller_shard,
+        session: invoke.caller_session,
+        request: invoke.caller_request,
+    }
+}
+
+#[cfg(test)]
+impl Dealer {
+    /// True when this shard holds no registration (replica or authoritative).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.replica.is_empty() && self.home.is_empty() && self.cursors.is_empty()
+    }
+}
