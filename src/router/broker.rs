@@ -1,10 +1,14 @@
-//! The broker: SUBSCRIBE, UNSUBSCRIBE, PUBLISH and EVENT delivery.
+//! The broker: SUBSCRIBE, UNSUBSCRIBE, PUBLISH and EVENT delivery, with pattern-based
+//! subscriptions, publisher exclusion and identification, subscriber black/white listing and
+//! event retention.
 //!
 //! Each shard indexes its own sessions' subscriptions. A subscription's id is realm-wide per
 //! (match policy, URI) and assigned by the realm's home shard when a shard gets its first local
 //! subscriber for it, so every subscriber of one subscription sees one id. An EVENT is encoded
-//! once per (subscription, serializer) and the same bytes go to every subscriber.
+//! once per (subscription, serializer) and the same bytes go to every subscriber. Every shard
+//! sees every publication, so each keeps the retained events itself (sharing the publication).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,10 +17,13 @@ use hashbrown::HashMap;
 use crate::codec::{Serializer, SERIALIZER_COUNT};
 use crate::wamp::error_uri as uris;
 use crate::wamp::uri::{self, MatchPolicy};
-use crate::wamp::{Dict, Message, MessageType, Payload};
+use crate::wamp::{Dict, Message, MessageType, Payload, Value};
 
 use super::authz::Action;
+use super::dealer::ppt_options;
 use super::index::PatternIndex;
+use super::realm::Realm;
+use super::session::Session;
 use super::shard_msg::{Identity, Inner, Publication, SubKey};
 use super::{ConnId, Core, Output};
 
@@ -39,7 +46,9 @@ pub(crate) struct LocalSubscription {
 #[derive(Debug, Clone, Copy)]
 struct PendingSubscribe {
     conn: ConnId,
+    session: u64,
     request: u64,
+    get_retained: bool,
 }
 
 /// One shard's part of a realm's broker.
@@ -49,6 +58,8 @@ pub(crate) struct Broker {
     /// (policy, URI) -> subscription id, for this shard's subscriptions.
     index: PatternIndex<u64>,
     pending: HashMap<SubKey, Vec<PendingSubscribe>>,
+    /// The last event published with `retain` per topic.
+    retained: HashMap<String, Arc<Publication>>,
     /// Home shard only: realm-wide ids and how many shards hold each subscription.
     home_ids: HashMap<SubKey, (u64, usize)>,
 }
@@ -72,88 +83,164 @@ impl Broker {
     }
 }
 
+/// PUBLISH black/white listing options (`subscriber_blackwhite_listing`).
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Filter {
+    exclude: Vec<u64>,
+    exclude_authid: Vec<String>,
+    exclude_authrole: Vec<String>,
+    eligible: Option<Vec<u64>>,
+    eligible_authid: Option<Vec<String>>,
+    eligible_authrole: Option<Vec<String>>,
+}
+
+impl Filter {
+    /// Parses the listing options; `Ok(None)` when there are none.
+    fn parse(options: &Dict) -> Result<Option<Box<Filter>>, String> {
+        fn ids(options: &Dict, key: &str) -> Result<Option<Vec<u64>>, String> {
+            let Some(v) = options.get(key) else {
+                return Ok(None);
+            };
+            let list = v
+                .as_list()
+                .ok_or_else(|| format!("option {key} must be a list of session ids"))?;
+            list.iter()
+                .map(|x| {
+                    x.as_u64()
+                        .ok_or_else(|| format!("option {key} must be a list of session ids"))
+                })
+                .collect::<Result<_, _>>()
+                .map(Some)
+        }
+        fn names(options: &Dict, key: &str) -> Result<Option<Vec<String>>, String> {
+            let Some(v) = options.get(key) else {
+                return Ok(None);
+            };
+            let list = v
+                .as_list()
+                .ok_or_else(|| format!("option {key} must be a list of strings"))?;
+            list.iter()
+                .map(|x| {
+                    x.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| format!("option {key} must be a list of strings"))
+                })
+                .collect::<Result<_, _>>()
+                .map(Some)
+        }
+        let filter = Filter {
+            exclude: ids(options, "exclude")?.unwrap_or_default(),
+            exclude_authid: names(options, "exclude_authid")?.unwrap_or_default(),
+            exclude_authrole: names(options, "exclude_authrole")?.unwrap_or_default(),
+            eligible: ids(options, "eligible")?,
+            eligible_authid: names(options, "eligible_authid")?,
+            eligible_authrole: names(options, "eligible_authrole")?,
+        };
+        Ok((filter != Filter::default()).then(|| Box::new(filter)))
+    }
+
+    fn needs_identity(&self) -> bool {
+        !self.exclude_authid.is_empty()
+            || !self.exclude_authrole.is_empty()
+            || self.eligible_authid.is_some()
+            || self.eligible_authrole.is_some()
+    }
+
+    /// Whether a subscriber passes; `identity` is (authid, authrole), looked up only if needed.
+    fn admits<'a>(
+        &self,
+        session: u64,
+        identity: impl FnOnce() -> Option<(&'a str, &'a str)>,
+    ) -> bool {
+        if self.exclude.contains(&session)
+            || self
+                .eligible
+                .as_ref()
+                .is_some_and(|e| !e.contains(&session))
+        {
+            return false;
+        }
+        if !self.needs_identity() {
+            return true;
+        }
+        let Some((authid, authrole)) = identity() else {
+            return false;
+        };
+        let listed = |list: &[String], name: &str| list.iter().any(|x| x == name);
+        !listed(&self.exclude_authid, authid)
+            && !listed(&self.exclude_authrole, authrole)
+            && self
+                .eligible_authid
+                .as_ref()
+                .is_none_or(|e| listed(e, authid))
+            && self
+                .eligible_authrole
+                .as_ref()
+                .is_none_or(|e| listed(e, authrole))
+    }
+}
+
 impl Core {
     pub(super) fn subscribe(&mut self, conn: ConnId, request: u64, options: &Dict, topic: String) {
         let Some(joined) = self.joined(conn) else {
             return;
         };
-        let realm_idx = joined.realm;
-        let role = joined.role;
-        let session_id = joined.id;
-        let policy = match options.get_str("match") {
-            None => MatchPolicy::Exact,
-            Some(m) => match MatchPolicy::parse(m) {
-                Some(p) => p,
-                None => {
-                    let msg = format!("unknown match policy \"{m}\" (exact, prefix or wildcard)");
-                    return self.send_error(
-                        conn,
-                        MessageType::Subscribe,
-                        request,
-                        uris::INVALID_ARGUMENT,
-                        Some(msg),
-                    );
-                }
-            },
-        };
+        let (realm_idx, session) = (joined.realm, joined.id);
         let realm = &self.realms[realm_idx];
-        if !uri::is_valid(&topic, realm.uri_check, policy) {
-            let msg = format!(
-                "invalid topic URI \"{topic}\" for match policy {}",
-                policy.as_str()
-            );
-            return self.send_error(
-                conn,
-                MessageType::Subscribe,
-                request,
+        let policy = options
+            .get_str("match")
+            .map_or(Some(MatchPolicy::Exact), MatchPolicy::parse);
+        let refusal = match policy {
+            None => Some((
+                uris::INVALID_ARGUMENT,
+                "unknown match policy (exact, prefix or wildcard)".to_owned(),
+            )),
+            Some(p) if !uri::is_valid(&topic, realm.uri_check, p) => Some((
                 uris::INVALID_URI,
-                Some(msg),
-            );
-        }
-        if !realm.roles[role].authorize(&topic, Action::Subscribe).allow {
-            let msg = format!("session is not authorized to subscribe to topic \"{topic}\"");
-            return self.send_error(
-                conn,
-                MessageType::Subscribe,
-                request,
-                uris::NOT_AUTHORIZED,
-                Some(msg),
-            );
-        }
-        let Some(session) = self.sessions.get(&conn) else {
-            return;
+                format!(
+                    "invalid topic URI \"{topic}\" for match policy {}",
+                    p.as_str()
+                ),
+            )),
+            Some(_)
+                if !realm.roles[joined.role]
+                    .authorize(&topic, Action::Subscribe)
+                    .allow =>
+            {
+                Some((
+                    uris::NOT_AUTHORIZED,
+                    format!("session is not authorized to subscribe to topic \"{topic}\""),
+                ))
+            }
+            Some(_) => None,
         };
-        let serializer = session.serializer;
+        let (Some(policy), None) = (policy, &refusal) else {
+            let (error, msg) = refusal.unwrap_or((uris::INVALID_ARGUMENT, String::new()));
+            return self.send_error(conn, MessageType::Subscribe, request, error, Some(msg));
+        };
+        let get_retained = options.get_bool("get_retained").unwrap_or(false);
         let key = SubKey { policy, uri: topic };
-        let broker = &mut self.realms[realm_idx].broker;
-        if let Some(&id) = broker.index.get(key.policy, &key.uri) {
-            let mut added = false;
-            if let Some(sub) = broker.subscriptions.get_mut(&id) {
-                if !sub.subscribers.iter().any(|s| s.conn == conn) {
-                    sub.subscribers.push(Subscriber {
-                        conn,
-                        session: session_id,
-                        serializer,
-                    });
-                    added = true;
-                }
-            }
-            if added {
-                if let Some(j) = self.joined_mut(conn) {
-                    j.subscriptions.push(id);
-                }
-            }
-            return self.send(
-                conn,
-                &Message::Subscribed {
-                    request,
-                    subscription: id,
-                },
-            );
+        let waiting = PendingSubscribe {
+            conn,
+            session,
+            request,
+            get_retained,
+        };
+        if let Some(&id) = self.realms[realm_idx]
+            .broker
+            .index
+            .get(key.policy, &key.uri)
+        {
+            self.complete_subscribe(realm_idx, id, waiting);
+            return;
         }
-        let waiting = broker.pending.entry(key.clone()).or_default();
-        waiting.push(PendingSubscribe { conn, request });
-        if waiting.len() == 1 {
+        let pending = self.realms[realm_idx]
+            .broker
+            .pending
+            .entry(key.clone())
+            .or_default();
+        pending.push(waiting);
+        if pending.len() == 1 {
             let from = self.shard;
             self.send_to_home(
                 realm_idx,
@@ -163,6 +250,92 @@ impl Core {
                     from,
                 },
             );
+        }
+    }
+
+    /// Adds the subscriber to local subscription `id`, answers SUBSCRIBED and sends retained
+    /// events when asked. Returns false if the session is gone.
+    fn complete_subscribe(&mut self, realm: usize, id: u64, w: PendingSubscribe) -> bool {
+        let Some(session) = self.sessions.get_mut(&w.conn) else {
+            return false;
+        };
+        let serializer = session.serializer;
+        let Some(joined) = session.joined_mut().filter(|j| j.id == w.session) else {
+            return false;
+        };
+        let Some(sub) = self.realms[realm].broker.subscriptions.get_mut(&id) else {
+            return false;
+        };
+        if !sub.subscribers.iter().any(|s| s.conn == w.conn) {
+            sub.subscribers.push(Subscriber {
+                conn: w.conn,
+                session: w.session,
+                serializer,
+            });
+            joined.subscriptions.push(id);
+        }
+        self.send(
+            w.conn,
+            &Message::Subscribed {
+                request: w.request,
+                subscription: id,
+            },
+        );
+        if w.get_retained {
+            self.send_retained(realm, id, w.conn, w.session, serializer);
+        }
+        true
+    }
+
+    fn send_retained(
+        &mut self,
+        realm: usize,
+        id: u64,
+        conn: ConnId,
+        session: u64,
+        serializer: Serializer,
+    ) {
+        let Core {
+            realms,
+            sessions,
+            outputs,
+            scratch,
+            ..
+        } = self;
+        let realm = &realms[realm];
+        let broker = &realm.broker;
+        let Some(sub) = broker.subscriptions.get(&id) else {
+            return;
+        };
+        let matching: Vec<&Arc<Publication>> = match sub.key.policy {
+            MatchPolicy::Exact => broker.retained.get(&sub.key.uri).into_iter().collect(),
+            MatchPolicy::Prefix => broker
+                .retained
+                .values()
+                .filter(|p| p.topic.starts_with(&sub.key.uri))
+                .collect(),
+            MatchPolicy::Wildcard => broker
+                .retained
+                .values()
+                .filter(|p| uri::wildcard_matches(&sub.key.uri, &p.topic))
+                .collect(),
+        };
+        for publication in matching {
+            let admitted = publication
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.admits(session, || identity(sessions, realm, conn)));
+            if !admitted {
+                continue;
+            }
+            let mut details = event_details(sub, publication);
+            details.insert("retained", true);
+            scratch.clear();
+            serializer.encode_event(id, publication.id, &details, &publication.payload, scratch);
+            outputs.push_back(Output::Send {
+                conn,
+                frame: Bytes::copy_from_slice(scratch),
+            });
         }
     }
 
@@ -194,45 +367,15 @@ impl Core {
             .pending
             .remove(&key)
             .unwrap_or_default();
-        let mut subscribers: Vec<Subscriber> = Vec::new();
-        let mut replies = Vec::new();
+        self.realms[realm].broker.insert(id, key.clone());
+        let mut any = false;
         for w in waiting {
-            let Some(session) = self.sessions.get_mut(&w.conn) else {
-                continue;
-            };
-            let serializer = session.serializer;
-            let Some(joined) = session.joined_mut() else {
-                continue;
-            };
-            if joined.realm != realm {
-                continue;
-            }
-            if !subscribers.iter().any(|s| s.conn == w.conn) {
-                subscribers.push(Subscriber {
-                    conn: w.conn,
-                    session: joined.id,
-                    serializer,
-                });
-                joined.subscriptions.push(id);
-            }
-            replies.push(w);
+            any |= self.complete_subscribe(realm, id, w);
         }
-        if subscribers.is_empty() {
-            return self.send_to_home(realm, Inner::SubRelease { realm, key });
-        }
-        let broker = &mut self.realms[realm].broker;
-        broker.insert(id, key);
-        if let Some(sub) = broker.subscriptions.get_mut(&id) {
-            sub.subscribers = subscribers;
-        }
-        for w in replies {
-            self.send(
-                w.conn,
-                &Message::Subscribed {
-                    request: w.request,
-                    subscription: id,
-                },
-            );
+        if !any {
+            // Everyone who asked left meanwhile.
+            self.realms[realm].broker.remove(id);
+            self.send_to_home(realm, Inner::SubRelease { realm, key });
         }
     }
 
@@ -285,6 +428,8 @@ impl Core {
         let realm_idx = joined.realm;
         let realm = &self.realms[realm_idx];
         let role = &realm.roles[joined.role];
+        let decision = role.authorize(&topic, Action::Publish);
+        let filter = Filter::parse(options);
         let refusal = if !uri::is_valid(&topic, realm.uri_check, MatchPolicy::Exact) {
             Some((uris::INVALID_URI, format!("invalid topic URI \"{topic}\"")))
         } else if uri::is_reserved(&topic) && role.name != "trusted" {
@@ -292,39 +437,57 @@ impl Core {
                 uris::INVALID_URI,
                 format!("topic \"{topic}\" is in the reserved wamp. namespace"),
             ))
+        } else if !decision.allow {
+            Some((
+                uris::NOT_AUTHORIZED,
+                format!("session is not authorized to publish to topic \"{topic}\""),
+            ))
+        } else if let Err(e) = &filter {
+            Some((uris::INVALID_ARGUMENT, e.clone()))
         } else {
             None
         };
-        let decision = role.authorize(&topic, Action::Publish);
-        let refusal = refusal.or_else(|| {
-            (!decision.allow).then(|| {
-                (
-                    uris::NOT_AUTHORIZED,
-                    format!("session is not authorized to publish to topic \"{topic}\""),
-                )
-            })
-        });
         if let Some((error, msg)) = refusal {
             if acknowledge {
                 self.send_error(conn, MessageType::Publish, request, error, Some(msg));
             }
             return;
         }
-        let publisher = decision.disclose.publisher.then(|| Identity {
+        let disclose =
+            decision.disclose.publisher || options.get_bool("disclose_me").unwrap_or(false);
+        let publisher = disclose.then(|| Identity {
             session: joined.id,
             authid: joined.authid.clone(),
             authrole: role.name.clone(),
         });
         let publisher_session = joined.id;
-        let publication = Arc::new(Publication {
+        let publication = Publication {
             realm: realm_idx,
             topic,
             id: self.ids.next_id(),
             publisher_session,
             exclude_me: options.get_bool("exclude_me").unwrap_or(true),
             publisher,
+            filter: filter.ok().flatten(),
+            retain: options.get_bool("retain").unwrap_or(false),
+            ppt: ppt_options(options),
             payload,
-        });
+        };
+        let id = self.route_publication(publication);
+        if acknowledge {
+            self.send(
+                conn,
+                &Message::Published {
+                    request,
+                    publication: id,
+                },
+            );
+        }
+    }
+
+    /// Delivers a publication here and forwards it once to every other shard. Returns its id.
+    pub(super) fn route_publication(&mut self, publication: Publication) -> u64 {
+        let publication = Arc::new(publication);
         self.deliver_publication(&publication);
         for shard in 0..self.shards {
             if shard != self.shard {
@@ -332,42 +495,36 @@ impl Core {
                 self.outputs.push_back(Output::ToShard { shard, msg });
             }
         }
-        if acknowledge {
-            self.send(
-                conn,
-                &Message::Published {
-                    request,
-                    publication: publication.id,
-                },
-            );
-        }
+        publication.id
     }
 
-    /// Delivers a publication to this shard's matching subscribers.
-    pub(super) fn deliver_publication(&mut self, publication: &Publication) {
+    /// Delivers a publication to this shard's matching subscribers (and keeps it if retained).
+    pub(super) fn deliver_publication(&mut self, publication: &Arc<Publication>) {
         let Core {
             realms,
+            sessions,
             outputs,
             scratch,
             ..
         } = self;
-        let broker = &realms[publication.realm].broker;
+        let realm = &realms[publication.realm];
+        let broker = &realm.broker;
         broker.index.for_each_match(&publication.topic, |id| {
             if let Some(sub) = broker.subscriptions.get(id) {
-                deliver_to_subscription(*id, sub, publication, outputs, scratch);
+                deliver_to_subscription(*id, sub, publication, realm, sessions, outputs, scratch);
             }
         });
+        if publication.retain {
+            let retained = &mut realms[publication.realm].broker.retained;
+            retained.insert(publication.topic.clone(), Arc::clone(publication));
+        }
     }
 }
 
-fn deliver_to_subscription(
-    id: u64,
-    sub: &LocalSubscription,
-    publication: &Publication,
-    outputs: &mut std::collections::VecDeque<Output>,
-    scratch: &mut Vec<u8>,
-) {
-    let mut details = Dict::new();
+/// EVENT details for one subscription: the concrete topic for pattern subscriptions, the
+/// publisher when disclosed, pass-through options.
+fn event_details(sub: &LocalSubscription, publication: &Publication) -> Dict {
+    let mut details = publication.ppt.clone();
     if sub.key.policy != MatchPolicy::Exact {
         details.insert("topic", publication.topic.as_str());
     }
@@ -376,10 +533,41 @@ fn deliver_to_subscription(
         details.insert("publisher_authid", p.authid.as_str());
         details.insert("publisher_authrole", p.authrole.as_str());
     }
+    details
+}
+
+/// A local session's (authid, authrole).
+fn identity<'a>(
+    sessions: &'a HashMap<ConnId, Session>,
+    realm: &'a Realm,
+    conn: ConnId,
+) -> Option<(&'a str, &'a str)> {
+    let joined = sessions.get(&conn)?.joined()?;
+    Some((
+        joined.authid.as_str(),
+        realm.roles.get(joined.role)?.name.as_str(),
+    ))
+}
+
+fn deliver_to_subscription(
+    id: u64,
+    sub: &LocalSubscription,
+    publication: &Publication,
+    realm: &Realm,
+    sessions: &HashMap<ConnId, Session>,
+    outputs: &mut VecDeque<Output>,
+    scratch: &mut Vec<u8>,
+) {
+    let details = event_details(sub, publication);
     let mut frames: [Option<Bytes>; SERIALIZER_COUNT] = Default::default();
     for s in &sub.subscribers {
         if publication.exclude_me && s.session == publication.publisher_session {
             continue;
+        }
+        if let Some(filter) = &publication.filter {
+            if !filter.admits(s.session, || identity(sessions, realm, s.conn)) {
+                continue;
+            }
         }
         let frame = frames[s.serializer.index()].get_or_insert_with(|| {
             scratch.clear();
@@ -391,6 +579,31 @@ fn deliver_to_subscription(
             conn: s.conn,
             frame: frame.clone(),
         });
+    }
+}
+
+/// A publication made by the router itself (meta events, testaments).
+pub(crate) fn router_publication(
+    realm: usize,
+    id: u64,
+    topic: &str,
+    args: Vec<Value>,
+    kwargs: Option<Dict>,
+) -> Publication {
+    Publication {
+        realm,
+        topic: topic.to_owned(),
+        id,
+        publisher_session: 0,
+        exclude_me: false,
+        publisher: None,
+        filter: None,
+        retain: false,
+        ppt: Dict::new(),
+        payload: Payload {
+            args: Some(args),
+            kwargs,
+        },
     }
 }
 

@@ -330,12 +330,24 @@ impl Core {
     }
 
     fn welcome_details(&self, realm: usize, authid: &str, authrole: &str, peer: &str) -> Dict {
+        let flags = |names: &[&str]| {
+            Dict(
+                names
+                    .iter()
+                    .map(|f| ((*f).to_owned(), Value::Bool(true)))
+                    .collect(),
+            )
+        };
         let broker = Dict::new().with(
             "features",
-            Dict::new()
-                .with("publisher_exclusion", true)
-                .with("publisher_identification", true)
-                .with("pattern_based_subscription", true),
+            flags(&[
+                "publisher_exclusion",
+                "publisher_identification",
+                "pattern_based_subscription",
+                "subscriber_blackwhite_listing",
+                "event_retention",
+                "payload_passthru_mode",
+            ]),
         );
         let dealer_features = [
             "caller_identification",

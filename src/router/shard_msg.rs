@@ -37,6 +37,12 @@ pub(crate) struct Publication {
     pub(crate) exclude_me: bool,
     /// Set when the publisher's identity is disclosed to subscribers.
     pub(crate) publisher: Option<Identity>,
+    /// Subscriber black/white listing, if any.
+    pub(crate) filter: Option<Box<super::broker::Filter>>,
+    /// Kept as the topic's retained event.
+    pub(crate) retain: bool,
+    /// Payload pass-through options, forwarded in EVENT details.
+    pub(crate) ppt: crate::wamp::Dict,
     pub(crate) payload: Payload,
 }
 

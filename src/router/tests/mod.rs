@@ -11,6 +11,7 @@ use rand::{RngExt, SeedableRng};
 
 use super::*;
 
+mod broker;
 mod dealer;
 use crate::codec::Serializer;
 use crate::config::{Allow, AnonymousAuth, Disclose, Permission, RealmConfig, RoleConfig};
