@@ -266,6 +266,7 @@ impl Core {
         let Some(sub) = self.realms[realm].broker.subscriptions.get_mut(&id) else {
             return false;
         };
+        let mut fresh = None;
         if !sub.subscribers.iter().any(|s| s.conn == w.conn) {
             sub.subscribers.push(Subscriber {
                 conn: w.conn,
@@ -273,6 +274,7 @@ impl Core {
                 serializer,
             });
             joined.subscriptions.push(id);
+            fresh = Some(sub.key.clone());
         }
         self.send(
             w.conn,
@@ -283,6 +285,15 @@ impl Core {
         );
         if w.get_retained {
             self.send_retained(realm, id, w.conn, w.session, serializer);
+        }
+        if let Some(key) = fresh {
+            let msg = super::meta::MetaMsg::Subscribed {
+                realm,
+                session: w.session,
+                id,
+                key,
+            };
+            self.meta_to_home(realm, msg);
         }
         true
     }
@@ -394,13 +405,27 @@ impl Core {
             );
         };
         joined.subscriptions.swap_remove(pos);
-        let realm = joined.realm;
-        self.drop_subscriber(realm, subscription, conn);
+        let (realm, session) = (joined.realm, joined.id);
+        self.drop_subscriber(realm, subscription, conn, session);
         self.send(conn, &Message::Unsubscribed { request });
     }
 
     /// Removes `conn` from a local subscription; the last one out releases it at the home shard.
-    pub(super) fn drop_subscriber(&mut self, realm: usize, subscription: u64, conn: ConnId) {
+    pub(super) fn drop_subscriber(
+        &mut self,
+        realm: usize,
+        subscription: u64,
+        conn: ConnId,
+        session: u64,
+    ) {
+        self.meta_to_home(
+            realm,
+            super::meta::MetaMsg::Unsubscribed {
+                realm,
+                session,
+                id: subscription,
+            },
+        );
         let broker = &mut self.realms[realm].broker;
         let Some(sub) = broker.subscriptions.get_mut(&subscription) else {
             return;

@@ -21,6 +21,7 @@ pub mod authz;
 mod broker;
 mod dealer;
 pub mod index;
+mod meta;
 mod realm;
 mod session;
 mod shard_msg;
@@ -222,6 +223,13 @@ impl Core {
         };
         match &session.state {
             State::Closed => {}
+            State::Killed => {
+                if let Message::Goodbye { .. } = msg {
+                    if let Some(s) = self.sessions.get_mut(&conn) {
+                        s.state = State::ExpectHello;
+                    }
+                }
+            }
             State::ExpectHello => match msg {
                 Message::Hello { realm, details } => self.hello(conn, realm, details),
                 other => self.protocol_violation(
@@ -241,6 +249,7 @@ impl Core {
             Inner::SubAllocated { realm, key, id } => self.sub_allocated(realm, key, id),
             Inner::SubRelease { realm, key } => self.home_sub_release(realm, key),
             Inner::Dealer(msg) => self.handle_dealer_msg(msg),
+            Inner::Meta(msg) => self.handle_meta_msg(msg),
         }
     }
 
@@ -290,6 +299,7 @@ impl Core {
         };
         let auth = Arc::clone(&session.auth);
         let peer = session.peer.clone();
+        let serializer = session.serializer;
         let Some(role) = self.realms[realm].role(&auth.role) else {
             return self.abort(
                 conn,
@@ -310,6 +320,7 @@ impl Core {
             session: id,
             details: self.welcome_details(realm, &authid, &auth.role, &peer),
         };
+        let welcome_authid = authid.clone();
         if let Some(session) = self.sessions.get_mut(&conn) {
             session.state = State::Established(Box::new(Joined {
                 id,
@@ -322,11 +333,21 @@ impl Core {
                 invocations: HashMap::new(),
                 next_invocation: 0,
                 features,
+                testaments: Vec::new(),
             }));
         }
         self.by_session_id.insert(id, conn);
         self.realms[realm].local_sessions += 1;
         self.send(conn, &welcome);
+        let info = Arc::new(meta::SessionInfo {
+            session: id,
+            shard: self.shard,
+            authid: welcome_authid,
+            authrole: auth.role.clone(),
+            peer,
+            protocol: serializer.subprotocol(),
+        });
+        self.meta_to_home(realm, meta::MetaMsg::Joined { realm, info });
     }
 
     fn welcome_details(&self, realm: usize, authid: &str, authrole: &str, peer: &str) -> Dict {
@@ -347,6 +368,8 @@ impl Core {
                 "subscriber_blackwhite_listing",
                 "event_retention",
                 "payload_passthru_mode",
+                "session_meta_api",
+                "subscription_meta_api",
             ]),
         );
         let dealer_features = [
@@ -358,6 +381,9 @@ impl Core {
             "progressive_call_invocations",
             "call_timeout",
             "payload_passthru_mode",
+            "session_meta_api",
+            "registration_meta_api",
+            "testament_meta_api",
         ];
         let dealer = Dict::new().with(
             "features",
@@ -498,9 +524,10 @@ impl Core {
         self.by_session_id.remove(&joined.id);
         self.realms[joined.realm].local_sessions -= 1;
         for sub in &joined.subscriptions {
-            self.drop_subscriber(joined.realm, *sub, session.conn);
+            self.drop_subscriber(joined.realm, *sub, session.conn, joined.id);
         }
         self.leave_dealer(&joined);
+        self.leave_meta(&joined);
     }
 
     // ----- output helpers -----

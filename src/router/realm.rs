@@ -19,6 +19,8 @@ pub(crate) struct Realm {
     role_index: HashMap<String, usize>,
     pub(crate) broker: Broker,
     pub(crate) dealer: Dealer,
+    /// Home shard only: the realm-wide view the meta API answers from.
+    pub(crate) catalog: super::meta::Catalog,
     /// Sessions joined on this shard.
     pub(crate) local_sessions: usize,
 }
@@ -41,6 +43,7 @@ impl Realm {
             role_index,
             broker: Broker::default(),
             dealer: Dealer::default(),
+            catalog: Default::default(),
             local_sessions: 0,
         }
     }

@@ -25,7 +25,7 @@ pub struct TransportInfo {
 }
 
 /// A call this session made that has not been answered yet.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct PendingCall {
     /// The callee, once known (a call resolved by the home shard learns it a little later).
     pub(crate) callee: Option<Callee>,
@@ -90,6 +90,8 @@ pub(crate) struct Joined {
     pub(crate) invocations: HashMap<u64, InvocationOrigin>,
     pub(crate) next_invocation: u64,
     pub(crate) features: ClientFeatures,
+    /// Published by the router when the session goes away.
+    pub(crate) testaments: Vec<super::meta::Testament>,
 }
 
 /// The session state machine of one connection.
@@ -101,6 +103,8 @@ pub(crate) enum State {
     Established(Box<Joined>),
     /// ABORTed or shut down: waiting for the shell to close the transport.
     Closed,
+    /// Killed through the meta API: GOODBYE sent, waiting for the client's GOODBYE.
+    Killed,
 }
 
 /// One connection's session.

@@ -62,4 +62,6 @@ pub(crate) enum Inner {
     SubRelease { realm: usize, key: SubKey },
     /// Dealer traffic.
     Dealer(DealerMsg),
+    /// Meta API traffic.
+    Meta(super::meta::MetaMsg),
 }

@@ -8,6 +8,16 @@ use crate::wamp::uri::MatchPolicy;
 use super::msg::{Callee, DealerMsg, InvokePolicy, Registration};
 use super::POLICY_CONFLICT;
 use crate::router::Core;
+use crate::wamp::Dict;
+
+/// What `on_create` says of a registration.
+fn registration_details(reg: &Registration) -> Dict {
+    Dict::new()
+        .with("id", reg.id)
+        .with("uri", reg.uri.as_str())
+        .with("match", reg.policy.as_str())
+        .with("invoke", reg.invoke.as_str())
+}
 
 impl Core {
     /// Adds a callee to (policy, uri), creating the registration or joining a shared one.
@@ -77,8 +87,24 @@ impl Core {
                 reg
             }
         };
+        let fresh = registration.callees.len() == 1;
         let registration = Arc::new(registration);
         self.publish_registration(realm, Arc::clone(&registration), Some(callee.shard));
+        if fresh {
+            let details = registration_details(&registration);
+            self.registration_event(
+                realm,
+                "wamp.registration.on_create",
+                callee.session,
+                details.into(),
+            );
+        }
+        self.registration_event(
+            realm,
+            "wamp.registration.on_register",
+            callee.session,
+            registration.id.into(),
+        );
         let done = DealerMsg::RegisterDone {
             realm,
             session: callee.session,
@@ -112,7 +138,7 @@ impl Core {
         }
     }
 
-    pub(super) fn home_unregister(
+    pub(crate) fn home_unregister(
         &mut self,
         realm: usize,
         id: u64,
@@ -124,7 +150,19 @@ impl Core {
             Some(reg) if reg.callees.contains(&callee) => {
                 let mut updated = (*reg).clone();
                 updated.callees.retain(|c| *c != callee);
+                self.registration_event(
+                    realm,
+                    "wamp.registration.on_unregister",
+                    callee.session,
+                    id.into(),
+                );
                 if updated.callees.is_empty() {
+                    self.registration_event(
+                        realm,
+                        "wamp.registration.on_delete",
+                        callee.session,
+                        id.into(),
+                    );
                     let dealer = &mut self.realms[realm].dealer;
                     dealer.home.remove(&id);
                     dealer.remove_replica(reg.policy, &reg.uri, id);

@@ -70,6 +70,21 @@ impl Dealer {
         best.map(|(reg, _)| reg)
     }
 
+    /// Home shard: every registration of the realm.
+    pub(crate) fn registrations(&self) -> impl Iterator<Item = &Arc<Registration>> {
+        self.home.values()
+    }
+
+    /// Home shard: one registration by id.
+    pub(crate) fn registration(&self, id: u64) -> Option<&Arc<Registration>> {
+        self.home.get(&id)
+    }
+
+    /// The registration a call to `procedure` would go to.
+    pub(crate) fn best_match(&self, procedure: &str) -> Option<&Arc<Registration>> {
+        self.resolve(procedure)
+    }
+
     fn set_replica(&mut self, registration: Arc<Registration>) {
         let (policy, uri) = (registration.policy, registration.uri.clone());
         self.replica.insert(policy, &uri, registration);
@@ -414,6 +429,9 @@ impl Core {
         };
         if let Some((error, msg)) = refusal {
             return self.send_error(conn, MessageType::Call, request, error, Some(msg));
+        }
+        if super::meta::is_meta_procedure(&procedure) {
+            return self.meta_call(conn, request, &procedure, payload);
         }
         let caller = (decision.disclose.caller || opts.disclose_me).then(|| Identity {
             session: joined.id,

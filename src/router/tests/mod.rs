@@ -13,6 +13,7 @@ use super::*;
 
 mod broker;
 mod dealer;
+mod meta;
 use crate::codec::Serializer;
 use crate::config::{Allow, AnonymousAuth, Disclose, Permission, RealmConfig, RoleConfig};
 use crate::wamp::uri::{MatchPolicy, UriCheck};

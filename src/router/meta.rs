@@ -1,0 +1,839 @@
+//! The WAMP meta API (sessions, subscriptions, registrations) and testaments.
+//!
+//! The realm's home shard keeps the realm-wide catalog: every shard reports joins, leaves,
+//! subscribes and unsubscribes to it, and it owns the registrations already. Meta procedures
+//! are answered there, so the answer is the same whichever shard the caller is on; meta events
+//! are published from there like any other event. Testaments live with their session.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use hashbrown::HashMap;
+
+use crate::wamp::error_uri as uris;
+use crate::wamp::uri::{self, MatchPolicy};
+use crate::wamp::{Dict, Message, MessageType, Payload, Value};
+
+use super::broker::router_publication;
+use super::dealer::msg::{CallRef, Callee, DealerMsg};
+use super::session::{Joined, State};
+use super::shard_msg::{Inner, SubKey};
+use super::{ConnId, Core};
+
+/// What the catalog knows of a session.
+#[derive(Debug)]
+pub(crate) struct SessionInfo {
+    pub(crate) session: u64,
+    pub(crate) shard: usize,
+    pub(crate) authid: String,
+    pub(crate) authrole: String,
+    pub(crate) peer: String,
+    pub(crate) protocol: &'static str,
+}
+
+impl SessionInfo {
+    /// Crossbar's `SessionDetails`, as `wamp.session.get` and `on_join` give it.
+    fn details(&self, realm: &str) -> Dict {
+        let transport = Dict::new()
+            .with("type", "websocket")
+            .with("protocol", self.protocol)
+            .with("peer", self.peer.as_str());
+        Dict::new()
+            .with("session", self.session)
+            .with("realm", realm)
+            .with("authid", self.authid.as_str())
+            .with("authrole", self.authrole.as_str())
+            .with("authmethod", "anonymous")
+            .with("authprovider", "static")
+            .with("authextra", Dict::new())
+            .with("transport", transport)
+    }
+}
+
+/// A subscription in the realm-wide catalog.
+#[derive(Debug)]
+struct SubInfo {
+    key: SubKey,
+    created: SystemTime,
+    subscribers: Vec<u64>,
+}
+
+/// The home shard's realm-wide view.
+#[derive(Debug, Default)]
+pub(crate) struct Catalog {
+    sessions: HashMap<u64, Arc<SessionInfo>>,
+    subscriptions: HashMap<u64, SubInfo>,
+}
+
+/// A testament: published by the router when its session goes away.
+#[derive(Debug, Clone)]
+pub(crate) struct Testament {
+    topic: String,
+    payload: Payload,
+    options: Dict,
+}
+
+#[derive(Debug)]
+pub(crate) enum MetaMsg {
+    Joined {
+        realm: usize,
+        info: Arc<SessionInfo>,
+    },
+    Left {
+        realm: usize,
+        session: u64,
+    },
+    Subscribed {
+        realm: usize,
+        session: u64,
+        id: u64,
+        key: SubKey,
+    },
+    Unsubscribed {
+        realm: usize,
+        session: u64,
+        id: u64,
+    },
+    Call {
+        realm: usize,
+        call: CallRef,
+        trusted: bool,
+        procedure: String,
+        payload: Payload,
+    },
+    /// To a session's shard: end it with GOODBYE.
+    Kill {
+        session: u64,
+        reason: String,
+        message: Option<String>,
+    },
+    /// To a subscriber's shard: drop it from a subscription.
+    RemoveSubscriber {
+        session: u64,
+        id: u64,
+    },
+}
+
+/// Meta procedures answered by the home shard.
+const HOME_PROCEDURES: &[&str] = &[
+    "wamp.session.count",
+    "wamp.session.list",
+    "wamp.session.get",
+    "wamp.session.kill",
+    "wamp.session.kill_by_authid",
+    "wamp.session.kill_by_authrole",
+    "wamp.session.kill_all",
+    "wamp.subscription.list",
+    "wamp.subscription.lookup",
+    "wamp.subscription.match",
+    "wamp.subscription.get",
+    "wamp.subscription.list_subscribers",
+    "wamp.subscription.count_subscribers",
+    "wamp.subscription.remove_subscriber",
+    "wamp.registration.list",
+    "wamp.registration.lookup",
+    "wamp.registration.match",
+    "wamp.registration.get",
+    "wamp.registration.list_callees",
+    "wamp.registration.count_callees",
+    "wamp.registration.remove_callee",
+];
+
+/// True for the `wamp.` procedures the router answers itself.
+pub(super) fn is_meta_procedure(procedure: &str) -> bool {
+    HOME_PROCEDURES.contains(&procedure)
+        || procedure == "wamp.session.add_testament"
+        || procedure == "wamp.session.flush_testaments"
+}
+
+/// A meta call's failure: error URI and message.
+type MetaError = (&'static str, String);
+
+fn arg(payload: &Payload, i: usize) -> Option<&Value> {
+    payload.args.as_ref().and_then(|a| a.get(i))
+}
+
+fn kwarg<'a>(payload: &'a Payload, name: &str) -> Option<&'a Value> {
+    payload.kwargs.as_ref().and_then(|k| k.get(name))
+}
+
+fn id_arg(payload: &Payload, i: usize, what: &str) -> Result<u64, MetaError> {
+    arg(payload, i).and_then(Value::as_u64).ok_or_else(|| {
+        (
+            uris::INVALID_ARGUMENT,
+            format!("argument {i} must be {what}"),
+        )
+    })
+}
+
+fn str_arg<'a>(payload: &'a Payload, i: usize, what: &str) -> Result<&'a str, MetaError> {
+    arg(payload, i).and_then(Value::as_str).ok_or_else(|| {
+        (
+            uris::INVALID_ARGUMENT,
+            format!("argument {i} must be {what}"),
+        )
+    })
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+impl Core {
+    pub(super) fn handle_meta_msg(&mut self, msg: MetaMsg) {
+        match msg {
+            MetaMsg::Joined { realm, info } => {
+                let details = info.details(&self.realms[realm].name);
+                self.realms[realm]
+                    .catalog
+                    .sessions
+                    .insert(info.session, info);
+                self.meta_event(realm, "wamp.session.on_join", vec![details.into()]);
+            }
+            MetaMsg::Left { realm, session } => {
+                if let Some(info) = self.realms[realm].catalog.sessions.remove(&session) {
+                    let args = vec![
+                        session.into(),
+                        info.authid.as_str().into(),
+                        info.authrole.as_str().into(),
+                    ];
+                    self.meta_event(realm, "wamp.session.on_leave", args);
+                }
+            }
+            MetaMsg::Subscribed {
+                realm,
+                session,
+                id,
+                key,
+            } => self.home_subscribed(realm, session, id, key),
+            MetaMsg::Unsubscribed { realm, session, id } => {
+                self.home_unsubscribed(realm, session, id)
+            }
+            MetaMsg::Call {
+                realm,
+                call,
+                trusted,
+                procedure,
+                payload,
+            } => {
+                let reply = match self.home_meta_call(realm, call, trusted, &procedure, &payload) {
+                    Ok(value) => DealerMsg::Result {
+                        call,
+                        progress: false,
+                        payload: Box::new(Payload::args(vec![value])),
+                    },
+                    Err((error, message)) => DealerMsg::Error {
+                        call,
+                        error: error.to_owned(),
+                        details: Dict::new(),
+                        payload: Box::new(Payload::args(vec![message.into()])),
+                    },
+                };
+                self.send_to_shard(call.shard, Inner::Dealer(reply));
+            }
+            MetaMsg::Kill {
+                session,
+                reason,
+                message,
+            } => self.kill_local(session, reason, message),
+            MetaMsg::RemoveSubscriber { session, id } => {
+                let Some(conn) = self.conn_of(session) else {
+                    return;
+                };
+                let Some(joined) = self.joined_mut(conn) else {
+                    return;
+                };
+                let Some(pos) = joined.subscriptions.iter().position(|&s| s == id) else {
+                    return;
+                };
+                joined.subscriptions.swap_remove(pos);
+                let realm = joined.realm;
+                self.drop_subscriber(realm, id, conn, session);
+            }
+        }
+    }
+
+    pub(super) fn meta_to_home(&mut self, realm: usize, msg: MetaMsg) {
+        self.send_to_home(realm, Inner::Meta(msg));
+    }
+
+    /// Publishes a meta event from the router.
+    pub(super) fn meta_event(&mut self, realm: usize, topic: &str, args: Vec<Value>) {
+        let id = self.ids.next_id();
+        self.route_publication(router_publication(realm, id, topic, args, None));
+    }
+
+    fn home_subscribed(&mut self, realm: usize, session: u64, id: u64, key: SubKey) {
+        let created = self.wall_clock;
+        let catalog = &mut self.realms[realm].catalog;
+        let mut fresh = false;
+        let info = catalog.subscriptions.entry(id).or_insert_with(|| {
+            fresh = true;
+            SubInfo {
+                key,
+                created,
+                subscribers: Vec::new(),
+            }
+        });
+        if info.subscribers.contains(&session) {
+            return;
+        }
+        info.subscribers.push(session);
+        let details = sub_details(id, info);
+        if fresh {
+            self.meta_event(
+                realm,
+                "wamp.subscription.on_create",
+                vec![session.into(), details.into()],
+            );
+        }
+        self.meta_event(
+            realm,
+            "wamp.subscription.on_subscribe",
+            vec![session.into(), id.into()],
+        );
+    }
+
+    fn home_unsubscribed(&mut self, realm: usize, session: u64, id: u64) {
+        let catalog = &mut self.realms[realm].catalog;
+        let Some(info) = catalog.subscriptions.get_mut(&id) else {
+            return;
+        };
+        let Some(pos) = info.subscribers.iter().position(|&s| s == session) else {
+            return;
+        };
+        info.subscribers.swap_remove(pos);
+        let empty = info.subscribers.is_empty();
+        if empty {
+            catalog.subscriptions.remove(&id);
+        }
+        self.meta_event(
+            realm,
+            "wamp.subscription.on_unsubscribe",
+            vec![session.into(), id.into()],
+        );
+        if empty {
+            self.meta_event(
+                realm,
+                "wamp.subscription.on_delete",
+                vec![session.into(), id.into()],
+            );
+        }
+    }
+
+    /// Registration meta events, published by the home shard's dealer.
+    pub(super) fn registration_event(
+        &mut self,
+        realm: usize,
+        topic: &str,
+        session: u64,
+        detail: Value,
+    ) {
+        self.meta_event(realm, topic, vec![session.into(), detail]);
+    }
+
+    /// A CALL to a `wamp.` procedure the router implements (see [`is_meta_procedure`]).
+    pub(super) fn meta_call(
+        &mut self,
+        conn: ConnId,
+        request: u64,
+        procedure: &str,
+        payload: Payload,
+    ) {
+        let Some(joined) = self.joined(conn) else {
+            return;
+        };
+        let (realm, session) = (joined.realm, joined.id);
+        let trusted = self.realms[realm].roles[joined.role].name == "trusted";
+        let call = CallRef {
+            shard: self.shard,
+            session,
+            request,
+        };
+        let answer = match procedure {
+            "wamp.session.add_testament" => self.add_testament(conn, &payload),
+            "wamp.session.flush_testaments" => self.flush_testaments(conn, &payload),
+            p if HOME_PROCEDURES.contains(&p) => {
+                if let Some(j) = self.joined_mut(conn) {
+                    j.pending_calls.insert(request, Default::default());
+                }
+                let msg = MetaMsg::Call {
+                    realm,
+                    call,
+                    trusted,
+                    procedure: p.to_owned(),
+                    payload,
+                };
+                return self.meta_to_home(realm, msg);
+            }
+            _ => Err((
+                uris::NO_SUCH_PROCEDURE,
+                format!("no meta procedure {procedure}"),
+            )),
+        };
+        let msg = match answer {
+            Ok(value) => Message::Result {
+                request,
+                details: Dict::new(),
+                payload: Payload::args(vec![value]),
+            },
+            Err((error, message)) => Message::Error {
+                request_type: MessageType::Call.code(),
+                request,
+                details: Dict::new(),
+                error: error.to_owned(),
+                payload: Payload::args(vec![message.into()]),
+            },
+        };
+        self.send(conn, &msg);
+    }
+
+    fn home_meta_call(
+        &mut self,
+        realm: usize,
+        call: CallRef,
+        trusted: bool,
+        procedure: &str,
+        p: &Payload,
+    ) -> Result<Value, MetaError> {
+        let visible = |uri: &str| trusted || !uri::is_reserved(uri);
+        match procedure {
+            "wamp.session.count" | "wamp.session.list" => {
+                let roles: Option<Vec<&str>> = arg(p, 0)
+                    .or_else(|| kwarg(p, "filter_authroles"))
+                    .and_then(Value::as_list)
+                    .map(|l| l.iter().filter_map(Value::as_str).collect());
+                let catalog = &self.realms[realm].catalog;
+                let mut ids: Vec<u64> = catalog
+                    .sessions
+                    .values()
+                    .filter(|s| {
+                        roles
+                            .as_ref()
+                            .is_none_or(|r| r.contains(&s.authrole.as_str()))
+                    })
+                    .map(|s| s.session)
+                    .collect();
+                if procedure.ends_with("count") {
+                    return Ok((ids.len() as u64).into());
+                }
+                ids.sort_unstable();
+                Ok(Value::List(ids.into_iter().map(Value::from).collect()))
+            }
+            "wamp.session.get" => {
+                let id = id_arg(p, 0, "a session id")?;
+                let realm_name = self.realms[realm].name.clone();
+                let info = self.realms[realm]
+                    .catalog
+                    .sessions
+                    .get(&id)
+                    .ok_or_else(|| no_such_session(id))?;
+                Ok(info.details(&realm_name).into())
+            }
+            "wamp.session.kill" => {
+                let id = id_arg(p, 0, "a session id")?;
+                if id == call.session {
+                    return Err((
+                        uris::INVALID_ARGUMENT,
+                        "a session cannot kill itself".into(),
+                    ));
+                }
+                let shard = self.realms[realm]
+                    .catalog
+                    .sessions
+                    .get(&id)
+                    .map(|s| s.shard)
+                    .ok_or_else(|| no_such_session(id))?;
+                self.kill(shard, id, p);
+                Ok(Value::Null)
+            }
+            "wamp.session.kill_by_authid"
+            | "wamp.session.kill_by_authrole"
+            | "wamp.session.kill_all" => {
+                let wanted = if procedure.ends_with("kill_all") {
+                    None
+                } else {
+                    Some(str_arg(p, 0, "a string")?)
+                };
+                let by_role = procedure.ends_with("authrole");
+                let mut victims: Vec<(usize, u64)> = self.realms[realm]
+                    .catalog
+                    .sessions
+                    .values()
+                    .filter(|s| s.session != call.session)
+                    .filter(|s| {
+                        wanted.is_none_or(|w| {
+                            if by_role {
+                                s.authrole == w
+                            } else {
+                                s.authid == w
+                            }
+                        })
+                    })
+                    .map(|s| (s.shard, s.session))
+                    .collect();
+                victims.sort_unstable();
+                for &(shard, id) in &victims {
+                    self.kill(shard, id, p);
+                }
+                Ok(Value::List(
+                    victims.into_iter().map(|(_, id)| Value::from(id)).collect(),
+                ))
+            }
+            "wamp.subscription.list" => {
+                let catalog = &self.realms[realm].catalog;
+                let mut by_policy: [Vec<u64>; 3] = Default::default();
+                for (id, info) in &catalog.subscriptions {
+                    if visible(&info.key.uri) {
+                        by_policy[policy_index(info.key.policy)].push(*id);
+                    }
+                }
+                Ok(by_policy_dict(by_policy))
+            }
+            "wamp.subscription.lookup" => {
+                let topic = str_arg(p, 0, "a topic URI")?;
+                let policy = match_option(p)?;
+                let catalog = &self.realms[realm].catalog;
+                Ok(catalog
+                    .subscriptions
+                    .iter()
+                    .find(|(_, i)| i.key.policy == policy && i.key.uri == topic && visible(topic))
+                    .map_or(Value::Null, |(id, _)| (*id).into()))
+            }
+            "wamp.subscription.match" => {
+                let topic = str_arg(p, 0, "a topic URI")?;
+                let catalog = &self.realms[realm].catalog;
+                let mut ids: Vec<u64> = catalog
+                    .subscriptions
+                    .iter()
+                    .filter(|(_, i)| {
+                        visible(&i.key.uri) && policy_matches(i.key.policy, &i.key.uri, topic)
+                    })
+                    .map(|(id, _)| *id)
+                    .collect();
+                ids.sort_unstable();
+                Ok(if ids.is_empty() {
+                    Value::Null
+                } else {
+                    Value::List(ids.into_iter().map(Value::from).collect())
+                })
+            }
+            "wamp.subscription.get"
+            | "wamp.subscription.list_subscribers"
+            | "wamp.subscription.count_subscribers" => {
+                let id = id_arg(p, 0, "a subscription id")?;
+                let info = self.realms[realm]
+                    .catalog
+                    .subscriptions
+                    .get(&id)
+                    .filter(|i| visible(&i.key.uri))
+                    .ok_or_else(|| (uris::NO_SUCH_SUBSCRIPTION, format!("no subscription {id}")))?;
+                Ok(match procedure {
+                    "wamp.subscription.get" => sub_details(id, info).into(),
+                    "wamp.subscription.count_subscribers" => (info.subscribers.len() as u64).into(),
+                    _ => Value::List(info.subscribers.iter().map(|&s| Value::from(s)).collect()),
+                })
+            }
+            "wamp.subscription.remove_subscriber" => {
+                let id = id_arg(p, 0, "a subscription id")?;
+                let session = id_arg(p, 1, "a session id")?;
+                let catalog = &self.realms[realm].catalog;
+                let held = catalog
+                    .subscriptions
+                    .get(&id)
+                    .is_some_and(|i| i.subscribers.contains(&session));
+                let shard = catalog.sessions.get(&session).map(|s| s.shard);
+                let (true, Some(shard)) = (held, shard) else {
+                    return Err((
+                        uris::NO_SUCH_SUBSCRIPTION,
+                        format!("session {session} holds no subscription {id}"),
+                    ));
+                };
+                self.send_to_shard(
+                    shard,
+                    Inner::Meta(MetaMsg::RemoveSubscriber { session, id }),
+                );
+                Ok(Value::Null)
+            }
+            "wamp.registration.list" => {
+                let mut by_policy: [Vec<u64>; 3] = Default::default();
+                for reg in self.realms[realm].dealer.registrations() {
+                    if visible(&reg.uri) {
+                        by_policy[policy_index(reg.policy)].push(reg.id);
+                    }
+                }
+                Ok(by_policy_dict(by_policy))
+            }
+            "wamp.registration.lookup" => {
+                let procedure = str_arg(p, 0, "a procedure URI")?;
+                let policy = match_option(p)?;
+                let dealer = &self.realms[realm].dealer;
+                Ok(dealer
+                    .registrations()
+                    .find(|r| r.policy == policy && r.uri == procedure && visible(procedure))
+                    .map_or(Value::Null, |r| r.id.into()))
+            }
+            "wamp.registration.match" => {
+                let procedure = str_arg(p, 0, "a procedure URI")?;
+                Ok(self.realms[realm]
+                    .dealer
+                    .best_match(procedure)
+                    .filter(|r| visible(&r.uri))
+                    .map_or(Value::Null, |r| r.id.into()))
+            }
+            "wamp.registration.get"
+            | "wamp.registration.list_callees"
+            | "wamp.registration.count_callees" => {
+                let id = id_arg(p, 0, "a registration id")?;
+                let reg = self.realms[realm]
+                    .dealer
+                    .registration(id)
+                    .filter(|r| visible(&r.uri))
+                    .ok_or_else(|| (uris::NO_SUCH_REGISTRATION, format!("no registration {id}")))?;
+                Ok(match procedure {
+                    "wamp.registration.get" => Dict::new()
+                        .with("id", reg.id)
+                        .with("created", rfc3339(reg.created))
+                        .with("uri", reg.uri.as_str())
+                        .with("match", reg.policy.as_str())
+                        .with("invoke", reg.invoke.as_str())
+                        .into(),
+                    "wamp.registration.count_callees" => (reg.callees.len() as u64).into(),
+                    _ => Value::List(reg.callees.iter().map(|c| Value::from(c.session)).collect()),
+                })
+            }
+            "wamp.registration.remove_callee" => {
+                let id = id_arg(p, 0, "a registration id")?;
+                let session = id_arg(p, 1, "a session id")?;
+                let callee = self.realms[realm]
+                    .dealer
+                    .registration(id)
+                    .and_then(|r| r.callees.iter().find(|c| c.session == session).copied())
+                    .ok_or_else(|| {
+                        (
+                            uris::NO_SUCH_REGISTRATION,
+                            format!("session {session} is no callee of {id}"),
+                        )
+                    })?;
+                self.send_to_shard(
+                    callee.shard,
+                    Inner::Dealer(DealerMsg::Revoked { session, id }),
+                );
+                self.home_unregister(
+                    realm,
+                    id,
+                    Callee {
+                        shard: callee.shard,
+                        session,
+                    },
+                    None,
+                );
+                Ok(Value::Null)
+            }
+            _ => Err((
+                uris::NO_SUCH_PROCEDURE,
+                format!("no meta procedure {procedure}"),
+            )),
+        }
+    }
+
+    fn kill(&mut self, shard: usize, session: u64, p: &Payload) {
+        let reason = kwarg(p, "reason")
+            .and_then(Value::as_str)
+            .unwrap_or(uris::CLOSE_KILLED)
+            .to_owned();
+        let message = kwarg(p, "message")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        self.send_to_shard(
+            shard,
+            Inner::Meta(MetaMsg::Kill {
+                session,
+                reason,
+                message,
+            }),
+        );
+    }
+
+    /// Ends a local session with GOODBYE; its GOODBYE reply is then expected.
+    fn kill_local(&mut self, session: u64, reason: String, message: Option<String>) {
+        let Some(conn) = self.conn_of(session) else {
+            return;
+        };
+        let mut details = Dict::new();
+        if let Some(m) = message {
+            details.insert("message", m);
+        }
+        self.send(conn, &Message::Goodbye { details, reason });
+        if let Some(mut s) = self.sessions.remove(&conn) {
+            self.leave(&mut s);
+            s.state = State::Killed;
+            self.sessions.insert(conn, s);
+        }
+    }
+
+    fn add_testament(&mut self, conn: ConnId, p: &Payload) -> Result<Value, MetaError> {
+        let topic = str_arg(p, 0, "a topic URI")?.to_owned();
+        let args = arg(p, 1).and_then(Value::as_list).map(<[Value]>::to_vec);
+        let kwargs = arg(p, 2).and_then(Value::as_dict).cloned();
+        let options = kwarg(p, "publish_options")
+            .and_then(Value::as_dict)
+            .cloned()
+            .unwrap_or_default();
+        let scope = kwarg(p, "scope")
+            .and_then(Value::as_str)
+            .unwrap_or("destroyed");
+        if scope != "destroyed" && scope != "detached" {
+            return Err((
+                uris::INVALID_ARGUMENT,
+                "scope must be \"destroyed\" or \"detached\"".into(),
+            ));
+        }
+        let joined = self
+            .joined(conn)
+            .ok_or((uris::INVALID_ARGUMENT, String::new()))?;
+        let realm = &self.realms[joined.realm];
+        if !uri::is_valid(&topic, realm.uri_check, MatchPolicy::Exact) {
+            return Err((uris::INVALID_URI, format!("invalid topic URI \"{topic}\"")));
+        }
+        if !realm.roles[joined.role]
+            .authorize(&topic, super::authz::Action::Publish)
+            .allow
+        {
+            return Err((
+                uris::NOT_AUTHORIZED,
+                format!("session is not authorized to publish to topic \"{topic}\""),
+            ));
+        }
+        let testament = Testament {
+            topic,
+            payload: Payload { args, kwargs },
+            options,
+        };
+        if let Some(j) = self.joined_mut(conn) {
+            // Sessions are never detached (no session resumption), so both scopes fire on leave.
+            j.testaments.push(testament);
+        }
+        Ok(Value::Null)
+    }
+
+    fn flush_testaments(&mut self, conn: ConnId, p: &Payload) -> Result<Value, MetaError> {
+        let scope = arg(p, 0)
+            .or_else(|| kwarg(p, "scope"))
+            .and_then(Value::as_str)
+            .unwrap_or("destroyed");
+        if scope != "destroyed" && scope != "detached" {
+            return Err((
+                uris::INVALID_ARGUMENT,
+                "scope must be \"destroyed\" or \"detached\"".into(),
+            ));
+        }
+        let joined = self
+            .joined_mut(conn)
+            .ok_or((uris::INVALID_ARGUMENT, String::new()))?;
+        let n = joined.testaments.len() as u64;
+        joined.testaments.clear();
+        Ok(n.into())
+    }
+
+    /// Publishes a leaving session's testaments and tells the home shard it left.
+    pub(super) fn leave_meta(&mut self, joined: &Joined) {
+        for t in &joined.testaments {
+            let id = self.ids.next_id();
+            let mut publication = router_publication(joined.realm, id, &t.topic, Vec::new(), None);
+            publication.payload = t.payload.clone();
+            publication.retain = t.options.get_bool("retain").unwrap_or(false);
+            self.route_publication(publication);
+        }
+        self.meta_to_home(
+            joined.realm,
+            MetaMsg::Left {
+                realm: joined.realm,
+                session: joined.id,
+            },
+        );
+    }
+}
+
+fn no_such_session(id: u64) -> MetaError {
+    (
+        uris::NO_SUCH_SESSION,
+        format!("no session {id} on this realm"),
+    )
+}
+
+fn match_option(p: &Payload) -> Result<MatchPolicy, MetaError> {
+    let options = arg(p, 1).and_then(Value::as_dict);
+    match options.and_then(|o| o.get_str("match")) {
+        None => Ok(MatchPolicy::Exact),
+        Some(m) => MatchPolicy::parse(m)
+            .ok_or((uris::INVALID_ARGUMENT, format!("unknown match policy {m}"))),
+    }
+}
+
+fn policy_index(policy: MatchPolicy) -> usize {
+    match policy {
+        MatchPolicy::Exact => 0,
+        MatchPolicy::Prefix => 1,
+        MatchPolicy::Wildcard => 2,
+    }
+}
+
+fn policy_matches(policy: MatchPolicy, pattern: &str, uri: &str) -> bool {
+    match policy {
+        MatchPolicy::Exact => pattern == uri,
+        MatchPolicy::Prefix => uri.starts_with(pattern),
+        MatchPolicy::Wildcard => uri::wildcard_matches(pattern, uri),
+    }
+}
+
+fn by_policy_dict(mut by_policy: [Vec<u64>; 3]) -> Value {
+    for ids in &mut by_policy {
+        ids.sort_unstable();
+    }
+    let list = |ids: &[u64]| Value::List(ids.iter().map(|&i| Value::from(i)).collect());
+    Dict::new()
+        .with("exact", list(&by_policy[0]))
+        .with("prefix", list(&by_policy[1]))
+        .with("wildcard", list(&by_policy[2]))
+        .into()
+}
+
+fn sub_details(id: u64, info: &SubInfo) -> Dict {
+    Dict::new()
+        .with("id", id)
+        .with("created", rfc3339(info.created))
+        .with("uri", info.key.uri.as_str())
+        .with("match", info.key.policy.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_civil_dates() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_564_800 + 3661);
+        assert_eq!(rfc3339(t), "2026-11-25T01:01:01Z");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+}
