@@ -1,13 +1,13 @@
 //! Codec micro-benchmarks: decode and encode per serializer for the messages that dominate a
-//! router's traffic (PUBLISH in, EVENT out, CALL), and JSON -> MessagePack transcoding (what a
-//! mixed-serializer fan-out pays).
+//! router's traffic (PUBLISH in, EVENT out, CALL), and JSON -> MessagePack / CBOR transcoding
+//! (what a mixed-serializer fan-out pays).
 //!
 //! Run: `cargo bench --bench codec` (add `-- --quick` for a fast, rougher pass).
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use ferrobar::codec::{json, msgpack};
+use ferrobar::codec::{cbor, json, msgpack};
 use ferrobar::wamp::{Dict, Message, Payload, Value};
 
 /// PUBLISH with one 64-byte string argument.
@@ -100,6 +100,7 @@ fn codecs(c: &mut Criterion) {
         msgpack::decode,
         msgpack::encode_event,
     );
+    bench_serializer(c, "cbor", cbor::encode, cbor::decode, cbor::encode_event);
 
     let mut g = c.benchmark_group("transcode");
     for (label, msg) in [("publish", publish()), ("call", call())] {
@@ -112,6 +113,19 @@ fn codecs(c: &mut Criterion) {
                     out.clear();
                     if let Ok(m) = json::decode(black_box(buf)) {
                         msgpack::encode(&m, &mut out);
+                    }
+                    black_box(out.len())
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        g.bench_function(format!("json_to_cbor/{label}"), |b| {
+            b.iter_batched_ref(
+                || text.clone(),
+                |buf| {
+                    out.clear();
+                    if let Ok(m) = json::decode(black_box(buf)) {
+                        cbor::encode(&m, &mut out);
                     }
                     black_box(out.len())
                 },

@@ -371,7 +371,7 @@ fn cmd_init(a: &InitArgs) -> Result<u8, CliError> {
 }
 
 fn cmd_version() -> Result<u8, CliError> {
-    let serializers = [Serializer::Json, Serializer::MsgPack]
+    let serializers = [Serializer::Json, Serializer::MsgPack, Serializer::Cbor]
         .iter()
         .map(|s| format!("{} ({})", s.name(), s.subprotocol()))
         .collect::<Vec<_>>()

@@ -125,10 +125,10 @@ fn upgrade_with_only_unsupported_subprotocol_is_refused() {
     let request = format!(
         "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-         Sec-WebSocket-Protocol: wamp.2.cbor\r\n\r\n"
+         Sec-WebSocket-Protocol: wamp.2.ubjson\r\n\r\n"
     );
     let r = http(port, &request);
-    assert_eq!(r.status, 400, "only wamp.2.cbor offered: {r:?}");
+    assert_eq!(r.status, 400, "only wamp.2.ubjson offered: {r:?}");
     assert!(
         r.body.contains("wamp.2.json"),
         "the refusal names what the endpoint speaks: {r:?}"

@@ -90,7 +90,7 @@ fn check_reports_every_problem_with_its_path() {
             "realms": [{"name": "realm1", "roles": [{"name": "backend", "authorizer": "com.example.authorize"}]}],
             "transports": [
                 {"type": "websocket", "endpoint": {"type": "tcp", "port": "abc"}, "auth": {"ticket": {"type": "static"}}},
-                {"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8081}}
+                {"type": "universal", "endpoint": {"type": "tcp", "port": 8081}}
             ]
         }]
     }"#;
@@ -107,8 +107,42 @@ fn check_reports_every_problem_with_its_path() {
             "workers[0].realms[0].roles[0].authorizer: dynamic authorization ('authorizer') is not supported yet",
             r#"workers[0].transports[0].endpoint.port: expected an integer 1..65535 or "$ENV", found "abc""#,
             "workers[0].transports[0].auth.ticket: authentication method 'ticket' is not supported yet",
-            "workers[0].transports[1].type: transport type 'rawsocket' is not supported yet",
+            "workers[0].transports[1].type: transport type 'universal' is not supported yet",
         ]
+    );
+}
+
+#[test]
+fn check_accepts_rawsocket_and_cbor() {
+    let dir = TempDir::new("rawsocket");
+    let config = r#"{
+        "version": 2,
+        "workers": [{
+            "type": "router",
+            "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": []}]}],
+            "transports": [
+                {"type": "rawsocket", "endpoint": {"type": "tcp", "port": 8081},
+                 "serializers": ["cbor", "msgpack", "json"], "options": {"max_message_size": 1048576}},
+                {"type": "websocket", "endpoint": {"type": "tcp", "port": 8080}, "serializers": ["cbor"]}
+            ]
+        }]
+    }"#;
+    fs::write(dir.path().join("config.json"), config).unwrap();
+    let o = ferrobar(&["check", "--cbdir", dir.s()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), OK_LINE);
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+
+    let bad = config.replace("1048576", "100");
+    fs::write(dir.path().join("config.json"), bad).unwrap();
+    let o = ferrobar(&["check", "--cbdir", dir.s()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(
+            "workers[0].transports[0].options.max_message_size: expected an integer 512..16777216, found 100"
+        ),
+        "{}",
+        stderr(&o)
     );
 }
 

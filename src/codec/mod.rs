@@ -3,6 +3,7 @@
 //! Decoders never panic on peer bytes: every malformed input is a [`DecodeError`] naming what
 //! was expected. Encoders write into a caller-supplied buffer so the hot path can reuse it.
 
+pub mod cbor;
 pub mod json;
 pub mod msgpack;
 mod wire;
@@ -18,10 +19,12 @@ pub enum Serializer {
     Json,
     /// `wamp.2.msgpack` (binary frames).
     MsgPack,
+    /// `wamp.2.cbor` (binary frames).
+    Cbor,
 }
 
 /// How many serializers there are; per-serializer caches are arrays of this length.
-pub const SERIALIZER_COUNT: usize = 2;
+pub const SERIALIZER_COUNT: usize = 3;
 
 impl Serializer {
     /// The WebSocket subprotocol name.
@@ -29,14 +32,16 @@ impl Serializer {
         match self {
             Serializer::Json => "wamp.2.json",
             Serializer::MsgPack => "wamp.2.msgpack",
+            Serializer::Cbor => "wamp.2.cbor",
         }
     }
 
-    /// The config name (`"json"`, `"msgpack"`).
+    /// The config name (`"json"`, `"msgpack"`, `"cbor"`).
     pub fn name(self) -> &'static str {
         match self {
             Serializer::Json => "json",
             Serializer::MsgPack => "msgpack",
+            Serializer::Cbor => "cbor",
         }
     }
 
@@ -45,6 +50,7 @@ impl Serializer {
         match name {
             "json" => Some(Serializer::Json),
             "msgpack" => Some(Serializer::MsgPack),
+            "cbor" => Some(Serializer::Cbor),
             _ => None,
         }
     }
@@ -54,13 +60,34 @@ impl Serializer {
         match p {
             "wamp.2.json" => Some(Serializer::Json),
             "wamp.2.msgpack" => Some(Serializer::MsgPack),
+            "wamp.2.cbor" => Some(Serializer::Cbor),
+            _ => None,
+        }
+    }
+
+    /// The RawSocket serializer id (the low nibble of the handshake's second octet).
+    pub fn rawsocket_id(self) -> u8 {
+        match self {
+            Serializer::Json => 1,
+            Serializer::MsgPack => 2,
+            Serializer::Cbor => 3,
+        }
+    }
+
+    /// The serializer with RawSocket id `id` (1 JSON, 2 MessagePack, 3 CBOR); `None` for 0
+    /// (illegal), 4 (UBJSON), 5 (FlatBuffers) and the reserved ids.
+    pub fn from_rawsocket_id(id: u8) -> Option<Self> {
+        match id {
+            1 => Some(Serializer::Json),
+            2 => Some(Serializer::MsgPack),
+            3 => Some(Serializer::Cbor),
             _ => None,
         }
     }
 
     /// True when messages travel in WebSocket binary frames.
     pub fn is_binary(self) -> bool {
-        matches!(self, Serializer::MsgPack)
+        matches!(self, Serializer::MsgPack | Serializer::Cbor)
     }
 
     /// Index into per-serializer arrays.
@@ -68,6 +95,7 @@ impl Serializer {
         match self {
             Serializer::Json => 0,
             Serializer::MsgPack => 1,
+            Serializer::Cbor => 2,
         }
     }
 
@@ -77,6 +105,7 @@ impl Serializer {
         match self {
             Serializer::Json => json::decode(bytes),
             Serializer::MsgPack => msgpack::decode(bytes),
+            Serializer::Cbor => cbor::decode(bytes),
         }
     }
 
@@ -85,6 +114,7 @@ impl Serializer {
         match self {
             Serializer::Json => json::encode(msg, out),
             Serializer::MsgPack => msgpack::encode(msg, out),
+            Serializer::Cbor => cbor::encode(msg, out),
         }
     }
 
@@ -105,6 +135,9 @@ impl Serializer {
             Serializer::MsgPack => {
                 msgpack::encode_event(subscription, publication, details, payload, out)
             }
+            Serializer::Cbor => {
+                cbor::encode_event(subscription, publication, details, payload, out)
+            }
         }
     }
 }
@@ -115,7 +148,7 @@ pub enum DecodeError {
     /// The bytes are not valid for the serializer at all.
     #[error("malformed {serializer} at byte {offset}: {detail}")]
     Malformed {
-        /// `"JSON"` or `"MessagePack"`.
+        /// `"JSON"`, `"MessagePack"` or `"CBOR"`.
         serializer: &'static str,
         /// Byte offset where decoding stopped, when known.
         offset: usize,

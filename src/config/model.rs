@@ -101,6 +101,27 @@ pub enum TransportKind {
     WebSocket(WebSocketService),
     /// `"type": "web"`: HTTP paths, some of them WebSocket.
     Web(WebService),
+    /// `"type": "rawsocket"`: WAMP over RawSocket (4-octet handshake, length-prefixed frames).
+    RawSocket(RawSocketService),
+}
+
+/// The `rawsocket` transport's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawSocketService {
+    /// Serializers offered (the client names one in its handshake; order does not matter).
+    pub serializers: Vec<Serializer>,
+    /// `options.max_message_size`: the largest message accepted, 512 B to 16 MiB (Crossbar's
+    /// range and default: 16 MiB). The handshake reply states it rounded down to a power of two.
+    pub max_message_size: usize,
+}
+
+impl Default for RawSocketService {
+    fn default() -> Self {
+        RawSocketService {
+            serializers: vec![Serializer::Cbor, Serializer::MsgPack, Serializer::Json],
+            max_message_size: 16 * 1024 * 1024,
+        }
+    }
 }
 
 /// Anonymous authentication (`auth.anonymous`, or no `auth` block at all).
@@ -207,7 +228,7 @@ pub struct WebSocketService {
 impl Default for WebSocketService {
     fn default() -> Self {
         WebSocketService {
-            serializers: vec![Serializer::MsgPack, Serializer::Json],
+            serializers: vec![Serializer::Cbor, Serializer::MsgPack, Serializer::Json],
             options: WebSocketOptions::default(),
         }
     }
@@ -224,6 +245,26 @@ pub struct WebSocketOptions {
     pub require_websocket_subprotocol: bool,
     /// A plain GET on the WebSocket path renders a status page (default true).
     pub enable_webstatus: bool,
+    /// `open_handshake_timeout` in ms: how long a connection may take to complete the opening
+    /// handshake (`None`: no limit; Crossbar's 0 means the same).
+    pub open_handshake_timeout_ms: Option<u64>,
+    /// `close_handshake_timeout` in ms: how long to wait for the peer's close frame after
+    /// sending one before dropping the connection (`None`: no limit).
+    pub close_handshake_timeout_ms: Option<u64>,
+    /// `auto_ping_interval` in ms: send a ping after this long (`None`: never).
+    pub auto_ping_interval_ms: Option<u64>,
+    /// `auto_ping_timeout` in ms: drop the connection when a ping is not answered within this
+    /// (`None`: never).
+    pub auto_ping_timeout_ms: Option<u64>,
+    /// `auto_ping_size`: ping payload size in bytes, 12 to 125 (Autobahn's default and range: 12).
+    pub auto_ping_size: usize,
+    /// `allowed_origins`: patterns for the `Origin` of an upgrade, where `*` matches any run of
+    /// characters. Autobahn matches them against the origin rebuilt as `scheme://host:port`
+    /// (port always present), so `https://*.example.com:*` is the usual form. Default `["*"]`:
+    /// any origin. A request without `Origin` (a non-browser client) is always allowed.
+    pub allowed_origins: Vec<String>,
+    /// `allow_null_origin`: accept `Origin: null` (sandboxed pages, `file://`). Default true.
+    pub allow_null_origin: bool,
 }
 
 impl Default for WebSocketOptions {
@@ -233,6 +274,13 @@ impl Default for WebSocketOptions {
             max_frame_size: 0,
             require_websocket_subprotocol: true,
             enable_webstatus: true,
+            open_handshake_timeout_ms: None,
+            close_handshake_timeout_ms: None,
+            auto_ping_interval_ms: None,
+            auto_ping_timeout_ms: None,
+            auto_ping_size: 12,
+            allowed_origins: vec!["*".to_owned()],
+            allow_null_origin: true,
         }
     }
 }

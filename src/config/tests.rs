@@ -125,7 +125,11 @@ fn getting_started_maps_to_the_model() {
     let PathService::WebSocket(ws) = &web.paths[1].1 else {
         panic!("expected websocket")
     };
-    assert_eq!(ws.serializers, vec![Serializer::MsgPack, Serializer::Json]);
+    // No `serializers`: Crossbar's preference order, cbor first.
+    assert_eq!(
+        ws.serializers,
+        vec![Serializer::Cbor, Serializer::MsgPack, Serializer::Json]
+    );
     assert_eq!(ws.options, WebSocketOptions::default());
 }
 
@@ -315,23 +319,53 @@ fn tcp_endpoint_options() {
 fn websocket_options_are_honoured() {
     let v = with_transport(
         json!({"type": "websocket", "endpoint": {"type": "tcp", "port": 9000},
-        "serializers": ["json"], "url": "ws://localhost:9000", "options": {
+        "serializers": ["json", "cbor"], "url": "ws://localhost:9000", "options": {
             "max_message_size": 1048576, "max_frame_size": 65536,
-            "require_websocket_subprotocol": false, "enable_webstatus": false}}),
+            "require_websocket_subprotocol": false, "enable_webstatus": false,
+            "open_handshake_timeout": 2500, "close_handshake_timeout": 1000,
+            "auto_ping_interval": 10000, "auto_ping_timeout": 0, "auto_ping_size": 125,
+            "allowed_origins": ["https://*.example.com:*", "http://localhost:8080"],
+            "allow_null_origin": false}}),
     );
+    let c = check(&v);
+    assert!(c.notices.is_empty(), "{:?}", c.notices);
     let n = ok(&v);
     let TransportKind::WebSocket(ws) = &n.routers[0].transports[0].kind else {
         panic!()
     };
-    assert_eq!(ws.serializers, vec![Serializer::Json]);
+    assert_eq!(ws.serializers, vec![Serializer::Json, Serializer::Cbor]);
     assert_eq!(
         ws.options,
         WebSocketOptions {
             max_message_size: 1048576,
             max_frame_size: 65536,
             require_websocket_subprotocol: false,
-            enable_webstatus: false
+            enable_webstatus: false,
+            open_handshake_timeout_ms: Some(2500),
+            close_handshake_timeout_ms: Some(1000),
+            auto_ping_interval_ms: Some(10000),
+            // 0 is Crossbar's "none".
+            auto_ping_timeout_ms: None,
+            auto_ping_size: 125,
+            allowed_origins: vec![
+                "https://*.example.com:*".into(),
+                "http://localhost:8080".into()
+            ],
+            allow_null_origin: false,
         }
+    );
+    let d = WebSocketOptions::default();
+    assert_eq!(
+        (
+            d.open_handshake_timeout_ms,
+            d.close_handshake_timeout_ms,
+            d.auto_ping_interval_ms,
+            d.auto_ping_timeout_ms,
+            d.auto_ping_size,
+            d.allowed_origins.as_slice(),
+            d.allow_null_origin
+        ),
+        (None, None, None, None, 12, &["*".to_string()][..], true)
     );
     let zero = with_transport(
         json!({"type": "websocket", "endpoint": {"type": "tcp", "port": 9000},
@@ -561,4 +595,71 @@ fn find_config_prefers_json_and_refuses_yaml_only() {
         format!("{}: no such file", dir.join("missing.json").display())
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn rawsocket_transport_maps_to_the_model() {
+    let v = with_transport(json!({"type": "rawsocket", "id": "raw_tcp",
+        "endpoint": {"type": "tcp", "port": 9001, "interface": "127.0.0.1"},
+        "serializers": ["cbor", "json"], "options": {"max_message_size": 65536},
+        "auth": {"anonymous": {"type": "static", "role": "device"}}}));
+    let c = check(&v);
+    assert!(c.notices.is_empty(), "{:?}", c.notices);
+    let n = ok(&v);
+    let t = &n.routers[0].transports[0];
+    assert_eq!(t.id, "raw_tcp");
+    assert_eq!(t.anonymous.role, "device");
+    assert_eq!(
+        t.endpoint,
+        Endpoint::Tcp {
+            port: 9001,
+            interface: Some("127.0.0.1".into()),
+            version: IpVersion::V4,
+            backlog: 50
+        }
+    );
+    let TransportKind::RawSocket(rs) = &t.kind else {
+        panic!("expected a rawsocket transport, got {:?}", t.kind)
+    };
+    assert_eq!(
+        rs,
+        &RawSocketService {
+            serializers: vec![Serializer::Cbor, Serializer::Json],
+            max_message_size: 65536
+        }
+    );
+
+    // Defaults: every serializer, 16 MiB, anonymous; a Unix socket endpoint.
+    let v = with_transport(json!({"type": "rawsocket",
+        "endpoint": {"type": "unix", "path": "../raw.sock"}}));
+    let n = ok(&v);
+    let t = &n.routers[0].transports[0];
+    assert_eq!(t.id, "transport001");
+    assert_eq!(t.anonymous, AnonymousAuth::default());
+    assert_eq!(
+        t.endpoint,
+        Endpoint::Unix {
+            path: PathBuf::from("/srv/node/raw.sock"),
+            backlog: 50
+        }
+    );
+    let TransportKind::RawSocket(rs) = &t.kind else {
+        panic!("expected a rawsocket transport")
+    };
+    assert_eq!(rs, &RawSocketService::default());
+    assert_eq!(
+        rs.serializers,
+        vec![Serializer::Cbor, Serializer::MsgPack, Serializer::Json]
+    );
+    assert_eq!(rs.max_message_size, 16 * 1024 * 1024);
+
+    // The protocol's bounds are both accepted.
+    for size in [512, 16 * 1024 * 1024] {
+        let v = with_transport(json!({"type": "rawsocket",
+            "endpoint": {"type": "tcp", "port": 9001}, "options": {"max_message_size": size}}));
+        let TransportKind::RawSocket(rs) = &ok(&v).routers[0].transports[0].kind else {
+            panic!()
+        };
+        assert_eq!(rs.max_message_size, size);
+    }
 }

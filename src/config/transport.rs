@@ -1,5 +1,5 @@
-//! Listening transports (`workers[].transports[]`), their endpoints, WebSocket settings and
-//! `auth` blocks.
+//! Listening transports (`workers[].transports[]`), their endpoints, WebSocket and RawSocket
+//! settings and `auth` blocks.
 
 use std::net::IpAddr;
 
@@ -14,6 +14,22 @@ pub const DEFAULT_BACKLOG: u32 = 50;
 
 /// The largest `max_message_size` / `max_frame_size` Crossbar's validator accepts (64 MiB).
 pub const MAX_MESSAGE_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// The RawSocket `max_message_size` range, set by the protocol (`2^9` to `2^24` octets).
+pub const RAWSOCKET_MESSAGE_MIN: u64 = 512;
+/// See [`RAWSOCKET_MESSAGE_MIN`].
+pub const RAWSOCKET_MESSAGE_MAX: u64 = 16 * 1024 * 1024;
+
+const RAWSOCKET_KEYS: &[&str] = &[
+    "id",
+    "type",
+    "endpoint",
+    "serializers",
+    "debug",
+    "options",
+    "auth",
+    "max_connections",
+];
 
 const WEBSOCKET_KEYS: &[&str] = &[
     "id",
@@ -44,21 +60,24 @@ pub(crate) fn walk_transport(
             return None;
         }
         None => {
-            w.error(&tpath, "missing (expected \"websocket\" or \"web\")");
+            w.error(
+                &tpath,
+                "missing (expected \"websocket\", \"web\" or \"rawsocket\")",
+            );
             return None;
         }
     };
     let id = w.item_id(map, path, "transport", generated);
     match kind {
-        "websocket" | "web" => {}
-        "rawsocket" | "universal" | "mqtt" | "flashpolicy" | "websocket.testee"
-        | "stream.testee" => {
+        "websocket" | "web" | "rawsocket" => {}
+        "universal" | "mqtt" | "flashpolicy" | "websocket.testee" | "stream.testee" => {
             w.unsupported(&tpath, format!("transport type '{kind}'"));
             return None;
         }
         other => {
-            let msg =
-                format!("unknown transport type '{other}' (expected \"websocket\" or \"web\")");
+            let msg = format!(
+                "unknown transport type '{other}' (expected \"websocket\", \"web\" or \"rawsocket\")"
+            );
             w.error(&tpath, msg);
             return None;
         }
@@ -76,6 +95,14 @@ pub(crate) fn walk_transport(
     max_connections(w, map, path);
     let (kind, anonymous) = if kind == "web" {
         web::walk_web_transport(w, map, path)?
+    } else if kind == "rawsocket" {
+        w.keys(map, path, RAWSOCKET_KEYS);
+        let rs = walk_rawsocket(w, map, path);
+        let anonymous = match map.get("auth") {
+            Some(a) => walk_auth(w, a, &child(path, "auth")),
+            None => AnonymousAuth::default(),
+        };
+        (TransportKind::RawSocket(rs), anonymous)
     } else {
         w.keys(map, path, WEBSOCKET_KEYS);
         let ws = walk_websocket(w, map, path);
@@ -341,7 +368,7 @@ fn walk_port(w: &mut Walker, v: &Value, path: &str) -> Option<u16> {
     }
 }
 
-/// The serializer names Crossbar knows; only json and msgpack are offered by ferrobar.
+/// The serializer names Crossbar knows; json, msgpack and cbor are offered by ferrobar.
 const KNOWN_SERIALIZERS: &[&str] = &["json", "msgpack", "cbor", "ubjson", "flatbuffers"];
 
 /// `serializers`, `options`, `url` and `debug` of a WebSocket transport or path service.
@@ -398,23 +425,53 @@ fn walk_serializers(w: &mut Walker, v: &Value, path: &str) -> Option<Vec<Seriali
     if offered.is_empty() {
         w.error(
             path,
-            "none of these serializers is offered by ferrobar yet (expected json or msgpack)",
+            "none of these serializers is offered by ferrobar yet (expected json, msgpack or cbor)",
         );
         return None;
     }
     if !skipped.is_empty() {
+        let names: Vec<&str> = offered.iter().map(|s| s.name()).collect();
+        let usable = match names.split_last() {
+            Some((last, [])) => last.to_string(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
         let msg = format!(
-            "{} not offered by ferrobar yet: clients must use {}",
-            skipped.join(", "),
-            offered
-                .iter()
-                .map(|s| s.name())
-                .collect::<Vec<_>>()
-                .join(" or ")
+            "{} not offered by ferrobar yet: clients must use {usable}",
+            skipped.join(", ")
         );
         w.info(path, msg);
     }
     Some(offered)
+}
+
+/// `serializers`, `options` and `debug` of a RawSocket transport.
+fn walk_rawsocket(w: &mut Walker, map: &Map<String, Value>, path: &str) -> RawSocketService {
+    let mut rs = RawSocketService::default();
+    if let Some(v) = map.get("serializers") {
+        if let Some(s) = walk_serializers(w, v, &child(path, "serializers")) {
+            rs.serializers = s;
+        }
+    }
+    if w.opt_bool(map, path, "debug").is_some() {
+        w.no_effect(path, "debug");
+    }
+    if let Some(v) = map.get("options") {
+        let opath = child(path, "options");
+        if let Some(o) = w.object(v, &opath) {
+            w.keys(o, &opath, &["max_message_size"]);
+            if let Some(n) = w.opt_int(
+                o,
+                &opath,
+                "max_message_size",
+                RAWSOCKET_MESSAGE_MIN,
+                RAWSOCKET_MESSAGE_MAX,
+            ) {
+                rs.max_message_size = n as usize;
+            }
+        }
+    }
+    rs
 }
 
 /// Knobs whose meaning does not carry over (Autobahn/Twisted internals, legacy protocol
@@ -437,20 +494,18 @@ const WS_NO_EFFECT: &[&str] = &[
 ];
 
 /// Robustness knobs a later issue will honour.
-const WS_NOT_ENFORCED: &[&str] = &[
-    "auto_ping_interval",
-    "auto_ping_timeout",
-    "auto_ping_size",
-    "auto_ping_restart_on_any_traffic",
-    "open_handshake_timeout",
-    "close_handshake_timeout",
-];
+const WS_NOT_ENFORCED: &[&str] = &["auto_ping_restart_on_any_traffic"];
 
 const WS_HONOURED: &[&str] = &[
     "max_message_size",
     "max_frame_size",
     "require_websocket_subprotocol",
     "enable_webstatus",
+    "open_handshake_timeout",
+    "close_handshake_timeout",
+    "auto_ping_interval",
+    "auto_ping_timeout",
+    "auto_ping_size",
     "allowed_origins",
     "allow_null_origin",
     "compression",
@@ -485,25 +540,16 @@ fn walk_ws_options(w: &mut Walker, v: &Value, path: &str, out: &mut WebSocketOpt
             "WebSocket compression ('compression')",
         );
     }
-    for key in [
-        "open_handshake_timeout",
-        "close_handshake_timeout",
-        "auto_ping_interval",
-        "auto_ping_timeout",
-    ] {
-        if let Some(n) = w.opt_int(o, path, key, 0, u32::MAX as u64) {
-            if n != 0 && n < 1000 {
-                w.error(
-                    &child(path, key),
-                    format!("{n} is too small: the value is in milliseconds (0 or at least 1000)"),
-                );
-            }
-        }
+    out.open_handshake_timeout_ms = millis(w, o, path, "open_handshake_timeout");
+    out.close_handshake_timeout_ms = millis(w, o, path, "close_handshake_timeout");
+    out.auto_ping_interval_ms = millis(w, o, path, "auto_ping_interval");
+    out.auto_ping_timeout_ms = millis(w, o, path, "auto_ping_timeout");
+    if let Some(n) = w.opt_int(o, path, "auto_ping_size", 12, 125) {
+        out.auto_ping_size = n as usize;
     }
-    w.opt_int(o, path, "auto_ping_size", 12, 125);
     w.opt_bool(o, path, "auto_ping_restart_on_any_traffic");
     w.not_enforced_keys(o, path, WS_NOT_ENFORCED);
-    walk_origins(w, o, path);
+    walk_origins(w, o, path, out);
     for key in WS_NO_EFFECT {
         match (*key, o.get(*key)) {
             (_, None) => continue,
@@ -518,25 +564,38 @@ fn walk_ws_options(w: &mut Walker, v: &Value, path: &str, out: &mut WebSocketOpt
     }
 }
 
-/// `allowed_origins` / `allow_null_origin`: silent when they keep Crossbar's permissive
-/// defaults (`["*"]`, true), which is also what ferrobar does; a warning otherwise.
-fn walk_origins(w: &mut Walker, o: &Map<String, Value>, path: &str) {
+/// A time option in milliseconds (Crossbar's `_check_milliseconds`): 0 means "none", any
+/// other value must be at least 1000 (catching a value meant as seconds).
+fn millis(w: &mut Walker, o: &Map<String, Value>, path: &str, key: &str) -> Option<u64> {
+    match w.opt_int(o, path, key, 0, u32::MAX as u64)? {
+        0 => None,
+        n if n < 1000 => {
+            w.error(
+                &child(path, key),
+                format!("{n} is too small: the value is in milliseconds (0 or at least 1000)"),
+            );
+            None
+        }
+        n => Some(n),
+    }
+}
+
+/// `allowed_origins` (a list of wildcard patterns) and `allow_null_origin`.
+fn walk_origins(w: &mut Walker, o: &Map<String, Value>, path: &str, out: &mut WebSocketOptions) {
     if let Some(v) = o.get("allowed_origins") {
         let opath = child(path, "allowed_origins");
         if let Some(list) = w.list(v, &opath) {
-            let mut all_star = true;
+            let mut patterns = Vec::with_capacity(list.len());
             for (i, x) in list.iter().enumerate() {
                 match x.as_str() {
-                    Some(s) => all_star &= s == "*",
+                    Some(s) => patterns.push(s.to_owned()),
                     None => w.expected(&item(&opath, i), "an origin pattern (a string)", x),
                 }
             }
-            if !all_star || list.is_empty() {
-                w.not_enforced(path, "allowed_origins");
-            }
+            out.allowed_origins = patterns;
         }
     }
-    if w.opt_bool(o, path, "allow_null_origin") == Some(false) {
-        w.not_enforced(path, "allow_null_origin");
+    if let Some(b) = w.opt_bool(o, path, "allow_null_origin") {
+        out.allow_null_origin = b;
     }
 }

@@ -246,6 +246,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
 fn describe(kind: &TransportKind) -> String {
     match kind {
         TransportKind::WebSocket(_) => "websocket".into(),
+        TransportKind::RawSocket(_) => "rawsocket".into(),
         TransportKind::Web(web) => {
             let mut paths: Vec<String> = Vec::new();
             if web.root.is_some() {

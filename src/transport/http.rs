@@ -130,6 +130,11 @@ pub fn handle_request(buf: &[u8], ctx: &HttpContext<'_>) -> HttpOutcome {
             Some((service, rest)) => serve(service, rest, &req, consumed, ctx),
             None => respond(Response::text(404, "Not found."), head),
         },
+        // The reactor never hands a RawSocket transport's bytes to HTTP; answer sanely anyway.
+        TransportKind::RawSocket(_) => respond(
+            Response::text(400, "This port speaks WAMP RawSocket, not HTTP."),
+            head,
+        ),
     }
 }
 
@@ -663,6 +668,34 @@ pub(crate) mod tests {
             chosen(&json_only, &["wamp.2.msgpack, wamp.2.json"]),
             Some(Serializer::Json)
         );
+    }
+
+    #[test]
+    fn cbor_is_accepted_when_configured() {
+        let offer =
+            "wamp.2.cbor.batched, wamp.2.cbor, wamp.2.json.batched, wamp.2.json, wamp.2.msgpack";
+        // The default list (no `serializers` in the config) has cbor first.
+        let all = ws_transport(WebSocketService::default().serializers, true, true);
+        assert_eq!(chosen(&all, &[offer]), Some(Serializer::Cbor));
+        assert_eq!(chosen(&all, &["wamp.2.cbor"]), Some(Serializer::Cbor));
+        match run(&all, &upgrade_req(&["wamp.2.cbor"])) {
+            HttpOutcome::Upgrade { response, .. } => assert_eq!(
+                parse(&response).header("sec-websocket-protocol"),
+                Some("wamp.2.cbor")
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Not listed in `serializers`: refused, and the refusal names what is spoken.
+        let t = ws_transport(BOTH.to_vec(), true, true);
+        assert_eq!(chosen(&t, &[offer]), Some(Serializer::Json));
+        let p = response(&t, &upgrade_req(&["wamp.2.cbor"]));
+        assert_eq!(p.status, 400);
+        assert!(
+            p.text().contains("wamp.2.msgpack, wamp.2.json"),
+            "{}",
+            p.text()
+        );
+        assert!(!p.text().contains("wamp.2.cbor"), "{}", p.text());
     }
 
     #[test]

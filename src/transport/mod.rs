@@ -1,7 +1,9 @@
 //! Framing state machines over buffers: the HTTP side of the web transport (upgrade decision,
-//! static files, node info) and WebSocket framing. Nothing here imports mio or owns a socket.
+//! static files, node info), WebSocket framing and the RawSocket handshake and framing. Nothing
+//! here imports mio or owns a socket.
 
 pub mod http;
 pub mod nodeinfo;
+pub mod rawsocket;
 pub mod static_files;
 pub mod websocket;
