@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use ferrobar::codec::Serializer;
+use crate::ser::Serializer;
 use ferrobar::wamp::Message;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};

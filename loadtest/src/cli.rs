@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use crate::ser::Serializer;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ferrobar::codec::Serializer;
 
 use crate::ceiling::CeilingParams;
 use crate::connect::ConnectParams;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ferrobar::codec::Serializer;
+use crate::ser::Serializer;
 use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 

@@ -6,7 +6,7 @@
 //! string of `x` sized so that the encoded args list is `payload_size` bytes (or as close as the
 //! serializer's length prefixes allow, never less than the three integers need).
 
-use ferrobar::codec::Serializer;
+use crate::ser::Serializer;
 use ferrobar::wamp::{Dict, Message, Value};
 
 /// True for the URIs wampbench writes without escaping (topic and procedure names).

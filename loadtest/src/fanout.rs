@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ferrobar::codec::Serializer;
+use crate::ser::Serializer;
 use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 
@@ -80,6 +80,7 @@ struct Shared {
     subs_lost: AtomicU64,
     pubs_ready: AtomicU64,
     pubs_failed: AtomicU64,
+    pubs_lost: AtomicU64,
     pubs_done: AtomicU64,
     published: AtomicU64,
     acked: AtomicU64,
@@ -184,6 +185,7 @@ impl Worker {
                         self.sh.subs_lost.fetch_add(1, Ordering::AcqRel);
                     }
                     Role::Pub { p } => {
+                        self.sh.pubs_lost.fetch_add(1, Ordering::AcqRel);
                         let ps = &mut self.pubs[p];
                         if !ps.done {
                             ps.done = true;
@@ -196,8 +198,7 @@ impl Worker {
         }
     }
 
-    fn on_event(&mut self, base: usize, fields: Option<Fields>) {
-        let now = clock::now_ns();
+    fn on_event(&mut self, base: usize, fields: Option<Fields>, now: u64) {
         match fields {
             Some(f) if (f.index as usize) < self.order_slots => {
                 let last = &mut self.last_seq[base + f.index as usize];
@@ -384,7 +385,7 @@ impl Handler for Worker {
         match msg {
             Incoming::Event { fields } => {
                 if let Role::Sub { base } = role {
-                    self.on_event(base, fields);
+                    self.on_event(base, fields, net.read_ns());
                 }
             }
             Incoming::Published { .. } => self.acked(id, None),
@@ -492,6 +493,7 @@ fn new_shared() -> Shared {
         subs_lost: AtomicU64::new(0),
         pubs_ready: AtomicU64::new(0),
         pubs_failed: AtomicU64::new(0),
+        pubs_lost: AtomicU64::new(0),
         pubs_done: AtomicU64::new(0),
         published: AtomicU64::new(0),
         acked: AtomicU64::new(0),
@@ -756,6 +758,7 @@ pub fn run(p: &FanoutParams, source: Option<&NullSource>) -> Result<Report, Benc
     let subs_failed = sh.subs_failed.load(Ordering::Acquire);
     let subs_lost = sh.subs_lost.load(Ordering::Acquire);
     let pubs_failed = sh.pubs_failed.load(Ordering::Acquire);
+    let pubs_lost = sh.pubs_lost.load(Ordering::Acquire);
     let first_error = sh.first_error.get();
     let mut r = Map::new();
     r.insert("subscribers_ready".into(), json!(subs_ready));
@@ -764,6 +767,7 @@ pub fn run(p: &FanoutParams, source: Option<&NullSource>) -> Result<Report, Benc
     if source.is_none() {
         r.insert("publishers_ready".into(), json!(pubs_ready));
         r.insert("publishers_failed".into(), json!(pubs_failed));
+        r.insert("publishers_lost".into(), json!(pubs_lost));
         r.insert("events_acked".into(), json!(acked));
         r.insert("publish_errors".into(), json!(publish_errors));
         r.insert(
@@ -835,9 +839,9 @@ pub fn run(p: &FanoutParams, source: Option<&NullSource>) -> Result<Report, Benc
     lines.push(format!(
         "order violations: {order_violations}, unrecognised events: {bad_events}, protocol errors: {protocol_errors}"
     ));
-    if subs_failed + subs_lost + pubs_failed > 0 || timed_out || idle {
+    if subs_failed + subs_lost + pubs_failed + pubs_lost > 0 || timed_out || idle {
         lines.push(format!(
-            "problems: {subs_failed} subscribers failed, {subs_lost} lost, {pubs_failed} publishers failed{}{}",
+            "problems: {subs_failed} subscribers failed, {subs_lost} lost; {pubs_failed} publishers failed, {pubs_lost} lost{}{}",
             if timed_out { ", timed out" } else { "" },
             if idle { ", stalled (nothing arrived for the idle timeout)" } else { "" }
         ));

@@ -9,7 +9,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use ferrobar::codec::Serializer;
+use crate::ser::Serializer;
 use ferrobar::wamp::Message;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -81,6 +81,7 @@ pub struct Net {
     ser: Serializer,
     target: Target,
     live: usize,
+    read_ns: u64,
 }
 
 fn is_would_block(e: &io::Error) -> bool {
@@ -117,12 +118,19 @@ impl Net {
             ser,
             target,
             live: 0,
+            read_ns: 0,
         })
     }
 
     /// The serializer in use.
     pub fn serializer(&self) -> Serializer {
         self.ser
+    }
+
+    /// When the bytes being handled were read (clock ns): the receive time of every message
+    /// in them, one clock reading per read instead of one per message.
+    pub fn read_ns(&self) -> u64 {
+        self.read_ns
     }
 
     /// Connections not yet closed.
@@ -351,6 +359,7 @@ impl Net {
                 }
                 Ok(n) => {
                     filled += n;
+                    self.read_ns = crate::clock::now_ns();
                     match self.process(id, &mut scratch[..filled], h) {
                         Ok(used) => {
                             scratch.copy_within(used..filled, 0);

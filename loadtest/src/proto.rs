@@ -2,11 +2,11 @@
 //! read with the allocation-free skimmer; the rest (rare: WELCOME, ABORT, GOODBYE, ERROR,
 //! SUBSCRIBED, REGISTERED, ...) with ferrobar's full decoder.
 
-use ferrobar::codec::Serializer;
+use crate::ser::Serializer;
 use ferrobar::wamp::{Message, Value};
 
 use crate::error::ConnError;
-use crate::skim::{self, Elem};
+use crate::skim::{self, Elem, ListReader};
 
 /// The benchmark fields of an args list `[index, seq, ts, ...]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,56 +93,61 @@ fn bad(what: &str) -> ConnError {
     ConnError::Wamp(format!("malformed {what}"))
 }
 
-/// Reads the benchmark fields from a raw args list.
+/// Reads the benchmark fields from the start of a raw args list (the rest is not scanned).
 pub fn fields(ser: Serializer, args: &[u8]) -> Option<Fields> {
-    let mut a = [Elem::default(); 3];
-    let n = skim::list(ser, args, &mut a).ok()?;
-    if n < 3 {
-        return None;
-    }
+    let mut r = ListReader::new(ser, args).ok()?;
     Some(Fields {
-        index: a[0].uint?,
-        seq: a[1].uint?,
-        ts: a[2].uint?,
+        index: r.next_uint().ok()??,
+        seq: r.next_uint().ok()??,
+        ts: r.next_uint().ok()??,
     })
 }
 
 /// Classifies one message. `data` may be modified (JSON decodes in place).
+///
+/// The hot messages are read only as far as their type needs: a trailing args list is read
+/// from its start (three integers), never scanned to its end.
 pub fn classify(ser: Serializer, data: &mut [u8]) -> Result<Incoming<'_>, ConnError> {
-    let mut el = [Elem::default(); 6];
-    let n = skim::list(ser, data, &mut el)
+    let mut r = ListReader::new(ser, data)
         .map_err(|_| ConnError::Wamp(format!("not a {} WAMP message", ser.name())))?;
-    let code = el[0]
-        .uint
-        .filter(|_| n > 0)
+    let code = r
+        .next_uint()
+        .ok()
+        .flatten()
         .ok_or_else(|| ConnError::Wamp("a message must start with its type code".into()))?;
-    let span = |e: &Elem| e.start..e.end;
     match code {
         17 => {
-            let request = el[1]
-                .uint
-                .filter(|_| n >= 3)
+            let request = r
+                .next_uint()
+                .ok()
+                .flatten()
                 .ok_or_else(|| bad("PUBLISHED"))?;
             Ok(Incoming::Published { request })
         }
         36 => {
-            if n < 4 || el[1].uint.is_none() || el[2].uint.is_none() {
+            let ids = (r.next_uint(), r.next_uint(), r.next_elem());
+            let (Ok(Some(_)), Ok(Some(_)), Ok(Some(_))) = ids else {
                 return Err(bad("EVENT"));
-            }
-            let fields = (n >= 5).then(|| fields(ser, &data[span(&el[4])])).flatten();
+            };
+            let fields = r.rest().and_then(|start| fields(ser, &data[start..]));
             Ok(Incoming::Event { fields })
         }
         50 => {
-            let request = el[1].uint.filter(|_| n >= 3).ok_or_else(|| bad("RESULT"))?;
-            let fields = (n >= 4).then(|| fields(ser, &data[span(&el[3])])).flatten();
+            let request = r.next_uint().ok().flatten().ok_or_else(|| bad("RESULT"))?;
+            let Ok(Some(_details)) = r.next_elem() else {
+                return Err(bad("RESULT"));
+            };
+            let fields = r.rest().and_then(|start| fields(ser, &data[start..]));
             Ok(Incoming::Result { request, fields })
         }
         68 => {
+            let mut el = [Elem::default(); 6];
+            let n = skim::list(ser, data, &mut el).map_err(|_| bad("INVOCATION"))?;
             if n < 4 || el[2].uint.is_none() {
                 return Err(bad("INVOCATION"));
             }
             let request = el[1].uint.ok_or_else(|| bad("INVOCATION"))?;
-            let (args, kwargs) = (span(&el[4]), span(&el[5]));
+            let (args, kwargs) = (el[4].start..el[4].end, el[5].start..el[5].end);
             let data: &[u8] = data;
             Ok(Incoming::Invocation {
                 request,
@@ -350,7 +355,7 @@ mod tests {
         assert!(classify(Serializer::Json, &mut b"[\"x\"]".to_vec()).is_err());
         assert!(classify(Serializer::Json, &mut b"[]".to_vec()).is_err());
         assert!(classify(Serializer::Json, &mut b"[999]".to_vec()).is_err());
-        assert!(classify(Serializer::MsgPack, &mut vec![0x91, 0x11]).is_err());
-        assert!(classify(Serializer::MsgPack, &mut vec![0xff]).is_err());
+        assert!(classify(Serializer::MsgPack, &mut [0x91, 0x11]).is_err());
+        assert!(classify(Serializer::MsgPack, &mut [0xff]).is_err());
     }
 }

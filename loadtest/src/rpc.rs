@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ferrobar::codec::Serializer;
+use crate::ser::Serializer;
 use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 
@@ -274,7 +274,7 @@ impl Worker {
         }
     }
 
-    fn finished_call(&mut self, id: usize, ts: Option<u64>, error: Option<String>) {
+    fn finished_call(&mut self, id: usize, now: u64, ts: Option<u64>, error: Option<String>) {
         let Some(Role::Caller { c }) = self.slots.get(id).map(|s| s.role) else {
             return;
         };
@@ -283,7 +283,6 @@ impl Worker {
             return;
         }
         cs.inflight -= 1;
-        let now = clock::now_ns();
         match error {
             None => {
                 self.res.completed += 1;
@@ -332,12 +331,14 @@ impl Handler for Worker {
                     enc::yield_echo(ser, out, request, args, kwargs)
                 });
             }
-            Incoming::Result { fields, .. } => self.finished_call(id, fields.map(|f| f.ts), None),
+            Incoming::Result { fields, .. } => {
+                self.finished_call(id, net.read_ns(), fields.map(|f| f.ts), None)
+            }
             Incoming::Error {
                 request_type: 48,
                 error,
                 ..
-            } => self.finished_call(id, None, Some(error)),
+            } => self.finished_call(id, net.read_ns(), None, Some(error)),
             Incoming::Welcome { .. } if state == State::Joining => match role {
                 Role::Callee { index } => {
                     let name = &self.procedures[index];

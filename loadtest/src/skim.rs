@@ -5,7 +5,7 @@
 //!
 //! Never panics and never reads out of bounds, whatever the bytes.
 
-use ferrobar::codec::Serializer;
+use crate::ser::Serializer;
 
 /// One element of a list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,13 +22,107 @@ pub struct Elem {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SkimError;
 
+/// Reads a list's elements one at a time, inspecting nothing beyond the element asked for.
+#[derive(Debug, Clone)]
+pub struct ListReader<'a> {
+    ser: Serializer,
+    b: &'a [u8],
+    /// Start of the next element.
+    pos: usize,
+    /// MessagePack: elements left. JSON: 0 once the closing bracket was seen, else 1.
+    left: u64,
+}
+
+impl<'a> ListReader<'a> {
+    /// Starts reading the list at the beginning of `b`.
+    pub fn new(ser: Serializer, b: &'a [u8]) -> Result<Self, SkimError> {
+        let (pos, left) = match ser {
+            Serializer::Json => {
+                let i = skip_ws(b, 0);
+                if b.get(i) != Some(&b'[') {
+                    return Err(SkimError);
+                }
+                let i = skip_ws(b, i + 1);
+                (i, u64::from(b.get(i) != Some(&b']')))
+            }
+            Serializer::MsgPack => match b.first() {
+                Some(&m @ 0x90..=0x9f) => (1, u64::from(m & 0x0f)),
+                Some(0xdc) => (3, be(b, 1, 2)?),
+                Some(0xdd) => (5, be(b, 1, 4)?),
+                _ => return Err(SkimError),
+            },
+        };
+        Ok(ListReader { ser, b, pos, left })
+    }
+
+    /// The next element, or `None` at the end of the list.
+    pub fn next_elem(&mut self) -> Result<Option<Elem>, SkimError> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        let (b, i) = (self.b, self.pos);
+        match self.ser {
+            Serializer::Json => {
+                let (end, uint) = json_value(b, i)?;
+                let j = skip_ws(b, end);
+                match b.get(j) {
+                    Some(b',') => self.pos = skip_ws(b, j + 1),
+                    Some(b']') => self.left = 0,
+                    _ => return Err(SkimError),
+                }
+                Ok(Some(Elem {
+                    start: i,
+                    end,
+                    uint,
+                }))
+            }
+            Serializer::MsgPack => {
+                let end = msgpack_skip(b, i)?;
+                self.pos = end;
+                self.left -= 1;
+                Ok(Some(Elem {
+                    start: i,
+                    end,
+                    uint: msgpack_uint(b, i),
+                }))
+            }
+        }
+    }
+
+    /// The next element as a non-negative integer (`None`: absent or not such an integer).
+    pub fn next_uint(&mut self) -> Result<Option<u64>, SkimError> {
+        Ok(self.next_elem()?.and_then(|e| e.uint))
+    }
+
+    /// Where the next element starts, if there is one (it is not inspected).
+    pub fn rest(&self) -> Option<usize> {
+        (self.left > 0 && self.pos < self.b.len()).then_some(self.pos)
+    }
+}
+
 /// Fills `out` with the first `out.len()` elements of the list in `buf` (fewer if the list is
 /// shorter); returns how many were filled. Elements past those are not inspected.
 pub fn list(ser: Serializer, buf: &[u8], out: &mut [Elem]) -> Result<usize, SkimError> {
-    match ser {
-        Serializer::Json => json_list(buf, out),
-        Serializer::MsgPack => msgpack_list(buf, out),
+    list_head(ser, buf, out).map(|(n, _)| n)
+}
+
+/// Like [`list`], and also returns where the element after the filled ones starts, if the
+/// list goes on (that element is not inspected).
+pub fn list_head(
+    ser: Serializer,
+    buf: &[u8],
+    out: &mut [Elem],
+) -> Result<(usize, Option<usize>), SkimError> {
+    let mut r = ListReader::new(ser, buf)?;
+    let mut n = 0;
+    while n < out.len() {
+        match r.next_elem()? {
+            Some(e) => out[n] = e,
+            None => break,
+        }
+        n += 1;
     }
+    Ok((n, r.rest()))
 }
 
 // ---------------------------------------------------------------- JSON
@@ -93,46 +187,41 @@ fn json_skip_value(b: &[u8], i: usize) -> Result<usize, SkimError> {
     }
 }
 
-fn json_uint(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in s {
-        if !c.is_ascii_digit() {
-            return None;
+/// One JSON value at `i` (no leading whitespace): its end, and its value if it is a
+/// non-negative integer (digits are read once, while scanning).
+fn json_value(b: &[u8], i: usize) -> Result<(usize, Option<u64>), SkimError> {
+    if b.get(i).is_some_and(u8::is_ascii_digit) {
+        // Up to 19 digits cannot overflow a u64: no checks in the loop.
+        let mut j = i;
+        let mut v: u64 = 0;
+        while let Some(&c) = b.get(j) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+            j += 1;
         }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    Some(v)
-}
-
-fn json_list(b: &[u8], out: &mut [Elem]) -> Result<usize, SkimError> {
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'[') {
-        return Err(SkimError);
-    }
-    i = skip_ws(b, i + 1);
-    if b.get(i) == Some(&b']') {
-        return Ok(0);
-    }
-    let mut n = 0;
-    while n < out.len() {
-        let end = json_skip_value(b, i)?;
-        out[n] = Elem {
-            start: i,
-            end,
-            uint: json_uint(&b[i..end]),
+        let digits = &b[i..j];
+        let mut v = match digits.len() {
+            0..=19 => Some(v),
+            20 => digits.iter().try_fold(0u64, |acc, &c| {
+                acc.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+            }),
+            _ => None,
         };
-        n += 1;
-        i = skip_ws(b, end);
-        match b.get(i) {
-            Some(b',') => i = skip_ws(b, i + 1),
-            Some(b']') => break,
-            _ => return Err(SkimError),
+        if digits.len() > 1 && digits[0] == b'0' {
+            v = None; // a leading zero is not JSON
         }
+        if b.get(j)
+            .is_none_or(|c| matches!(c, b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            return Ok((j, v));
+        }
+        // 1.5, 1e3: a number, not an integer.
+        return json_skip_value(b, j).map(|end| (end, None));
     }
-    Ok(n)
+    json_skip_value(b, i).map(|end| (end, None))
 }
 
 // ---------------------------------------------------------------- MessagePack
@@ -217,26 +306,6 @@ fn msgpack_skip(b: &[u8], i: usize) -> Result<usize, SkimError> {
     Ok(pos)
 }
 
-fn msgpack_list(b: &[u8], out: &mut [Elem]) -> Result<usize, SkimError> {
-    let (mut i, len) = match b.first() {
-        Some(&m @ 0x90..=0x9f) => (1, u64::from(m & 0x0f)),
-        Some(0xdc) => (3, be(b, 1, 2)?),
-        Some(0xdd) => (5, be(b, 1, 4)?),
-        _ => return Err(SkimError),
-    };
-    let want = (out.len() as u64).min(len) as usize;
-    for slot in out.iter_mut().take(want) {
-        let end = msgpack_skip(b, i)?;
-        *slot = Elem {
-            start: i,
-            end,
-            uint: msgpack_uint(b, i),
-        };
-        i = end;
-    }
-    Ok(want)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,6 +361,38 @@ mod tests {
     }
 
     #[test]
+    fn head_points_at_the_next_element() {
+        let mut two = [Elem::default(); 2];
+        let b = b"[1, 2 , [3,4,\"x";
+        assert_eq!(
+            list_head(Serializer::Json, b, &mut two).unwrap(),
+            (2, Some(8))
+        );
+        assert_eq!(
+            list_head(Serializer::Json, b"[1,2]", &mut two).unwrap(),
+            (2, None)
+        );
+        let mut three = [Elem::default(); 3];
+        assert_eq!(
+            list_head(Serializer::Json, b"[1,2]", &mut three).unwrap(),
+            (2, None)
+        );
+        let mp = [0x93, 0x01, 0x02, 0x92, 0x03, 0x04];
+        assert_eq!(
+            list_head(Serializer::MsgPack, &mp, &mut two).unwrap(),
+            (2, Some(3))
+        );
+        assert_eq!(
+            list_head(Serializer::MsgPack, &mp[..3], &mut two).unwrap(),
+            (2, None)
+        );
+        assert_eq!(
+            list_head(Serializer::MsgPack, &mp, &mut three).unwrap().1,
+            None
+        );
+    }
+
+    #[test]
     fn json_whitespace_and_short_lists() {
         let b = b" [ 17 , 5 ,\n 99 ] ";
         let mut el = [Elem::default(); 4];
@@ -312,6 +413,12 @@ mod tests {
             1
         );
         assert_eq!(el[0].uint, None);
+        let max = format!("[{},{}]", u64::MAX, u128::from(u64::MAX) + 1);
+        assert_eq!(list(Serializer::Json, max.as_bytes(), &mut el).unwrap(), 2);
+        assert_eq!((el[0].uint, el[1].uint), (Some(u64::MAX), None));
+        assert_eq!(list(Serializer::Json, b"[0,007,10]", &mut el).unwrap(), 3);
+        let got: Vec<_> = el[..3].iter().map(|e| e.uint).collect();
+        assert_eq!(got, vec![Some(0), None, Some(10)]);
     }
 
     #[test]

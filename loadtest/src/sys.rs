@@ -32,6 +32,8 @@ pub fn raise_nofile_limit() -> Result<u64, BenchError> {
             lim.rlim_cur = lim.rlim_max;
         }
     }
+    // rlim_t is 32 bits on some targets (armhf).
+    #[allow(clippy::unnecessary_cast)]
     Ok(lim.rlim_cur as u64)
 }
 

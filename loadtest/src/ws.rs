@@ -295,6 +295,20 @@ pub enum Flow {
     Stop,
 }
 
+/// `(header length, payload length)` of a final, unmasked, extension-free text or binary frame
+/// with a 7- or 16-bit length at the start of `b`; `None` for anything else or too few bytes.
+fn short_data_frame(b: &[u8]) -> Option<(usize, usize)> {
+    let (&b0, &b1) = (b.first()?, b.get(1)?);
+    if b0 != 0x81 && b0 != 0x82 {
+        return None;
+    }
+    match b1 {
+        0..=125 => Some((2, usize::from(b1))),
+        126 => Some((4, usize::from(u16::from_be_bytes([*b.get(2)?, *b.get(3)?])))),
+        _ => None,
+    }
+}
+
 /// Reads frames from a byte buffer; reassembles fragmented messages (the only allocation).
 /// Masked frames are unmasked in place, so the same reader serves both sides.
 #[derive(Debug, Default)]
@@ -315,6 +329,30 @@ impl FrameReader {
     ) -> Result<usize, ConnError> {
         let mut pos = 0;
         while pos < buf.len() {
+            // Fast path for what a router sends most: a final, unmasked text or binary frame
+            // of up to 64 KiB with no extension bits. Everything else goes through tungstenite.
+            if let Some((header_len, len)) = short_data_frame(&buf[pos..]) {
+                if self.fragmenting {
+                    return Err(ConnError::Ws(
+                        "new message while a fragmented one is open".into(),
+                    ));
+                }
+                if len > max {
+                    return Err(ConnError::Ws(format!(
+                        "message of {len} bytes exceeds the limit of {max}"
+                    )));
+                }
+                let end = pos + header_len + len;
+                if end > buf.len() {
+                    break;
+                }
+                let flow = on_frame(Frame::Message(&mut buf[pos + header_len..end]));
+                pos = end;
+                if flow == Flow::Stop {
+                    break;
+                }
+                continue;
+            }
             let mut cursor = Cursor::new(&buf[pos..]);
             let (header, len) = match FrameHeader::parse(&mut cursor) {
                 Ok(Some(h)) => h,
@@ -456,6 +494,8 @@ mod tests {
     fn server_frames_split_anywhere_and_fragments() {
         let mut stream = Vec::new();
         write_server_message(&mut stream, b"[2,1,{}]", false);
+        let long = "y".repeat(300);
+        write_server_message(&mut stream, long.as_bytes(), true);
         // A fragmented binary message: "ab" + "cd".
         stream.extend_from_slice(&[0x02, 2, b'a', b'b', 0x80, 2, b'c', b'd']);
         stream.extend_from_slice(&[0x89, 1, b'p']); // ping
@@ -471,7 +511,13 @@ mod tests {
             seen.extend(seen2);
             assert_eq!(
                 seen,
-                vec!["msg:[2,1,{}]", "msg:abcd", "ping:p", "close:Some(1000)"],
+                vec![
+                    "msg:[2,1,{}]".to_string(),
+                    format!("msg:{long}"),
+                    "msg:abcd".into(),
+                    "ping:p".into(),
+                    "close:Some(1000)".into()
+                ],
                 "split {split}"
             );
         }
