@@ -20,7 +20,9 @@ CARGO   ?= cargo
 PYTHON  ?= python3
 NPM     ?= npm
 
-BIN        := target/release/ferrobar
+# cargo's target directory (honours CARGO_TARGET_DIR like cargo does)
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+BIN        := $(abspath $(TARGET_DIR)/release/ferrobar)
 VENV       := .venv
 VENV_PY    := $(VENV)/bin/python
 INTEROP    := tests/interop
@@ -62,7 +64,7 @@ test-interop: interop-deps
 	echo "==> release build took $$(( $$(date +%s) - start ))s"
 	@echo "==> interop suite (tests/interop)"
 	@start=$$(date +%s); rc=0; \
-	( cd $(INTEROP) && FERROBAR_BIN="$(CURDIR)/$(BIN)" NODE_PATH="$(CURDIR)/$(INTEROP)/node_modules" \
+	( cd $(INTEROP) && FERROBAR_BIN="$(BIN)" NODE_PATH="$(CURDIR)/$(INTEROP)/node_modules" \
 	    "$(CURDIR)/$(VENV_PY)" -m pytest $(PYTEST_ARGS) ) || rc=$$?; \
 	echo "==> interop suite took $$(( $$(date +%s) - start ))s"; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: the interop suite collected no tests" >&2; exit 1; fi; \

@@ -90,7 +90,7 @@ fn check_reports_every_problem_with_its_path() {
             "realms": [{"name": "realm1", "roles": [{"name": "backend", "authorizer": "com.example.authorize"}]}],
             "transports": [
                 {"type": "websocket", "endpoint": {"type": "tcp", "port": "abc"}, "auth": {"ticket": {"type": "static"}}},
-                {"type": "universal", "endpoint": {"type": "tcp", "port": 8081}}
+                {"type": "mqtt", "endpoint": {"type": "tcp", "port": 8081}}
             ]
         }]
     }"#;
@@ -107,7 +107,7 @@ fn check_reports_every_problem_with_its_path() {
             "workers[0].realms[0].roles[0].authorizer: dynamic authorization ('authorizer') is not supported yet",
             r#"workers[0].transports[0].endpoint.port: expected an integer 1..65535 or "$ENV", found "abc""#,
             "workers[0].transports[0].auth.ticket: authentication method 'ticket' is not supported yet",
-            "workers[0].transports[1].type: transport type 'universal' is not supported yet",
+            "workers[0].transports[1].type: transport type 'mqtt' is not supported yet",
         ]
     );
 }
@@ -144,6 +144,107 @@ fn check_accepts_rawsocket_and_cbor() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn check_accepts_a_universal_transport() {
+    let dir = TempDir::new("universal");
+    let config = r#"{
+        "version": 2,
+        "workers": [{
+            "type": "router",
+            "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": []}]}],
+            "transports": [{
+                "type": "universal",
+                "endpoint": {"type": "tcp", "port": 8080},
+                "rawsocket": {"serializers": ["cbor", "json"]},
+                "websocket": {"ws": {"serializers": ["cbor", "json"]}},
+                "web": {"paths": {"info": {"type": "nodeinfo"}}}
+            }]
+        }]
+    }"#;
+    fs::write(dir.path().join("config.json"), config).unwrap();
+    let o = ferrobar(&["check", "--cbdir", dir.s()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), OK_LINE);
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
+
+#[test]
+fn check_names_a_missing_tls_file_and_notes_ignored_tls_knobs() {
+    let dir = TempDir::new("tls");
+    let config = r#"{
+        "version": 2,
+        "workers": [{
+            "type": "router",
+            "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": []}]}],
+            "transports": [{
+                "type": "websocket",
+                "endpoint": {"type": "tcp", "port": 8443,
+                             "tls": {"key": "server.key", "certificate": "server.crt", "ciphers": "HIGH"}}
+            }]
+        }]
+    }"#;
+    fs::write(dir.path().join("config.json"), config).unwrap();
+    // Any bytes will do: `check` only looks for the files, `start` parses the PEM.
+    fs::write(dir.path().join("server.crt"), "certificate").unwrap();
+    let o = ferrobar(&["check", "--cbdir", dir.s()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).is_empty());
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("ferrobar: invalid configuration {}/config.json:", dir.s()),
+            format!(
+                "workers[0].transports[0].endpoint.tls.key: file {}/server.key does not exist",
+                dir.s()
+            ),
+        ]
+    );
+
+    fs::write(dir.path().join("server.key"), "key").unwrap();
+    let o = ferrobar(&["check", "--cbdir", dir.s()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), OK_LINE);
+    assert!(
+        stderr(&o).contains(
+            "info: workers[0].transports[0].endpoint.tls: ciphers has no effect in ferrobar"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn production_example_needs_only_its_key_and_certificate() {
+    // A copy, so a key generated in the example directory (see its README) does not matter.
+    let node = TempDir::new("production");
+    let cbdir = node.path().join(".crossbar");
+    fs::create_dir_all(&cbdir).unwrap();
+    fs::create_dir_all(node.path().join("web")).unwrap();
+    let config = format!("{}/config.json", example("production"));
+    fs::copy(config, cbdir.join("config.json")).unwrap();
+    let cbdir_s = cbdir.to_str().unwrap();
+    let o = ferrobar(&["check", "--cbdir", cbdir_s]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("ferrobar: invalid configuration {cbdir_s}/config.json:"),
+            format!("workers[0].transports[0].endpoint.tls.key: file {cbdir_s}/server.key does not exist"),
+            format!("workers[0].transports[0].endpoint.tls.certificate: file {cbdir_s}/server.crt does not exist"),
+        ]
+    );
+    fs::write(cbdir.join("server.key"), "key").unwrap();
+    fs::write(cbdir.join("server.crt"), "certificate").unwrap();
+    let o = ferrobar(&["check", "--cbdir", cbdir_s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), OK_LINE);
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
 }
 
 #[test]

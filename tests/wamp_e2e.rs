@@ -454,7 +454,7 @@ fn goodbye_then_hello_again_on_the_same_connection() {
         let first = c.session.unwrap();
         c.register("e2e.bye.proc").unwrap();
         match c.goodbye() {
-            Message::Goodbye { reason, .. } => assert_eq!(reason, "wamp.close.goodbye_and_out"),
+            Message::Goodbye { reason, .. } => assert_eq!(reason, "wamp.close.normal"),
             _ => unreachable!(),
         }
         c.hello("realm1");

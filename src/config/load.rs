@@ -270,6 +270,7 @@ pub fn default_node(cbdir: &Path) -> NodeConfig {
                     interface: None,
                     version: IpVersion::V4,
                     backlog: transport::DEFAULT_BACKLOG,
+                    tls: None,
                 },
                 kind: TransportKind::Web(web),
                 anonymous: AnonymousAuth::default(),

@@ -10,7 +10,9 @@ pub use model::*;
 mod error;
 mod load;
 mod realm;
+mod tls;
 mod transport;
+mod universal;
 mod walk;
 mod web;
 
@@ -18,6 +20,8 @@ mod web;
 mod tests;
 #[cfg(test)]
 mod tests_refuse;
+#[cfg(test)]
+mod tests_tls;
 
 pub use error::{ConfigError, ConfigErrors, Notice, NoticeLevel};
 pub use load::{

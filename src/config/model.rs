@@ -103,6 +103,24 @@ pub enum TransportKind {
     Web(WebService),
     /// `"type": "rawsocket"`: WAMP over RawSocket (4-octet handshake, length-prefixed frames).
     RawSocket(RawSocketService),
+    /// `"type": "universal"`: RawSocket and HTTP (web paths, WebSocket among them) on one
+    /// port, told apart by the first octet the client sends: `0x7F` is a RawSocket handshake,
+    /// anything else is HTTP. (Crossbar also takes `0x10`, MQTT CONNECT; its `mqtt` part is
+    /// refused by the loader.)
+    Universal(UniversalService),
+}
+
+/// The `universal` transport's services.
+#[derive(Debug, Clone)]
+pub struct UniversalService {
+    /// `rawsocket{}`: what a connection starting with `0x7F` gets. `None`: such a connection
+    /// is not served (Crossbar closes it).
+    pub rawsocket: Option<RawSocketService>,
+    /// Everything HTTP: the `web.paths` entries, plus each `websocket{"<path>": {...}}` entry as
+    /// a [`PathService::WebSocket`] under its path (`"/"` becomes `root`). The loader refuses a
+    /// path named in both. Empty (no root, no paths) when the config has neither: every HTTP
+    /// request then gets 404.
+    pub web: WebService,
 }
 
 /// The `rawsocket` transport's settings.
@@ -145,7 +163,7 @@ impl Default for AnonymousAuth {
 /// A listening endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
-    /// TCP: `port`, `interface`, `version`, `backlog`.
+    /// TCP: `port`, `interface`, `version`, `backlog`, `tls`.
     Tcp {
         /// Port number (0 picks a free port; useful in tests).
         port: u16,
@@ -155,6 +173,8 @@ pub enum Endpoint {
         version: IpVersion,
         /// Listen backlog.
         backlog: u32,
+        /// `tls`: serve TLS on this port (`None`: plain TCP).
+        tls: Option<TlsConfig>,
     },
     /// A Unix domain socket at `path` (already resolved against the node directory).
     Unix {
@@ -163,6 +183,30 @@ pub enum Endpoint {
         /// Listen backlog.
         backlog: u32,
     },
+}
+
+/// `endpoint.tls` of a listening TCP endpoint. Paths are resolved against the node directory,
+/// and the loader has checked that every file exists; it has not read them: the reactor parses
+/// the PEM at startup (and fails with the file's name when it cannot). `dhparam` and `ciphers`
+/// are accepted with a log line and not kept: rustls negotiates TLS 1.2/1.3 with its own cipher
+/// suites (ECDHE key exchange, no DH parameters), and Crossbar 26.10 ignores both too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// `key`: the server's private key (PEM).
+    pub key: PathBuf,
+    /// `certificate`: the server's certificate (PEM). It may hold the whole chain (a
+    /// `fullchain.pem`), leaf first.
+    pub certificate: PathBuf,
+    /// `chain_certificates`: intermediate certificates sent after `certificate`, in order.
+    pub chain_certificates: Vec<PathBuf>,
+    /// `ca_certificates`: CA certificates for client certificates. Non-empty means the server
+    /// requests a client certificate and verifies it against these CAs, as Crossbar does
+    /// (Twisted's `verify=True` with its default `requireCertificate=True`): a client that
+    /// sends none, or one that does not verify, fails the handshake. Today that verification is
+    /// all it does; WAMP-TLS authentication (`auth.tls`, a later issue) will use it to map the
+    /// verified certificate to an authid and role. Empty: no client certificate is requested
+    /// (the loader refuses an explicit `[]`, with which Crossbar would reject every client).
+    pub ca_certificates: Vec<PathBuf>,
 }
 
 /// IP version of a TCP endpoint.

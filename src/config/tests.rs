@@ -108,7 +108,8 @@ fn getting_started_maps_to_the_model() {
             port: 8080,
             interface: None,
             version: IpVersion::V4,
-            backlog: 50
+            backlog: 50,
+            tls: None
         }
     );
     let TransportKind::Web(web) = &t.kind else {
@@ -299,7 +300,8 @@ fn tcp_endpoint_options() {
             port: 0,
             interface: Some("::1".into()),
             version: IpVersion::V6,
-            backlog: 1000
+            backlog: 1000,
+            tls: None
         }
     );
     let v = with_transport(json!({"type": "websocket", "endpoint":
@@ -615,7 +617,8 @@ fn rawsocket_transport_maps_to_the_model() {
             port: 9001,
             interface: Some("127.0.0.1".into()),
             version: IpVersion::V4,
-            backlog: 50
+            backlog: 50,
+            tls: None
         }
     );
     let TransportKind::RawSocket(rs) = &t.kind else {

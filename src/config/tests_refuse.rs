@@ -39,7 +39,7 @@ fn worker_types_are_refused_by_name() {
 
 #[test]
 fn transport_types_are_refused_by_name() {
-    for kind in ["universal", "mqtt", "flashpolicy"] {
+    for kind in ["mqtt", "flashpolicy", "websocket.testee", "stream.testee"] {
         let e = errors(&with_transport(
             json!({"type": kind, "endpoint": {"type": "tcp", "port": 9000}}),
         ));
@@ -54,9 +54,6 @@ fn transport_types_are_refused_by_name() {
 
 #[test]
 fn endpoint_features_are_refused_by_name() {
-    let e = errors(&with_transport(ws(json!({"endpoint":
-        {"type": "tcp", "port": 443, "tls": {"key": "k", "certificate": "c"}}}))));
-    assert_eq!(e, ["workers[0].transports[0].endpoint.tls: TLS on listening endpoints ('tls') is not supported yet"]);
     let e = errors(&with_transport(ws(
         json!({"endpoint": {"type": "tcp", "portrange": [9000, 9010]}}),
     )));

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::model::*;
 use super::walk::{child, env_name, item, resolve, Walker};
-use super::web;
+use super::{tls, universal, web};
 
 /// Crossbar's (Twisted's) default listen backlog.
 pub const DEFAULT_BACKLOG: u32 = 50;
@@ -30,6 +30,8 @@ const RAWSOCKET_KEYS: &[&str] = &[
     "auth",
     "max_connections",
 ];
+
+const TRANSPORT_TYPES: &str = r#""websocket", "web", "rawsocket" or "universal""#;
 
 const WEBSOCKET_KEYS: &[&str] = &[
     "id",
@@ -60,24 +62,19 @@ pub(crate) fn walk_transport(
             return None;
         }
         None => {
-            w.error(
-                &tpath,
-                "missing (expected \"websocket\", \"web\" or \"rawsocket\")",
-            );
+            w.error(&tpath, format!("missing (expected {TRANSPORT_TYPES})"));
             return None;
         }
     };
     let id = w.item_id(map, path, "transport", generated);
     match kind {
-        "websocket" | "web" | "rawsocket" => {}
-        "universal" | "mqtt" | "flashpolicy" | "websocket.testee" | "stream.testee" => {
+        "websocket" | "web" | "rawsocket" | "universal" => {}
+        "mqtt" | "flashpolicy" | "websocket.testee" | "stream.testee" => {
             w.unsupported(&tpath, format!("transport type '{kind}'"));
             return None;
         }
         other => {
-            let msg = format!(
-                "unknown transport type '{other}' (expected \"websocket\", \"web\" or \"rawsocket\")"
-            );
+            let msg = format!("unknown transport type '{other}' (expected {TRANSPORT_TYPES})");
             w.error(&tpath, msg);
             return None;
         }
@@ -95,6 +92,8 @@ pub(crate) fn walk_transport(
     max_connections(w, map, path);
     let (kind, anonymous) = if kind == "web" {
         web::walk_web_transport(w, map, path)?
+    } else if kind == "universal" {
+        universal::walk_universal(w, map, path)?
     } else if kind == "rawsocket" {
         w.keys(map, path, RAWSOCKET_KEYS);
         let rs = walk_rawsocket(w, map, path);
@@ -153,7 +152,7 @@ const REFUSED_AUTH: &[&str] = &[
 ];
 
 /// An `auth` block. No block, or an empty one, means anonymous as role `anonymous`.
-fn walk_auth(w: &mut Walker, v: &Value, path: &str) -> AnonymousAuth {
+pub(crate) fn walk_auth(w: &mut Walker, v: &Value, path: &str) -> AnonymousAuth {
     let mut out = AnonymousAuth::default();
     let Some(map) = w.object(v, path) else {
         return out;
@@ -264,9 +263,10 @@ pub(crate) fn walk_endpoint(w: &mut Walker, v: &Value, path: &str) -> Option<End
 
 fn walk_tcp(w: &mut Walker, map: &Map<String, Value>, path: &str) -> Option<Endpoint> {
     w.keys(map, path, TCP_KEYS);
-    if map.contains_key("tls") {
-        w.unsupported(&child(path, "tls"), "TLS on listening endpoints ('tls')");
-    }
+    // `Some(None)`: a `tls` block with problems (already recorded).
+    let tls = map
+        .get("tls")
+        .map(|t| tls::walk_tls(w, t, &child(path, "tls")));
     if map.contains_key("portrange") {
         w.unsupported(
             &child(path, "portrange"),
@@ -326,6 +326,10 @@ fn walk_tcp(w: &mut Walker, map: &Map<String, Value>, path: &str) -> Option<Endp
         interface,
         version,
         backlog,
+        tls: match tls {
+            Some(t) => Some(t?),
+            None => None,
+        },
     })
 }
 
@@ -445,8 +449,13 @@ fn walk_serializers(w: &mut Walker, v: &Value, path: &str) -> Option<Vec<Seriali
     Some(offered)
 }
 
-/// `serializers`, `options` and `debug` of a RawSocket transport.
-fn walk_rawsocket(w: &mut Walker, map: &Map<String, Value>, path: &str) -> RawSocketService {
+/// `serializers`, `options` and `debug` of a RawSocket transport (or of a universal
+/// transport's `rawsocket` part).
+pub(crate) fn walk_rawsocket(
+    w: &mut Walker,
+    map: &Map<String, Value>,
+    path: &str,
+) -> RawSocketService {
     let mut rs = RawSocketService::default();
     if let Some(v) = map.get("serializers") {
         if let Some(s) = walk_serializers(w, v, &child(path, "serializers")) {

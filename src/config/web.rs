@@ -42,8 +42,9 @@ const REFUSED_SERVICES: &[&str] = &[
 ];
 const SUPPORTED_SERVICES: &str = "static, websocket, nodeinfo, path, json, redirect, none";
 
-/// The anonymous auth of every WebSocket path seen in one web transport, with its path.
-type PathAuths = Vec<(String, AnonymousAuth)>;
+/// The anonymous auth of every WAMP service (WebSocket path, RawSocket part) seen in one
+/// transport, with its JSON path.
+pub(crate) type PathAuths = Vec<(String, AnonymousAuth)>;
 
 /// The part of a `web` transport after its endpoint: paths and options. The transport's
 /// anonymous auth comes from its WebSocket paths, which must agree (the model has one auth
@@ -54,6 +55,21 @@ pub(crate) fn walk_web_transport(
     path: &str,
 ) -> Option<(TransportKind, AnonymousAuth)> {
     w.keys(map, path, WEB_KEYS);
+    let mut auths = PathAuths::new();
+    let service = walk_web_body(w, map, path, "a web transport", &mut auths)?;
+    let anonymous = shared_auth(w, &auths, "WebSocket paths of one web transport");
+    Some((TransportKind::Web(service), anonymous))
+}
+
+/// `options` and `paths` (required) of a web transport, or of a universal transport's `web`
+/// part (`what` names it in the "missing" error). The caller checks the keys.
+pub(crate) fn walk_web_body(
+    w: &mut Walker,
+    map: &Map<String, Value>,
+    path: &str,
+    what: &str,
+    auths: &mut PathAuths,
+) -> Option<WebService> {
     if let Some(o) = map.get("options") {
         walk_web_options(w, o, &child(path, "options"));
     }
@@ -61,25 +77,29 @@ pub(crate) fn walk_web_transport(
     let paths = match map.get("paths") {
         Some(p) => w.object(p, &ppath)?,
         None => {
-            w.error(&ppath, "missing (a web transport needs paths)");
+            w.error(&ppath, format!("missing ({what} needs paths)"));
             return None;
         }
     };
-    let mut auths = PathAuths::new();
-    let service = walk_paths(w, paths, &ppath, &mut auths);
+    Some(walk_paths(w, paths, &ppath, auths))
+}
+
+/// The one auth setting of a transport whose WAMP services each carry an `auth` block: they
+/// must agree (per-path auth is not modelled). `services` names them in the error.
+pub(crate) fn shared_auth(w: &mut Walker, auths: &PathAuths, services: &str) -> AnonymousAuth {
     let anonymous = auths.first().map(|(_, a)| a.clone()).unwrap_or_default();
     if let Some((first, _)) = auths.first() {
         for (p, a) in &auths[1..] {
             if *a != anonymous {
                 let msg = format!(
-                    "auth differs from the one at {first}: WebSocket paths of one web transport \
-                     must share their auth settings (per-path auth is not supported yet)"
+                    "auth differs from the one at {first}: {services} must share their auth \
+                     settings (per-path auth is not supported yet)"
                 );
                 w.error(p, msg);
             }
         }
     }
-    Some((TransportKind::Web(service), anonymous))
+    anonymous
 }
 
 fn walk_web_options(w: &mut Walker, v: &Value, path: &str) {
@@ -90,7 +110,7 @@ fn walk_web_options(w: &mut Walker, v: &Value, path: &str) {
             w.no_effect(path, key);
         }
     }
-    // HSTS only means something over TLS, which ferrobar does not serve yet.
+    // ferrobar does not send the Strict-Transport-Security header (yet).
     if o.contains_key("hsts_max_age") && w.opt_int(o, path, "hsts_max_age", 0, u64::MAX).is_some() {
         w.no_effect(path, "hsts_max_age");
     }
@@ -102,7 +122,7 @@ fn walk_web_options(w: &mut Walker, v: &Value, path: &str) {
 }
 
 /// Crossbar's path key rule: `^([a-z0-9A-Z_\-]+|/)$`.
-fn is_valid_path_key(k: &str) -> bool {
+pub(crate) fn is_valid_path_key(k: &str) -> bool {
     k == "/"
         || (!k.is_empty()
             && k.bytes()
@@ -143,15 +163,7 @@ fn walk_service(
     auths: &mut PathAuths,
 ) -> Option<PathService> {
     let map = w.object(v, path)?;
-    if let Some(id) = map.get("id") {
-        if !id.as_str().is_some_and(is_valid_id) {
-            w.expected(
-                &child(path, "id"),
-                "an id matching ^[a-z][a-z0-9_]{2,63}$",
-                id,
-            );
-        }
-    }
+    check_service_id(w, map, path);
     let tpath = child(path, "type");
     let kind = match map.get("type") {
         Some(Value::String(s)) => s.as_str(),
@@ -169,23 +181,7 @@ fn walk_service(
     };
     match kind {
         "static" => walk_static(w, map, path),
-        "websocket" => {
-            let keys = [
-                "id",
-                "type",
-                "url",
-                "serializers",
-                "cookie",
-                "auth",
-                "options",
-                "debug",
-            ];
-            w.keys(map, path, &keys);
-            let ws = walk_websocket(w, map, path);
-            let anon = walk_auth_and_cookie(w, map, path);
-            auths.push((path.to_string(), anon));
-            Some(PathService::WebSocket(ws))
-        }
+        "websocket" => Some(walk_websocket_path(w, map, path, auths)),
         "nodeinfo" | "none" => {
             w.keys(map, path, &["id", "type"]);
             Some(if kind == "none" {
@@ -222,6 +218,44 @@ fn walk_service(
             None
         }
     }
+}
+
+/// The optional `id` of a path service: checked, not kept.
+pub(crate) fn check_service_id(w: &mut Walker, map: &Map<String, Value>, path: &str) {
+    if let Some(id) = map.get("id") {
+        if !id.as_str().is_some_and(is_valid_id) {
+            w.expected(
+                &child(path, "id"),
+                "an id matching ^[a-z][a-z0-9_]{2,63}$",
+                id,
+            );
+        }
+    }
+}
+
+/// A WebSocket path service (`"type": "websocket"` under `paths`, or an entry of a universal
+/// transport's `websocket{}`); its auth goes to `auths`.
+pub(crate) fn walk_websocket_path(
+    w: &mut Walker,
+    map: &Map<String, Value>,
+    path: &str,
+    auths: &mut PathAuths,
+) -> PathService {
+    let keys = [
+        "id",
+        "type",
+        "url",
+        "serializers",
+        "cookie",
+        "auth",
+        "options",
+        "debug",
+    ];
+    w.keys(map, path, &keys);
+    let ws = walk_websocket(w, map, path);
+    let anon = walk_auth_and_cookie(w, map, path);
+    auths.push((path.to_string(), anon));
+    PathService::WebSocket(ws)
 }
 
 fn walk_static(w: &mut Walker, map: &Map<String, Value>, path: &str) -> Option<PathService> {

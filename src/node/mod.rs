@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime};
 use mio::{Poll, Waker};
 use thiserror::Error;
 
-use crate::config::{Endpoint, NodeConfig, PathService, TransportKind};
+use crate::config::{Endpoint, NodeConfig, PathService, TransportKind, UniversalService};
 use crate::router::{Core, CoreConfig};
 use crate::shard::listener::{self, BoundListener};
 use crate::shard::{self, mailbox, ShardSetup, TransportRuntime, WAKER_TOKEN};
 use crate::transport::http::NodeInfo;
+use crate::transport::tls;
 
 pub mod init;
 
@@ -36,6 +37,14 @@ pub enum NodeError {
         endpoint: String,
         /// The OS error.
         source: std::io::Error,
+    },
+    /// A TLS key or certificate could not be used.
+    #[error("transport {transport}: {source}")]
+    Tls {
+        /// The transport id.
+        transport: String,
+        /// What was wrong.
+        source: tls::TlsSetupError,
     },
     /// Another node is running in this node directory.
     #[error("a node is already running in {0} (pid file {1})")]
@@ -137,12 +146,42 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         realms: realms.iter().map(|r| r.name.clone()).collect(),
         transports: labels.clone(),
     });
+    // Read keys and certificates before any thread starts: an unreadable key is a start-up error.
+    let mut tls_configs = Vec::new();
+    for transport in &transports {
+        let config = match &transport.endpoint {
+            Endpoint::Tcp { tls: Some(t), .. } => Some(
+                tls::server_config(
+                    &t.key,
+                    &t.certificate,
+                    &t.chain_certificates,
+                    &t.ca_certificates,
+                )
+                .map_err(|e| NodeError::Tls {
+                    transport: transport.id.clone(),
+                    source: e,
+                })?,
+            ),
+            _ => None,
+        };
+        tls_configs.push(config);
+    }
     let runtimes: Arc<Vec<TransportRuntime>> = Arc::new(
         transports
             .iter()
-            .map(|t| TransportRuntime {
+            .enumerate()
+            .map(|(i, t)| TransportRuntime {
                 kind: t.kind.clone(),
                 auth: Arc::new(t.anonymous.clone()),
+                rawsocket: match &t.kind {
+                    TransportKind::RawSocket(r) => Some(r.clone()),
+                    TransportKind::Universal(u) => u.rawsocket.clone(),
+                    _ => None,
+                },
+                tls: tls_configs[i].clone(),
+                handshake_timeout: handshake_timeout(&t.kind),
+                auto_ping: websocket_services(&t.kind)
+                    .any(|ws| ws.options.auto_ping_interval_ms.is_some()),
             })
             .collect(),
     );
@@ -243,10 +282,53 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
     Ok(())
 }
 
+/// How long a connection may take to finish its handshake: the WebSocket service's
+/// `open_handshake_timeout` when set, else 10 s (Crossbar has none by default; a production
+/// router must not hold half-open handshakes forever).
+fn handshake_timeout(kind: &TransportKind) -> Duration {
+    const DEFAULT: Duration = Duration::from_secs(10);
+    let ms = websocket_services(kind).find_map(|ws| ws.options.open_handshake_timeout_ms);
+    ms.map_or(DEFAULT, Duration::from_millis)
+}
+
+/// The WebSocket services a transport offers.
+fn websocket_services(
+    kind: &TransportKind,
+) -> impl Iterator<Item = &crate::config::WebSocketService> {
+    let (single, paths) = match kind {
+        TransportKind::WebSocket(ws) => (Some(ws), None),
+        TransportKind::Web(web) | TransportKind::Universal(UniversalService { web, .. }) => {
+            (None, Some(web))
+        }
+        TransportKind::RawSocket(_) => (None, None),
+    };
+    let from_paths = paths.into_iter().flat_map(|web| {
+        web.root
+            .iter()
+            .chain(web.paths.iter().map(|(_, p)| p))
+            .filter_map(|p| match p {
+                PathService::WebSocket(ws) => Some(ws),
+                _ => None,
+            })
+    });
+    single.into_iter().chain(from_paths)
+}
+
 fn describe(kind: &TransportKind) -> String {
     match kind {
         TransportKind::WebSocket(_) => "websocket".into(),
         TransportKind::RawSocket(_) => "rawsocket".into(),
+        TransportKind::Universal(u) => {
+            let raw = if u.rawsocket.is_some() {
+                "rawsocket + "
+            } else {
+                ""
+            };
+            format!(
+                "universal: {raw}{}",
+                describe(&TransportKind::Web(u.web.clone()))
+            )
+        }
         TransportKind::Web(web) => {
             let mut paths: Vec<String> = Vec::new();
             if web.root.is_some() {

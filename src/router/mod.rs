@@ -435,7 +435,7 @@ impl Core {
             Message::Goodbye { .. } => {
                 let reply = Message::Goodbye {
                     details: Dict::new(),
-                    reason: uris::CLOSE_GOODBYE_AND_OUT.into(),
+                    reason: uris::CLOSE_NORMAL.into(),
                 };
                 self.send(conn, &reply);
                 if let Some(mut session) = self.sessions.remove(&conn) {

@@ -9,6 +9,7 @@ use mio::{Interest, Registry, Token};
 
 use crate::codec::Serializer;
 use crate::router::ConnId;
+use crate::transport::rawsocket::RawReader;
 use crate::transport::websocket::{WsLimits, WsReader, CLOSE_NORMAL};
 
 /// A connected socket.
@@ -85,16 +86,37 @@ impl Source for Stream {
 /// Where a connection is in its life.
 #[derive(Debug)]
 pub(crate) enum Phase {
+    /// A universal port: the first byte tells RawSocket (0x7F) from HTTP.
+    Sniff,
     /// Reading the HTTP request head.
     Http,
+    /// Reading the 4-byte RawSocket handshake.
+    RawHandshake,
     /// Speaking WAMP over WebSocket.
     WebSocket {
         reader: WsReader,
         serializer: Serializer,
         limits: WsLimits,
     },
+    /// Speaking WAMP over RawSocket.
+    RawSocket {
+        reader: RawReader,
+        serializer: Serializer,
+        /// The largest message we accept (what we announced).
+        max_len: usize,
+        /// The largest message the client accepts.
+        client_max_len: usize,
+    },
     /// Writing its last bytes; input is discarded.
     Closing,
+}
+
+/// WebSocket auto-ping settings of a connection (Crossbar's `auto_ping_*` options).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PingPolicy {
+    pub(crate) interval_ms: u64,
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) size: usize,
 }
 
 /// One connection.
@@ -123,19 +145,35 @@ pub(crate) struct Conn {
     pub(crate) session_open: bool,
     /// Close code for the WebSocket close frame when the core asks to close.
     pub(crate) close_code: u16,
+    /// TLS state, on TLS endpoints.
+    pub(crate) tls: Option<Box<rustls::ServerConnection>>,
+    /// Auto-ping, when configured on the WebSocket service.
+    pub(crate) ping: Option<PingPolicy>,
+    /// When the peer last sent anything.
+    pub(crate) last_rx: std::time::Instant,
+    /// When our unanswered ping went out.
+    pub(crate) ping_sent: Option<std::time::Instant>,
 }
 
 /// Above this capacity an empty buffer is released instead of kept for reuse.
 const KEEP_CAPACITY: usize = 16 * 1024;
 
 impl Conn {
-    pub(crate) fn new(stream: Stream, generation: u32, transport: usize, peer: String) -> Self {
+    pub(crate) fn new(
+        stream: Stream,
+        generation: u32,
+        transport: usize,
+        peer: String,
+        phase: Phase,
+        tls: Option<Box<rustls::ServerConnection>>,
+        now: std::time::Instant,
+    ) -> Self {
         Conn {
             stream,
             generation,
             transport,
             peer,
-            phase: Phase::Http,
+            phase,
             rbuf: Vec::new(),
             wbuf: Vec::new(),
             wpos: 0,
@@ -144,7 +182,18 @@ impl Conn {
             dirty: false,
             session_open: false,
             close_code: CLOSE_NORMAL,
+            tls,
+            ping: None,
+            last_rx: now,
+            ping_sent: None,
         }
+    }
+
+    /// Writes what is queued, then closes; input from now on is discarded.
+    pub(crate) fn finish(&mut self) {
+        self.phase = Phase::Closing;
+        self.close_after_flush = true;
+        self.rbuf = Vec::new();
     }
 
     /// The id the core knows this connection by.
@@ -157,8 +206,53 @@ impl Conn {
         self.wbuf.len() - self.wpos
     }
 
-    /// Writes as much of `wbuf` as the socket takes. `Ok(true)` when everything is written.
+    /// Writes as much of `wbuf` as the socket takes (through TLS when there is TLS). `Ok(true)`
+    /// when everything is written.
     pub(crate) fn flush(&mut self) -> io::Result<bool> {
+        if self.tls.is_some() {
+            return self.flush_tls();
+        }
+        self.flush_plain()
+    }
+
+    fn flush_tls(&mut self) -> io::Result<bool> {
+        let Some(tls) = self.tls.as_mut() else {
+            return Ok(true);
+        };
+        loop {
+            // Hand plaintext to rustls as far as its buffer takes it, then push ciphertext out.
+            if self.wpos < self.wbuf.len() {
+                let n = tls.writer().write(&self.wbuf[self.wpos..])?;
+                self.wpos += n;
+            }
+            while tls.wants_write() {
+                match tls.write_tls(&mut self.stream) {
+                    Ok(0) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "socket accepted no bytes",
+                        ))
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if self.wpos >= self.wbuf.len() {
+                break;
+            }
+        }
+        self.wpos = 0;
+        if self.wbuf.capacity() > KEEP_CAPACITY {
+            self.wbuf = Vec::new();
+        } else {
+            self.wbuf.clear();
+        }
+        Ok(true)
+    }
+
+    fn flush_plain(&mut self) -> io::Result<bool> {
         while self.wpos < self.wbuf.len() {
             match self.stream.write(&self.wbuf[self.wpos..]) {
                 Ok(0) => {

@@ -9,6 +9,7 @@
 //! turn.
 
 mod conn;
+mod input;
 pub mod listener;
 pub mod mailbox;
 
@@ -20,10 +21,11 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::config::{AnonymousAuth, TransportKind};
-use crate::router::{Core, Output, ShardMsg, TransportInfo};
-use crate::transport::http::{self, HttpContext, HttpOutcome, NodeInfo};
-use crate::transport::websocket::{self, Flow, WsEvent, WsLimits, CLOSE_GOING_AWAY};
+use crate::config::{AnonymousAuth, RawSocketService, TransportKind};
+use crate::router::{Core, Output, ShardMsg};
+use crate::transport::http::{self, NodeInfo};
+use crate::transport::rawsocket;
+use crate::transport::websocket::{self, CLOSE_GOING_AWAY};
 
 use conn::{split_id, Conn, Phase, Stream};
 use listener::BoundListener;
@@ -56,6 +58,24 @@ pub struct TransportRuntime {
     pub kind: TransportKind,
     /// Anonymous authentication settings.
     pub auth: Arc<AnonymousAuth>,
+    /// RawSocket settings, on `rawsocket` and `universal` transports.
+    pub rawsocket: Option<RawSocketService>,
+    /// TLS, on endpoints with a `tls` block.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// How long a connection may take to finish its handshake (HTTP head or RawSocket octets).
+    pub handshake_timeout: Duration,
+    /// Some WebSocket service of this transport has `auto_ping_interval`.
+    pub auto_ping: bool,
+}
+
+impl TransportRuntime {
+    fn first_phase(&self) -> Phase {
+        match (&self.kind, &self.rawsocket) {
+            (TransportKind::RawSocket(_), _) => Phase::RawHandshake,
+            (_, Some(_)) => Phase::Sniff,
+            _ => Phase::Http,
+        }
+    }
 }
 
 /// Everything a shard thread starts with.
@@ -98,6 +118,10 @@ struct Shard {
     conns: Slab<Conn>,
     next_generation: u32,
     scratch: Vec<u8>,
+    /// Plaintext read out of TLS connections.
+    plain: Vec<u8>,
+    /// When this reactor turn started.
+    turn_start: Instant,
     dirty: Vec<usize>,
     pending_reads: Vec<usize>,
     pending_accepts: Vec<usize>,
@@ -106,6 +130,9 @@ struct Shard {
     shutdown_deadline: Option<Instant>,
     /// A mailbox still held messages after its budget: poll without blocking.
     mail_pending: bool,
+    /// Some WebSocket service has auto-ping: wake up regularly to send pings.
+    pings_enabled: bool,
+    last_ping_sweep: Instant,
     /// Connections still in the HTTP phase, oldest first (one timeout for all keeps it sorted).
     handshake_deadlines: std::collections::VecDeque<(usize, u32, Instant)>,
 }
@@ -131,6 +158,7 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         }
         listeners.push((l, transport));
     }
+    let pings_enabled = setup.transports.iter().any(|t| t.auto_ping);
     let mut shard = Shard {
         id: setup.id,
         poll: setup.poll,
@@ -144,6 +172,8 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         conns: Slab::new(),
         next_generation: 0,
         scratch: vec![0; SCRATCH_SIZE],
+        plain: vec![0; SCRATCH_SIZE],
+        turn_start: Instant::now(),
         dirty: Vec::new(),
         pending_reads: Vec::new(),
         pending_accepts: Vec::new(),
@@ -151,6 +181,8 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         doomed: Vec::new(),
         shutdown_deadline: None,
         mail_pending: false,
+        pings_enabled,
+        last_ping_sweep: Instant::now(),
         handshake_deadlines: std::collections::VecDeque::new(),
     };
     shard.run()
@@ -165,7 +197,10 @@ impl Shard {
                 || self.mail_pending;
             let timeout = if busy {
                 Some(Duration::ZERO)
-            } else if self.shutdown_deadline.is_some() || !self.lingering.is_empty() {
+            } else if self.shutdown_deadline.is_some()
+                || !self.lingering.is_empty()
+                || self.pings_enabled
+            {
                 Some(Duration::from_millis(100))
             } else {
                 let handshake = self
@@ -216,6 +251,7 @@ impl Shard {
                 self.begin_shutdown();
             }
             self.expire_handshakes();
+            self.sweep_pings();
             self.flush_dirty();
             for outbox in self.outboxes.iter_mut().flatten() {
                 outbox.flush();
@@ -271,12 +307,31 @@ impl Shard {
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = self.conns.vacant_entry();
         let key = entry.key();
-        let conn = entry.insert(Conn::new(stream, self.next_generation, transport, peer));
-        self.handshake_deadlines.push_back((
-            key,
+        let runtime = &self.transports[transport];
+        let tls = match &runtime.tls {
+            Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
+                Ok(c) => Some(Box::new(c)),
+                Err(e) => {
+                    tracing::warn!(%peer, "cannot start TLS: {e}");
+                    return;
+                }
+            },
+            None => None,
+        };
+        let now = Instant::now();
+        let phase = runtime.first_phase();
+        let deadline = now + runtime.handshake_timeout;
+        let conn = entry.insert(Conn::new(
+            stream,
             self.next_generation,
-            Instant::now() + HANDSHAKE_TIMEOUT,
+            transport,
+            peer,
+            phase,
+            tls,
+            now,
         ));
+        self.handshake_deadlines
+            .push_back((key, self.next_generation, deadline));
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(e) = self
             .poll
@@ -307,7 +362,12 @@ impl Shard {
             match conn.stream.read(&mut self.scratch) {
                 Ok(0) => return self.remove_conn(key),
                 Ok(n) => {
-                    self.ingest(key, n);
+                    conn.last_rx = self.turn_start;
+                    conn.ping_sent = None;
+                    if let Err(e) = self.ingest(key, n) {
+                        tracing::debug!("closing connection {key}: {e}");
+                        return self.remove_conn(key);
+                    }
                     self.route_outputs();
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
@@ -322,11 +382,13 @@ impl Shard {
         }
     }
 
-    /// Handles `n` fresh bytes of `self.scratch` read from connection `key`.
-    fn ingest(&mut self, key: usize, n: usize) {
+    /// Handles `n` fresh bytes of `self.scratch` read from connection `key`: through TLS when the
+    /// connection has it, then by protocol phase. An error is a TLS failure (the alert is queued).
+    fn ingest(&mut self, key: usize, n: usize) -> Result<(), rustls::Error> {
         let Shard {
             conns,
             scratch,
+            plain,
             core,
             transports,
             node,
@@ -334,78 +396,43 @@ impl Shard {
             ..
         } = self;
         let Some(conn) = conns.get_mut(key) else {
-            return;
+            return Ok(());
         };
-        match conn.phase {
-            Phase::Closing => {}
-            Phase::Http => {
-                conn.rbuf.extend_from_slice(&scratch[..n]);
-                let transport = &transports[conn.transport];
-                let ctx = HttpContext {
-                    transport: &transport.kind,
-                    node,
-                    peer: &conn.peer,
-                };
-                match http::handle_request(&conn.rbuf, &ctx) {
-                    HttpOutcome::Incomplete => {}
-                    HttpOutcome::Respond { response } => {
-                        conn.wbuf.extend_from_slice(&response);
-                        conn.close_after_flush = true;
-                        conn.phase = Phase::Closing;
-                        conn.rbuf = Vec::new();
-                        mark_dirty(conn, key, dirty);
-                    }
-                    HttpOutcome::Upgrade {
-                        serializer,
-                        response,
-                        consumed,
-                        options,
-                    } => {
-                        conn.wbuf.extend_from_slice(&response);
-                        mark_dirty(conn, key, dirty);
-                        conn.rbuf.drain(..consumed.min(conn.rbuf.len()));
-                        let limits = WsLimits {
-                            max_message: options.max_message_size,
-                            max_frame: options.max_frame_size,
-                        };
-                        conn.phase = Phase::WebSocket {
-                            reader: Default::default(),
-                            serializer,
-                            limits,
-                        };
-                        conn.session_open = true;
-                        let info = TransportInfo {
-                            serializer,
-                            peer: conn.peer.clone(),
-                            auth: Arc::clone(&transport.auth),
-                        };
-                        core.handle_open(conn.id(key), info);
-                        if !conn.rbuf.is_empty() {
-                            let mut buf = std::mem::take(&mut conn.rbuf);
-                            let used = websocket_input(conn, key, core, dirty, &mut buf);
-                            buf.drain(..used);
-                            conn.rbuf = buf;
-                        }
-                        conn.trim_rbuf();
-                    }
-                }
+        let mut input = input::Input {
+            core,
+            dirty,
+            transports,
+            node,
+        };
+        if conn.tls.is_none() {
+            input.ingest(conn, key, &mut scratch[..n]);
+            return Ok(());
+        };
+        let mut ciphertext = &scratch[..n];
+        while let Some(tls) = conn.tls.as_mut() {
+            if !ciphertext.is_empty() && tls.read_tls(&mut ciphertext).is_err() {
+                break;
             }
-            Phase::WebSocket { .. } => {
-                if conn.rbuf.is_empty() {
-                    let used = websocket_input(conn, key, core, dirty, &mut scratch[..n]);
-                    if !matches!(conn.phase, Phase::Closing) {
-                        conn.rbuf.extend_from_slice(&scratch[used..n]);
-                    }
-                } else {
-                    conn.rbuf.extend_from_slice(&scratch[..n]);
-                    let mut buf = std::mem::take(&mut conn.rbuf);
-                    let used = websocket_input(conn, key, core, dirty, &mut buf);
-                    buf.drain(..used);
-                    conn.rbuf = buf;
-                    conn.trim_rbuf();
-                }
+            if let Err(e) = tls.process_new_packets() {
+                // Send the alert rustls prepared; the caller then drops the connection.
+                let _ = conn.flush();
+                return Err(e);
+            }
+            while let Some(tls) = conn.tls.as_mut() {
+                let got = match tls.reader().read(plain) {
+                    Ok(0) | Err(_) => break,
+                    Ok(got) => got,
+                };
+                input.ingest(conn, key, &mut plain[..got]);
+            }
+            if conn.tls.as_ref().is_some_and(|t| t.wants_write()) {
+                mark_dirty(conn, key, input.dirty);
+            }
+            if ciphertext.is_empty() {
+                break;
             }
         }
+        Ok(())
     }
 
     /// Hands mail from the other shards to the core, at most [`MAIL_BUDGET`] messages per
@@ -446,10 +473,21 @@ impl Shard {
                     if c.generation != generation {
                         continue;
                     }
-                    let Phase::WebSocket { serializer, .. } = c.phase else {
-                        continue;
-                    };
-                    websocket::write_message(&mut c.wbuf, &frame, serializer.is_binary());
+                    match c.phase {
+                        Phase::WebSocket { serializer, .. } => {
+                            websocket::write_message(&mut c.wbuf, &frame, serializer.is_binary());
+                        }
+                        Phase::RawSocket { client_max_len, .. } => {
+                            if frame.len() > client_max_len
+                                || rawsocket::write_message(&mut c.wbuf, &frame).is_err()
+                            {
+                                tracing::warn!(peer = %c.peer, "closing: a {} byte message exceeds what the client accepts ({client_max_len})", frame.len());
+                                self.doomed.push(key);
+                                continue;
+                            }
+                        }
+                        _ => continue,
+                    }
                     mark_dirty(c, key, &mut self.dirty);
                     if c.pending_output() > MAX_PENDING_OUTPUT {
                         tracing::warn!(peer = %c.peer, "closing slow consumer: over {MAX_PENDING_OUTPUT} bytes unwritten");
@@ -555,6 +593,49 @@ impl Shard {
         }
     }
 
+    /// WebSocket auto-ping: once a second, pings connections idle for their interval and closes
+    /// those whose ping went unanswered past the timeout (half-open TCP, vanished devices).
+    fn sweep_pings(&mut self) {
+        if !self.pings_enabled
+            || self.turn_start.duration_since(self.last_ping_sweep) < Duration::from_secs(1)
+        {
+            return;
+        }
+        self.last_ping_sweep = self.turn_start;
+        let now = self.turn_start;
+        let mut dead = Vec::new();
+        for (key, conn) in self.conns.iter_mut() {
+            let (Some(policy), Phase::WebSocket { .. }) = (conn.ping, &conn.phase) else {
+                continue;
+            };
+            match conn.ping_sent {
+                Some(sent) => {
+                    if policy
+                        .timeout_ms
+                        .is_some_and(|t| now.duration_since(sent) >= Duration::from_millis(t))
+                    {
+                        dead.push(key);
+                    }
+                }
+                None => {
+                    if now.duration_since(conn.last_rx) >= Duration::from_millis(policy.interval_ms)
+                    {
+                        let payload = [b'*'; 125];
+                        websocket::write_ping(&mut conn.wbuf, &payload[..policy.size.min(125)]);
+                        conn.ping_sent = Some(now);
+                        mark_dirty(conn, key, &mut self.dirty);
+                    }
+                }
+            }
+        }
+        for key in dead {
+            if let Some(c) = self.conns.get(key) {
+                tracing::info!(peer = %c.peer, "closing: no answer to the WebSocket ping in time");
+            }
+            self.remove_conn(key);
+        }
+    }
+
     /// Closes connections that did not finish their HTTP request in time, with a 408.
     fn expire_handshakes(&mut self) {
         let now = Instant::now();
@@ -617,77 +698,5 @@ fn mark_dirty(conn: &mut Conn, key: usize, dirty: &mut Vec<usize>) {
     if !conn.dirty {
         conn.dirty = true;
         dirty.push(key);
-    }
-}
-
-/// Feeds WebSocket bytes to the reader and the decoded messages to the core. Returns the bytes
-/// consumed.
-fn websocket_input(
-    conn: &mut Conn,
-    key: usize,
-    core: &mut Core,
-    dirty: &mut Vec<usize>,
-    buf: &mut [u8],
-) -> usize {
-    let id = conn.id(key);
-    let Phase::WebSocket {
-        reader,
-        serializer,
-        limits,
-    } = &mut conn.phase
-    else {
-        return buf.len();
-    };
-    let serializer = *serializer;
-    let mut peer_closed = false;
-    let mut wbuf = std::mem::take(&mut conn.wbuf);
-    let result = reader.process(buf, *limits, |event| match event {
-        WsEvent::Message { data, binary } => {
-            if binary != serializer.is_binary() {
-                // The spec: wamp.2.json travels in text messages only, binary serializers in
-                // binary messages only.
-                let kind = if binary { "binary" } else { "text" };
-                let msg = format!(
-                    "{kind} WebSocket message on a {} session",
-                    serializer.subprotocol()
-                );
-                core.handle_malformed(id, &msg);
-                return Flow::Continue;
-            }
-            match serializer.decode(data) {
-                Ok(msg) => core.handle_message(id, msg),
-                Err(e) => core.handle_malformed(id, &e.to_string()),
-            }
-            Flow::Continue
-        }
-        WsEvent::Ping(payload) => {
-            websocket::write_pong(&mut wbuf, payload);
-            Flow::Continue
-        }
-        WsEvent::Close { .. } => {
-            peer_closed = true;
-            Flow::Stop
-        }
-    });
-    conn.wbuf = wbuf;
-    if !conn.wbuf.is_empty() {
-        mark_dirty(conn, key, dirty);
-    }
-    match result {
-        Ok(used) => {
-            if peer_closed {
-                websocket::write_close(&mut conn.wbuf, websocket::CLOSE_NORMAL, "");
-                conn.phase = Phase::Closing;
-                conn.close_after_flush = true;
-                mark_dirty(conn, key, dirty);
-                return buf.len();
-            }
-            used
-        }
-        Err(e) => {
-            conn.close_code = e.close_code();
-            core.handle_malformed(id, &e.to_string());
-            buf.len()
-        }
     }
 }

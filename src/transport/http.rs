@@ -130,6 +130,10 @@ pub fn handle_request(buf: &[u8], ctx: &HttpContext<'_>) -> HttpOutcome {
             Some((service, rest)) => serve(service, rest, &req, consumed, ctx),
             None => respond(Response::text(404, "Not found."), head),
         },
+        TransportKind::Universal(universal) => match route(&universal.web, path) {
+            Some((service, rest)) => serve(service, rest, &req, consumed, ctx),
+            None => respond(Response::text(404, "Not found."), head),
+        },
         // The reactor never hands a RawSocket transport's bytes to HTTP; answer sanely anyway.
         TransportKind::RawSocket(_) => respond(
             Response::text(400, "This port speaks WAMP RawSocket, not HTTP."),

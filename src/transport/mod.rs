@@ -6,4 +6,5 @@ pub mod http;
 pub mod nodeinfo;
 pub mod rawsocket;
 pub mod static_files;
+pub mod tls;
 pub mod websocket;

@@ -244,6 +244,15 @@ pub fn write_message(out: &mut Vec<u8>, payload: &[u8], binary: bool) {
     write_frame(out, opcode, payload);
 }
 
+/// Appends a ping carrying `payload` (at most 125 bytes).
+pub fn write_ping(out: &mut Vec<u8>, payload: &[u8]) {
+    write_frame(
+        out,
+        OpCode::Control(Control::Ping),
+        &payload[..payload.len().min(125)],
+    );
+}
+
 /// Appends a pong answering a ping with `payload`.
 pub fn write_pong(out: &mut Vec<u8>, payload: &[u8]) {
     write_frame(out, OpCode::Control(Control::Pong), payload);

@@ -97,7 +97,15 @@ class Clients:
         return self.start(name, harness.js_client_argv(url, command, *args, **kw))
 
     def client(self, lang, name, url, command, *args, **kw):
-        return (self.py if lang == "py" else self.js)(name, url, command, *args, **kw)
+        """lang: "py" (Autobahn|Python), "js" (Autobahn|JS 26, Node's WebSocket)
+        or "js22" (Autobahn|JS 22.11.1 on the `ws` package)."""
+        if lang == "py":
+            return self.py(name, url, command, *args, **kw)
+        if lang == "js22":
+            kw["jsmod"] = "autobahn-22"
+        elif lang != "js":
+            raise ValueError("unknown client language %r" % lang)
+        return self.js(name, url, command, *args, **kw)
 
     def watch(self, router):
         self.routers.append(router)

@@ -383,11 +383,17 @@ def py_client_argv(url, command, *args, serializer=None, realm="realm1", timeout
     return argv + [command] + list(args)
 
 
-def js_client_argv(url, command, *args, serializer=None, realm="realm1", timeout=CLIENT_TIMEOUT):
-    argv = node_cmd() + [os.path.join(CLIENTS, "js_client.js"), "--url", url, "--realm", realm,
-                         "--timeout", str(timeout)]
+def js_client_argv(url, command, *args, serializer=None, realm="realm1", timeout=CLIENT_TIMEOUT, jsmod=None):
+    """jsmod=None: Autobahn|JS 26 (npm `autobahn`) on Node's own WebSocket;
+    jsmod="autobahn-22": Autobahn|JS 22.11.1 on the `ws` package (node runs
+    without --experimental-websocket so that autobahn 22 picks `ws`)."""
+    node = node_cmd() if jsmod is None else [node_binary()]
+    argv = node + [os.path.join(CLIENTS, "js_client.js"), "--url", url, "--realm", realm,
+                   "--timeout", str(timeout)]
     if serializer:
         argv += ["--serializer", serializer]
+    if jsmod:
+        argv += ["--module", jsmod]
     return argv + [command] + list(args)
 
 

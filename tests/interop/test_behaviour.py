@@ -94,7 +94,7 @@ def test_publisher_exclusion(lang, shared, clients, uri):
     assert observer.wait_exit() == 0, observer.output()
 
 
-@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("lang", LANGS + ["js22"])
 def test_join_unknown_realm_is_no_such_realm(lang, shared, clients):
     c = clients.client(lang, "joiner", shared.url, "join", realm="com.interop.no.such.realm")
     left = c.expect("LEAVE", others=("JOINED",))
@@ -103,17 +103,29 @@ def test_join_unknown_realm_is_no_such_realm(lang, shared, clients):
     assert c.wait_exit() == 0, c.output()
 
 
-@pytest.mark.parametrize("callee_lang", LANGS)
-def test_callee_lost_mid_call_cancels_the_call(callee_lang, shared, clients, uri):
+@pytest.mark.parametrize("callee_lang,caller_lang", [("py", "js"), ("js", "py"), ("js22", "py")])
+def test_callee_lost_mid_call_cancels_the_call(callee_lang, caller_lang, shared, clients, uri):
     """The callee's connection drops (process killed) while a call is pending:
     the caller gets wamp.error.canceled instead of hanging."""
     proc = uri + ".hangs"
     callee = clients.client(callee_lang, "callee", shared.url, "callee", "--procedure", proc, "--mode", "hang")
     callee.expect("READY")
-    caller = clients.client(OTHER[callee_lang], "caller", shared.url, "call", "--procedure", proc,
-                            "--no-payload")
+    caller = clients.client(caller_lang, "caller", shared.url, "call", "--procedure", proc, "--no-payload")
     callee.expect("INVOKED")
     callee.kill(signal.SIGKILL)
     err = caller.expect("ERROR", timeout=20, others=("RESULT", "LEAVE"))
     assert err["error"] == "wamp.error.canceled", err
     assert caller.wait_exit() == 0, caller.output()
+
+
+@pytest.mark.parametrize("lang", LANGS + ["js22"])
+def test_goodbye_is_answered_with_close_normal(lang, shared, clients):
+    """A client that leaves gets the router's GOODBYE reply with reason
+    wamp.close.normal, as from Crossbar (reference crossbar.md §8 lists this among
+    the details a drop-in replacement must match): applications compare the
+    reason they see in onLeave/onclose with it to tell a clean leave."""
+    c = clients.client(lang, "leaver", shared.url, "join")
+    c.expect("JOINED")
+    left = c.expect("LEAVE")
+    assert left["reason"] == "wamp.close.normal", left
+    assert c.wait_exit() == 0, c.output()

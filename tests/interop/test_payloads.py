@@ -18,6 +18,10 @@ COMBOS = [
     ("py", "json", "py", "msgpack"),
     ("py", "msgpack", "py", "json"),
     ("js", "msgpack", "js", "json"),
+    # Autobahn|JS 22.11.1 on the `ws` package (offers permessage-deflate)
+    ("py", "json", "js22", "msgpack"),
+    ("js22", "msgpack", "py", "json"),
+    ("js22", "json", "js", "msgpack"),
 ]
 
 

@@ -24,17 +24,21 @@ def test_signal_closes_sessions_with_system_shutdown(sig, private_router, client
     url = private_router.url
     py = clients.py("py session", url, "join", "--stay", serializer="json")
     js = clients.js("js session", url, "join", "--stay", serializer="msgpack")
+    js22 = clients.client("js22", "js22 session", url, "join", "--stay", serializer="json")
     py.expect("JOINED")
     js.expect("JOINED")
+    js22.expect("JOINED")
 
     rc = private_router.stop(sig)
     print("router exit code after %s: %s" % (signal.Signals(sig).name, rc))
 
     py_left = py.expect("LEAVE", timeout=20)
     js_left = js.expect("LEAVE", timeout=20)
+    js22_left = js22.expect("LEAVE", timeout=20)
     assert py_left["reason"] == "wamp.close.system_shutdown", py_left
     assert js_left["reason"] == "wamp.close.system_shutdown", js_left
-    assert py.wait_exit() == 0, py.output()
-    assert js.wait_exit() == 0, js.output()
+    assert js22_left["reason"] == "wamp.close.system_shutdown", js22_left
+    for c in (py, js, js22):
+        assert c.wait_exit() == 0, c.output()
     assert rc == 0, "the router exited %s after %s (expected 0)\n%s" % (
         rc, signal.Signals(sig).name, private_router.log_tail())

@@ -954,7 +954,7 @@ fn goodbye_is_answered_and_the_transport_can_join_again() {
         },
     );
     assert!(
-        matches!(net.recv(conn), Some(Message::Goodbye { reason, .. }) if reason == "wamp.close.goodbye_and_out")
+        matches!(net.recv(conn), Some(Message::Goodbye { reason, .. }) if reason == "wamp.close.normal")
     );
     assert!(!net.clients[&conn].closed);
     net.assert_empty();

@@ -10,20 +10,20 @@
 // string "\0" + base64. Received "\0"-strings are decoded the same way.
 //
 // usage: node js_client.js --url ws://127.0.0.1:PORT/ws [--realm realm1]
-//            [--serializer json|msgpack] [--timeout S] COMMAND [--opt value ...]
+//            [--serializer json|msgpack|cbor[,...]] [--timeout S] [--module autobahn-22]
+//            COMMAND [--opt value ...]
 
 'use strict';
 
 const fs = require('fs');
 const path = require('path');
-const autobahn = require('autobahn');
 
 // ---------------------------------------------------------------- arguments
 
 function parseArgs(argv) {
    const o = { realm: 'realm1', serializer: null, timeout: 30, count: 1, mode: 'echo',
                payload: path.join(__dirname, 'payload.json') };
-   const flags = new Set(['twice', 'stay', 'no-payload']);
+   const flags = new Set(['twice', 'stay', 'no-payload', 'sequence', 'quiet']);
    for (let i = 0; i < argv.length; i++) {
       const a = argv[i];
       if (a.startsWith('--')) {
@@ -48,7 +48,14 @@ function parseArgs(argv) {
 }
 
 const o = parseArgs(process.argv.slice(2));
-const JSON_MODE = o.serializer !== 'msgpack'; // default list starts with json
+// --module autobahn-22: Autobahn|JS 22.11.1 (npm alias in package.json), which
+// uses the `ws` package on Node.js (when Node has no global WebSocket)
+const autobahn = require(o.module || 'autobahn');
+// serializer(s) to offer, comma-separated, in order of preference
+const OFFER = o.serializer ? o.serializer.split(',') : null;
+// how binary values travel: as "\0"+base64 strings on wamp.2.json; set from the
+// negotiated subprotocol when the session opens
+let JSON_MODE = true;
 
 // ---------------------------------------------------------------- values
 
@@ -147,9 +154,17 @@ function finish(code, delay) {
 const scenarios = {
    subscribe: async (session) => {
       let n = 0;
+      const seq = [];
       const sub = await session.subscribe(o.topic, (args, kwargs) => {
          n += 1;
-         emit('EVENT', { args: norm(args || []), kwargs: norm(kwargs || {}) });
+         if (o.quiet) {
+            seq.push(args && args.length ? args[0] : null);
+            if (n === o.count) {
+               emit('EVENTS', { args0: seq });
+            }
+         } else {
+            emit('EVENT', { args: norm(args || []), kwargs: norm(kwargs || {}) });
+         }
          if (n === o.count) {
             finish(0);
          }
@@ -158,6 +173,16 @@ const scenarios = {
    },
 
    publish: async (session) => {
+      if (o.sequence) {
+         // fire-and-forget 0..count-1, then `count` acknowledged
+         for (let i = 0; i < o.count; i++) {
+            session.publish(o.topic, [i]);
+         }
+         const pub = await session.publish(o.topic, [o.count], {}, { acknowledge: true });
+         emit('PUBLISHED', { id: pub.id });
+         finish(0);
+         return;
+      }
       const [args, kwargs] = loadPayload();
       for (let i = 0; i < o.count; i++) {
          const pub = await session.publish(o.topic, args, kwargs, { acknowledge: true });
@@ -237,8 +262,9 @@ const scenarios = {
       finish(0);
    },
 
-   join: async (session) => {
-      emit('JOINED', { session: session.id, realm: session.realm });
+   join: async (session, details) => {
+      emit('JOINED', { session: session.id, realm: session.realm,
+                       protocol: details && details.transport ? details.transport.protocol : null });
       if (o.stay) {
          rc = 0; // wait for the router to close the session
       } else {
@@ -255,10 +281,18 @@ if (!scenarios[o.cmd]) {
 }
 
 const options = { url: o.url, realm: o.realm, max_retries: 0, retry_if_unreachable: false };
-if (o.serializer === 'json') {
-   options.serializers = [new autobahn.serializer.JSONSerializer()];
-} else if (o.serializer === 'msgpack') {
-   options.serializers = [new autobahn.serializer.MsgpackSerializer()];
+const SERIALIZERS = {
+   json: () => new autobahn.serializer.JSONSerializer(),
+   msgpack: () => new autobahn.serializer.MsgpackSerializer(),
+   cbor: () => new autobahn.serializer.CBORSerializer(),
+};
+if (OFFER) {
+   options.serializers = OFFER.map((id) => {
+      if (!SERIALIZERS[id]) {
+         throw new Error('unknown serializer ' + id);
+      }
+      return SERIALIZERS[id]();
+   });
 }
 
 const watchdog = setTimeout(() => {
@@ -270,7 +304,8 @@ connection = new autobahn.Connection(options);
 
 connection.onopen = (session, details) => {
    joined = true;
-   scenarios[o.cmd](session).catch((e) => {
+   JSON_MODE = !(details && details.transport && details.transport.protocol === 'wamp.2.msgpack');
+   scenarios[o.cmd](session, details).catch((e) => {
       emit('FAIL', Object.assign({ exception: String(e && e.stack ? e.stack : e) }, errorObj(e)));
       finish(1);
    });

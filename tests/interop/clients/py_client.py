@@ -96,10 +96,16 @@ def done(session, rc=0, delay=0.0):
 @inlineCallbacks
 def sc_subscribe(session, o):
     got = []
+    seq = []
 
     def on_event(*args, **kwargs):
         got.append(1)
-        emit("EVENT", {"args": norm(list(args)), "kwargs": norm(kwargs)})
+        if not o.quiet:
+            emit("EVENT", {"args": norm(list(args)), "kwargs": norm(kwargs)})
+        else:
+            seq.append(args[0] if args else None)
+            if len(got) == o.count:
+                emit("EVENTS", {"args0": seq})
         if len(got) == o.count:
             done(session, 0)
 
@@ -110,9 +116,17 @@ def sc_subscribe(session, o):
 @inlineCallbacks
 def sc_publish(session, o):
     args, kwargs = load_payload(o.payload)
-    for i in range(o.count):
-        pub = yield session.publish(o.topic, *args, options=PublishOptions(acknowledge=True), **kwargs)
+    if o.sequence:
+        # fire-and-forget publications 0..count-1, then one acknowledged
+        # publication: the sequence is on the wire when the ack comes back
+        for i in range(o.count):
+            session.publish(o.topic, i)
+        pub = yield session.publish(o.topic, o.count, options=PublishOptions(acknowledge=True))
         emit("PUBLISHED", {"id": pub.id})
+    else:
+        for i in range(o.count):
+            pub = yield session.publish(o.topic, *args, options=PublishOptions(acknowledge=True), **kwargs)
+            emit("PUBLISHED", {"id": pub.id})
     done(session, 0)
 
 
@@ -200,7 +214,8 @@ def sc_exclude_me(session, o):
 
 @inlineCallbacks
 def sc_join(session, o):
-    emit("JOINED", {"session": session.session_id, "realm": session.realm})
+    emit("JOINED", {"session": session.session_id, "realm": session.realm,
+                    "protocol": getattr(session._transport, "websocket_protocol_in_use", None)})
     if o.stay:
         # stay until the router closes the session (on_leave below prints it)
         STATE["rc"] = 0
@@ -224,8 +239,9 @@ def parse():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
     ap.add_argument("--realm", default="realm1")
-    ap.add_argument("--serializer", choices=["json", "msgpack"], default=None,
-                    help="force one serializer (default: Autobahn's own list)")
+    ap.add_argument("--serializer", default=None,
+                    help="serializer(s) to offer, comma-separated in order of preference, "
+                         "e.g. json or cbor,msgpack,json (default: Autobahn's own list)")
     ap.add_argument("--timeout", type=float, default=30.0,
                     help="watchdog: exit 3 after this many seconds")
     sp = ap.add_subparsers(dest="cmd", required=True)
@@ -234,11 +250,15 @@ def parse():
     p = sp.add_parser("subscribe")
     p.add_argument("--topic", required=True)
     p.add_argument("--count", type=int, default=1)
+    p.add_argument("--quiet", action="store_true",
+                   help="print one EVENTS line with the first arg of every event, after --count events")
 
     p = sp.add_parser("publish")
     p.add_argument("--topic", required=True)
     p.add_argument("--payload", default=default_payload)
     p.add_argument("--count", type=int, default=1)
+    p.add_argument("--sequence", action="store_true",
+                   help="publish the integers 0..count (no payload), the last one acknowledged")
 
     p = sp.add_parser("callee")
     p.add_argument("--procedure", required=True)
@@ -267,7 +287,7 @@ def main():
     o = parse()
     transport = {"type": "websocket", "url": o.url, "max_retries": 0}
     if o.serializer:
-        transport["serializers"] = [o.serializer]
+        transport["serializers"] = o.serializer.split(",")
     component = Component(transports=[transport], realm=o.realm)
     scenario = SCENARIOS[o.cmd]
 
