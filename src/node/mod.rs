@@ -182,6 +182,9 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
                 handshake_timeout: handshake_timeout(&t.kind),
                 auto_ping: websocket_services(&t.kind)
                     .any(|ws| ws.options.auto_ping_interval_ms.is_some()),
+                close_timeout: websocket_services(&t.kind)
+                    .find_map(|ws| ws.options.close_handshake_timeout_ms)
+                    .map_or(Duration::from_secs(2), Duration::from_millis),
             })
             .collect(),
     );

@@ -66,6 +66,9 @@ pub struct TransportRuntime {
     pub handshake_timeout: Duration,
     /// Some WebSocket service of this transport has `auto_ping_interval`.
     pub auto_ping: bool,
+    /// How long a closing connection waits for the peer to close after us
+    /// (`close_handshake_timeout`, else 2 s).
+    pub close_timeout: Duration,
 }
 
 impl TransportRuntime {
@@ -543,6 +546,10 @@ impl Shard {
                 conn.stream.shutdown_write();
                 conn.lingering = true;
                 let generation = conn.generation;
+                let linger = self
+                    .transports
+                    .get(conn.transport)
+                    .map_or(LINGER, |t| t.close_timeout);
                 if conn.session_open {
                     conn.session_open = false;
                     let id = conn.id(key);
@@ -550,7 +557,7 @@ impl Shard {
                     self.route_outputs();
                 }
                 self.lingering
-                    .push((key, generation, Instant::now() + LINGER));
+                    .push((key, generation, Instant::now() + linger));
             }
             Ok(_) => {}
             Err(_) => self.remove_conn(key),

@@ -252,6 +252,45 @@ fn serve(
 
 /// The WebSocket endpoint: the upgrade handshake (RFC 6455 §4.2) with WAMP subprotocol
 /// negotiation, or the status page for a plain GET.
+/// Crossbar's `allowed_origins` check: each pattern matches `scheme://host[:port]` of the
+/// `Origin` header, `*` standing for any run of characters; `null` (sandboxed pages, files) is
+/// governed by `allow_null_origin`. A request without `Origin` (not from a browser) passes.
+fn origin_allowed(options: &WebSocketOptions, origin: &[u8]) -> bool {
+    let Ok(origin) = std::str::from_utf8(origin) else {
+        return false;
+    };
+    let origin = origin.trim();
+    if origin == "null" {
+        return options.allow_null_origin;
+    }
+    options
+        .allowed_origins
+        .iter()
+        .any(|pattern| glob_matches(pattern.as_bytes(), origin.as_bytes()))
+}
+
+/// `*`-glob matching, case-insensitive (origins are case-insensitive in scheme and host).
+fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            backtrack = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p].eq_ignore_ascii_case(&text[t]) {
+            p += 1;
+            t += 1;
+        } else if let Some((bp, bt)) = backtrack {
+            p = bp + 1;
+            t = bt + 1;
+            backtrack = Some((bp, bt + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
 fn websocket(
     svc: &WebSocketService,
     req: &Request<'_>,
@@ -276,6 +315,12 @@ fn websocket(
     if req.header("Sec-WebSocket-Version") != Some(b"13") {
         let msg = "Only WebSocket version 13 (RFC 6455) is supported.";
         return respond(upgrade_required(msg), head);
+    }
+    if let Some(origin) = req.header("Origin") {
+        if !origin_allowed(&svc.options, origin) {
+            let msg = "The Origin of this request is not in the endpoint's allowed_origins.";
+            return respond(Response::text(403, msg), head);
+        }
     }
     let key = match req.header("Sec-WebSocket-Key") {
         Some(key) if valid_key(key) => key,
@@ -931,5 +976,20 @@ pub(crate) mod tests {
                 prop_assert!(matches!(status, 200 | 301 | 302 | 400 | 404), "{status}");
             }
         }
+    }
+
+    #[test]
+    fn allowed_origins_are_glob_patterns_and_null_is_separate() {
+        let mut options = WebSocketOptions::default();
+        assert!(origin_allowed(&options, b"https://anything.example:8443"));
+        options.allowed_origins = vec!["https://*.example.com".into(), "http://localhost:*".into()];
+        assert!(origin_allowed(&options, b"https://app.example.com"));
+        assert!(origin_allowed(&options, b"HTTPS://App.Example.com"));
+        assert!(origin_allowed(&options, b"http://localhost:8080"));
+        assert!(!origin_allowed(&options, b"https://evil.com"));
+        assert!(!origin_allowed(&options, b"https://example.com.evil.org"));
+        assert!(origin_allowed(&options, b"null"));
+        options.allow_null_origin = false;
+        assert!(!origin_allowed(&options, b"null"));
     }
 }
