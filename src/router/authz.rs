@@ -38,7 +38,7 @@ pub struct Decision {
 #[derive(Debug, Clone)]
 pub struct Role {
     /// The role name.
-    pub name: String,
+    pub name: std::sync::Arc<str>,
     /// `trusted` is allowed everything, as in Crossbar.
     trusted: bool,
     exact: Vec<Permission>,
@@ -71,7 +71,7 @@ impl Role {
 
     fn empty(name: &str) -> Self {
         Role {
-            name: name.to_owned(),
+            name: name.into(),
             trusted: false,
             exact: Vec::new(),
             prefix: Vec::new(),

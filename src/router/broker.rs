@@ -457,7 +457,7 @@ impl Core {
         let filter = Filter::parse(options);
         let refusal = if !uri::is_valid(&topic, realm.uri_check, MatchPolicy::Exact) {
             Some((uris::INVALID_URI, format!("invalid topic URI \"{topic}\"")))
-        } else if uri::is_reserved(&topic) && role.name != "trusted" {
+        } else if uri::is_reserved(&topic) && &*role.name != "trusted" {
             Some((
                 uris::INVALID_URI,
                 format!("topic \"{topic}\" is in the reserved wamp. namespace"),
@@ -483,7 +483,7 @@ impl Core {
         let publisher = disclose.then(|| Identity {
             session: joined.id,
             authid: joined.authid.clone(),
-            authrole: role.name.clone(),
+            authrole: std::sync::Arc::clone(&role.name),
         });
         let publisher_session = joined.id;
         let publication = Publication {
@@ -555,8 +555,8 @@ fn event_details(sub: &LocalSubscription, publication: &Publication) -> Dict {
     }
     if let Some(p) = &publication.publisher {
         details.insert("publisher", p.session);
-        details.insert("publisher_authid", p.authid.as_str());
-        details.insert("publisher_authrole", p.authrole.as_str());
+        details.insert("publisher_authid", &*p.authid);
+        details.insert("publisher_authrole", &*p.authrole);
     }
     details
 }
@@ -568,10 +568,7 @@ fn identity<'a>(
     conn: ConnId,
 ) -> Option<(&'a str, &'a str)> {
     let joined = sessions.get(&conn)?.joined()?;
-    Some((
-        joined.authid.as_str(),
-        realm.roles.get(joined.role)?.name.as_str(),
-    ))
+    Some((&*joined.authid, &*realm.roles.get(joined.role)?.name))
 }
 
 fn deliver_to_subscription(

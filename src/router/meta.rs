@@ -25,9 +25,9 @@ use super::{ConnId, Core};
 pub(crate) struct SessionInfo {
     pub(crate) session: u64,
     pub(crate) shard: usize,
-    pub(crate) authid: String,
-    pub(crate) authrole: String,
-    pub(crate) peer: String,
+    pub(crate) authid: Arc<str>,
+    pub(crate) authrole: Arc<str>,
+    pub(crate) peer: Arc<str>,
     pub(crate) protocol: &'static str,
 }
 
@@ -37,12 +37,12 @@ impl SessionInfo {
         let transport = Dict::new()
             .with("type", "websocket")
             .with("protocol", self.protocol)
-            .with("peer", self.peer.as_str());
+            .with("peer", &*self.peer);
         Dict::new()
             .with("session", self.session)
             .with("realm", realm)
-            .with("authid", self.authid.as_str())
-            .with("authrole", self.authrole.as_str())
+            .with("authid", &*self.authid)
+            .with("authrole", &*self.authrole)
             .with("authmethod", "anonymous")
             .with("authprovider", "static")
             .with("authextra", Dict::new())
@@ -213,8 +213,8 @@ impl Core {
                 if let Some(info) = self.realms[realm].catalog.sessions.remove(&session) {
                     let args = vec![
                         session.into(),
-                        info.authid.as_str().into(),
-                        info.authrole.as_str().into(),
+                        (&*info.authid).into(),
+                        (&*info.authrole).into(),
                     ];
                     self.meta_event(realm, "wamp.session.on_leave", args);
                 }
@@ -363,7 +363,7 @@ impl Core {
             return;
         };
         let (realm, session) = (joined.realm, joined.id);
-        let trusted = self.realms[realm].roles[joined.role].name == "trusted";
+        let trusted = &*self.realms[realm].roles[joined.role].name == "trusted";
         let call = CallRef {
             shard: self.shard,
             session,
@@ -426,11 +426,7 @@ impl Core {
                 let mut ids: Vec<u64> = catalog
                     .sessions
                     .values()
-                    .filter(|s| {
-                        roles
-                            .as_ref()
-                            .is_none_or(|r| r.contains(&s.authrole.as_str()))
-                    })
+                    .filter(|s| roles.as_ref().is_none_or(|r| r.contains(&&*s.authrole)))
                     .map(|s| s.session)
                     .collect();
                 if procedure.ends_with("count") {
@@ -483,9 +479,9 @@ impl Core {
                     .filter(|s| {
                         wanted.is_none_or(|w| {
                             if by_role {
-                                s.authrole == w
+                                &*s.authrole == w
                             } else {
-                                s.authid == w
+                                &*s.authid == w
                             }
                         })
                     })

@@ -312,15 +312,15 @@ impl Core {
         };
         let features = session::ClientFeatures::from_hello(&details);
         let id = self.ids.next_id();
-        let authid = match &auth.authid {
-            Some(a) => a.clone(),
-            None => self.random_authid(),
+        let authid: Arc<str> = match &auth.authid {
+            Some(a) => a.as_str().into(),
+            None => self.random_authid().into(),
         };
         let welcome = Message::Welcome {
             session: id,
             details: self.welcome_details(realm, &authid, &auth.role, &peer),
         };
-        let welcome_authid = authid.clone();
+        let welcome_authid = Arc::clone(&authid);
         if let Some(session) = self.sessions.get_mut(&conn) {
             session.state = State::Established(Box::new(Joined {
                 id,
@@ -343,7 +343,7 @@ impl Core {
             session: id,
             shard: self.shard,
             authid: welcome_authid,
-            authrole: auth.role.clone(),
+            authrole: Arc::clone(&self.realms[realm].roles[role].name),
             peer,
             protocol: serializer.subprotocol(),
         });

@@ -28,13 +28,13 @@ pub(crate) struct Realm {
 impl Realm {
     pub(crate) fn new(config: &RealmConfig) -> Self {
         let mut roles: Vec<Role> = config.roles.iter().map(Role::new).collect();
-        if !roles.iter().any(|r| r.name == "trusted") {
+        if !roles.iter().any(|r| &*r.name == "trusted") {
             roles.push(Role::trusted());
         }
         let role_index = roles
             .iter()
             .enumerate()
-            .map(|(i, r)| (r.name.clone(), i))
+            .map(|(i, r)| (r.name.to_string(), i))
             .collect();
         Realm {
             name: config.name.clone(),

@@ -19,7 +19,7 @@ pub struct TransportInfo {
     /// The negotiated serializer.
     pub serializer: Serializer,
     /// The peer address (`tcp4:127.0.0.1:50412`, `unix`).
-    pub peer: String,
+    pub peer: Arc<str>,
     /// Anonymous authentication settings of the transport the connection came in on.
     pub auth: Arc<AnonymousAuth>,
 }
@@ -77,7 +77,7 @@ impl ClientFeatures {
 pub(crate) struct Joined {
     pub(crate) id: u64,
     pub(crate) realm: usize,
-    pub(crate) authid: String,
+    pub(crate) authid: Arc<str>,
     /// Index into the realm's roles.
     pub(crate) role: usize,
     /// Subscription ids this session holds.
@@ -112,7 +112,7 @@ pub(crate) enum State {
 pub(crate) struct Session {
     pub(crate) conn: ConnId,
     pub(crate) serializer: Serializer,
-    pub(crate) peer: String,
+    pub(crate) peer: Arc<str>,
     pub(crate) auth: Arc<AnonymousAuth>,
     pub(crate) state: State,
 }

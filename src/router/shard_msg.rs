@@ -23,8 +23,8 @@ pub(crate) struct SubKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Identity {
     pub(crate) session: u64,
-    pub(crate) authid: String,
-    pub(crate) authrole: String,
+    pub(crate) authid: Arc<str>,
+    pub(crate) authrole: Arc<str>,
 }
 
 /// One publication, shared by every shard it is forwarded to.

@@ -20,6 +20,21 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
+    /// The peer as Crossbar writes it (`tcp4:127.0.0.1:50412`, `unix`). Asked of the kernel
+    /// when needed rather than kept per connection: it is only for logs and session details.
+    pub(crate) fn peer(&self) -> String {
+        match self {
+            Stream::Tcp(s) => match s.peer_addr() {
+                Ok(addr) => {
+                    let family = if addr.is_ipv4() { "tcp4" } else { "tcp6" };
+                    format!("{family}:{}:{}", addr.ip(), addr.port())
+                }
+                Err(_) => "tcp:unknown".to_owned(),
+            },
+            Stream::Unix(_) => "unix".to_owned(),
+        }
+    }
+
     pub(crate) fn shutdown_write(&self) {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
@@ -111,12 +126,25 @@ pub(crate) enum Phase {
     Closing,
 }
 
-/// WebSocket auto-ping settings of a connection (Crossbar's `auto_ping_*` options).
+/// WebSocket auto-ping settings of a connection (Crossbar's `auto_ping_*` options), in whole
+/// seconds: the reactor sweeps once a second, and small fields keep idle connections small.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PingPolicy {
-    pub(crate) interval_ms: u64,
-    pub(crate) timeout_ms: Option<u64>,
-    pub(crate) size: usize,
+    pub(crate) interval_s: u32,
+    /// 0: no timeout, keep pinging.
+    pub(crate) timeout_s: u32,
+    pub(crate) size: u8,
+}
+
+impl PingPolicy {
+    pub(crate) fn new(interval_ms: u64, timeout_ms: Option<u64>, size: usize) -> Self {
+        let secs = |ms: u64| u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX).max(1);
+        PingPolicy {
+            interval_s: secs(interval_ms),
+            timeout_s: timeout_ms.map_or(0, secs),
+            size: u8::try_from(size.min(125)).unwrap_or(125),
+        }
+    }
 }
 
 /// One connection.
@@ -127,8 +155,6 @@ pub(crate) struct Conn {
     pub(crate) generation: u32,
     /// Index of the transport it came in on.
     pub(crate) transport: usize,
-    /// `tcp4:127.0.0.1:50412`, as Crossbar writes peers.
-    pub(crate) peer: String,
     pub(crate) phase: Phase,
     /// Bytes read but not yet consumed (a partial frame or HTTP head).
     pub(crate) rbuf: Vec<u8>,
@@ -149,10 +175,10 @@ pub(crate) struct Conn {
     pub(crate) tls: Option<Box<rustls::ServerConnection>>,
     /// Auto-ping, when configured on the WebSocket service.
     pub(crate) ping: Option<PingPolicy>,
-    /// When the peer last sent anything.
-    pub(crate) last_rx: std::time::Instant,
-    /// When our unanswered ping went out.
-    pub(crate) ping_sent: Option<std::time::Instant>,
+    /// When the peer last sent anything, in seconds of the shard's clock.
+    pub(crate) last_rx: u32,
+    /// When our unanswered ping went out, in seconds of the shard's clock (0: none pending).
+    pub(crate) ping_sent: u32,
 }
 
 /// Above this capacity an empty buffer is released instead of kept for reuse.
@@ -163,16 +189,14 @@ impl Conn {
         stream: Stream,
         generation: u32,
         transport: usize,
-        peer: String,
         phase: Phase,
         tls: Option<Box<rustls::ServerConnection>>,
-        now: std::time::Instant,
+        now: u32,
     ) -> Self {
         Conn {
             stream,
             generation,
             transport,
-            peer,
             phase,
             rbuf: Vec::new(),
             wbuf: Vec::new(),
@@ -185,7 +209,7 @@ impl Conn {
             tls,
             ping: None,
             last_rx: now,
-            ping_sent: None,
+            ping_sent: 0,
         }
     }
 

@@ -88,10 +88,11 @@ impl Input<'_> {
 
     fn http(&mut self, conn: &mut Conn, key: usize) {
         let transport = &self.transports[conn.transport];
+        let peer = conn.stream.peer();
         let ctx = HttpContext {
             transport: &transport.kind,
             node: self.node,
-            peer: &conn.peer,
+            peer: &peer,
         };
         match http::handle_request(&conn.rbuf, &ctx) {
             HttpOutcome::Incomplete => {}
@@ -118,13 +119,13 @@ impl Input<'_> {
                     serializer,
                     limits,
                 };
-                conn.ping = options
-                    .auto_ping_interval_ms
-                    .map(|interval| super::conn::PingPolicy {
-                        interval_ms: interval,
-                        timeout_ms: options.auto_ping_timeout_ms,
-                        size: options.auto_ping_size,
-                    });
+                conn.ping = options.auto_ping_interval_ms.map(|interval| {
+                    super::conn::PingPolicy::new(
+                        interval,
+                        options.auto_ping_timeout_ms,
+                        options.auto_ping_size,
+                    )
+                });
                 self.open_session(conn, key, serializer);
                 if !conn.rbuf.is_empty() {
                     self.buffered_frames(conn, key);
@@ -142,12 +143,12 @@ impl Input<'_> {
         match rawsocket::parse_handshake(&conn.rbuf, &service.serializers, max_exponent) {
             HandshakeOutcome::Incomplete => {}
             HandshakeOutcome::NotRawSocket => {
-                tracing::debug!(peer = %conn.peer, "not a RawSocket handshake: closing");
+                tracing::debug!(peer = %conn.stream.peer(), "not a RawSocket handshake: closing");
                 conn.finish();
                 self.mark_dirty(conn, key);
             }
             HandshakeOutcome::Refuse { reply, reason } => {
-                tracing::debug!(peer = %conn.peer, "RawSocket handshake refused: {reason}");
+                tracing::debug!(peer = %conn.stream.peer(), "RawSocket handshake refused: {reason}");
                 conn.wbuf.extend_from_slice(&reply);
                 conn.finish();
                 self.mark_dirty(conn, key);
@@ -181,7 +182,7 @@ impl Input<'_> {
         let auth = Arc::clone(&self.transports[conn.transport].auth);
         let info = TransportInfo {
             serializer,
-            peer: conn.peer.clone(),
+            peer: conn.stream.peer().into(),
             auth,
         };
         self.core.handle_open(conn.id(key), info);

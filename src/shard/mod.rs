@@ -125,6 +125,9 @@ struct Shard {
     plain: Vec<u8>,
     /// When this reactor turn started.
     turn_start: Instant,
+    /// When the shard started; `clock_s` counts whole seconds since.
+    epoch: Instant,
+    clock_s: u32,
     dirty: Vec<usize>,
     pending_reads: Vec<usize>,
     pending_accepts: Vec<usize>,
@@ -177,6 +180,8 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         scratch: vec![0; SCRATCH_SIZE],
         plain: vec![0; SCRATCH_SIZE],
         turn_start: Instant::now(),
+        epoch: Instant::now(),
+        clock_s: 0,
         dirty: Vec::new(),
         pending_reads: Vec::new(),
         pending_accepts: Vec::new(),
@@ -224,8 +229,11 @@ impl Shard {
                 }
                 return Err(e);
             }
+            self.turn_start = Instant::now();
+            self.clock_s = u32::try_from(self.turn_start.duration_since(self.epoch).as_secs())
+                .unwrap_or(u32::MAX);
             self.core
-                .handle_tick(Instant::now(), std::time::SystemTime::now());
+                .handle_tick(self.turn_start, std::time::SystemTime::now());
             self.route_outputs();
             for event in events.iter() {
                 let token = event.token();
@@ -279,20 +287,14 @@ impl Shard {
             };
             let transport = *transport;
             let accepted = match listener {
-                Listener::Tcp(l) => l.accept().map(|(s, addr)| {
+                Listener::Tcp(l) => l.accept().map(|(s, _)| {
                     let _ = s.set_nodelay(true);
-                    let family = if addr.is_ipv4() { "tcp4" } else { "tcp6" };
-                    (
-                        Stream::Tcp(s),
-                        format!("{family}:{}:{}", addr.ip(), addr.port()),
-                    )
+                    Stream::Tcp(s)
                 }),
-                Listener::Unix(l) => l
-                    .accept()
-                    .map(|(s, _)| (Stream::Unix(s), "unix".to_owned())),
+                Listener::Unix(l) => l.accept().map(|(s, _)| Stream::Unix(s)),
             };
             match accepted {
-                Ok((stream, peer)) => self.add_conn(stream, transport, peer),
+                Ok(stream) => self.add_conn(stream, transport),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -306,7 +308,7 @@ impl Shard {
         self.pending_accepts.push(index);
     }
 
-    fn add_conn(&mut self, stream: Stream, transport: usize, peer: String) {
+    fn add_conn(&mut self, stream: Stream, transport: usize) {
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = self.conns.vacant_entry();
         let key = entry.key();
@@ -315,7 +317,7 @@ impl Shard {
             Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
                 Ok(c) => Some(Box::new(c)),
                 Err(e) => {
-                    tracing::warn!(%peer, "cannot start TLS: {e}");
+                    tracing::warn!(peer = %stream.peer(), "cannot start TLS: {e}");
                     return;
                 }
             },
@@ -328,10 +330,9 @@ impl Shard {
             stream,
             self.next_generation,
             transport,
-            peer,
             phase,
             tls,
-            now,
+            self.clock_s,
         ));
         self.handshake_deadlines
             .push_back((key, self.next_generation, deadline));
@@ -365,8 +366,8 @@ impl Shard {
             match conn.stream.read(&mut self.scratch) {
                 Ok(0) => return self.remove_conn(key),
                 Ok(n) => {
-                    conn.last_rx = self.turn_start;
-                    conn.ping_sent = None;
+                    conn.last_rx = self.clock_s;
+                    conn.ping_sent = 0;
                     if let Err(e) = self.ingest(key, n) {
                         tracing::debug!("closing connection {key}: {e}");
                         return self.remove_conn(key);
@@ -484,7 +485,7 @@ impl Shard {
                             if frame.len() > client_max_len
                                 || rawsocket::write_message(&mut c.wbuf, &frame).is_err()
                             {
-                                tracing::warn!(peer = %c.peer, "closing: a {} byte message exceeds what the client accepts ({client_max_len})", frame.len());
+                                tracing::warn!(peer = %c.stream.peer(), "closing: a {} byte message exceeds what the client accepts ({client_max_len})", frame.len());
                                 self.doomed.push(key);
                                 continue;
                             }
@@ -493,7 +494,7 @@ impl Shard {
                     }
                     mark_dirty(c, key, &mut self.dirty);
                     if c.pending_output() > MAX_PENDING_OUTPUT {
-                        tracing::warn!(peer = %c.peer, "closing slow consumer: over {MAX_PENDING_OUTPUT} bytes unwritten");
+                        tracing::warn!(peer = %c.stream.peer(), "closing slow consumer: over {MAX_PENDING_OUTPUT} bytes unwritten");
                         self.doomed.push(key);
                     }
                 }
@@ -609,35 +610,26 @@ impl Shard {
             return;
         }
         self.last_ping_sweep = self.turn_start;
-        let now = self.turn_start;
+        let now = self.clock_s;
         let mut dead = Vec::new();
         for (key, conn) in self.conns.iter_mut() {
             let (Some(policy), Phase::WebSocket { .. }) = (conn.ping, &conn.phase) else {
                 continue;
             };
-            match conn.ping_sent {
-                Some(sent) => {
-                    if policy
-                        .timeout_ms
-                        .is_some_and(|t| now.duration_since(sent) >= Duration::from_millis(t))
-                    {
-                        dead.push(key);
-                    }
+            if conn.ping_sent != 0 {
+                if policy.timeout_s > 0 && now.saturating_sub(conn.ping_sent) >= policy.timeout_s {
+                    dead.push(key);
                 }
-                None => {
-                    if now.duration_since(conn.last_rx) >= Duration::from_millis(policy.interval_ms)
-                    {
-                        let payload = [b'*'; 125];
-                        websocket::write_ping(&mut conn.wbuf, &payload[..policy.size.min(125)]);
-                        conn.ping_sent = Some(now);
-                        mark_dirty(conn, key, &mut self.dirty);
-                    }
-                }
+            } else if now.saturating_sub(conn.last_rx) >= policy.interval_s {
+                let payload = [b'*'; 125];
+                websocket::write_ping(&mut conn.wbuf, &payload[..usize::from(policy.size)]);
+                conn.ping_sent = now.max(1);
+                mark_dirty(conn, key, &mut self.dirty);
             }
         }
         for key in dead {
             if let Some(c) = self.conns.get(key) {
-                tracing::info!(peer = %c.peer, "closing: no answer to the WebSocket ping in time");
+                tracing::info!(peer = %c.stream.peer(), "closing: no answer to the WebSocket ping in time");
             }
             self.remove_conn(key);
         }
@@ -657,7 +649,7 @@ impl Shard {
             if conn.generation != generation || !matches!(conn.phase, Phase::Http) {
                 continue;
             }
-            tracing::debug!(peer = %conn.peer, "HTTP request not complete within {HANDSHAKE_TIMEOUT:?}: closing");
+            tracing::debug!(peer = %conn.stream.peer(), "HTTP request not complete within {HANDSHAKE_TIMEOUT:?}: closing");
             let response = http::Response::text(
                 408,
                 "request timeout: the HTTP request did not arrive in time",

@@ -265,7 +265,7 @@ impl Core {
                     p.as_str()
                 ),
             )),
-            _ if uri::is_reserved(&procedure) && role.name != "trusted" => Some((
+            _ if uri::is_reserved(&procedure) && &*role.name != "trusted" => Some((
                 uris::INVALID_URI,
                 format!("procedure \"{procedure}\" is in the reserved wamp. namespace"),
             )),
@@ -436,7 +436,7 @@ impl Core {
         let caller = (decision.disclose.caller || opts.disclose_me).then(|| Identity {
             session: joined.id,
             authid: joined.authid.clone(),
-            authrole: role.name.clone(),
+            authrole: Arc::clone(&role.name),
         });
         let home = self.home_shard(realm_idx);
         let target = self.pick_callee(realm_idx, &procedure);
@@ -589,8 +589,8 @@ impl Core {
         }
         if let Some(c) = &invoke.caller {
             details.insert("caller", c.session);
-            details.insert("caller_authid", c.authid.as_str());
-            details.insert("caller_authrole", c.authrole.as_str());
+            details.insert("caller_authid", &*c.authid);
+            details.insert("caller_authrole", &*c.authrole);
         }
         if receive_progress {
             details.insert("receive_progress", true);
