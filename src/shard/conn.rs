@@ -181,9 +181,6 @@ pub(crate) struct Conn {
     pub(crate) ping_sent: u32,
 }
 
-/// Above this capacity an empty buffer is released instead of kept for reuse.
-const KEEP_CAPACITY: usize = 16 * 1024;
-
 impl Conn {
     pub(crate) fn new(
         stream: Stream,
@@ -268,11 +265,7 @@ impl Conn {
             }
         }
         self.wpos = 0;
-        if self.wbuf.capacity() > KEEP_CAPACITY {
-            self.wbuf = Vec::new();
-        } else {
-            self.wbuf.clear();
-        }
+        self.wbuf.clear();
         Ok(true)
     }
 
@@ -298,11 +291,7 @@ impl Conn {
             }
         }
         self.wpos = 0;
-        if self.wbuf.capacity() > KEEP_CAPACITY {
-            self.wbuf = Vec::new();
-        } else {
-            self.wbuf.clear();
-        }
+        self.wbuf.clear();
         Ok(true)
     }
 

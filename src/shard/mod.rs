@@ -12,6 +12,7 @@ mod conn;
 mod input;
 pub mod listener;
 pub mod mailbox;
+mod pool;
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -121,6 +122,8 @@ struct Shard {
     conns: Slab<Conn>,
     next_generation: u32,
     scratch: Vec<u8>,
+    /// Write buffers lent to connections while they have output pending.
+    pool: pool::BufferPool,
     /// Plaintext read out of TLS connections.
     plain: Vec<u8>,
     /// When this reactor turn started.
@@ -178,6 +181,7 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         conns: Slab::new(),
         next_generation: 0,
         scratch: vec![0; SCRATCH_SIZE],
+        pool: pool::BufferPool::default(),
         plain: vec![0; SCRATCH_SIZE],
         turn_start: Instant::now(),
         epoch: Instant::now(),
@@ -477,6 +481,9 @@ impl Shard {
                     if c.generation != generation {
                         continue;
                     }
+                    if c.wbuf.capacity() == 0 {
+                        c.wbuf = self.pool.take();
+                    }
                     match c.phase {
                         Phase::WebSocket { serializer, .. } => {
                             websocket::write_message(&mut c.wbuf, &frame, serializer.is_binary());
@@ -543,6 +550,11 @@ impl Shard {
             return;
         }
         match conn.flush() {
+            Ok(true) if !conn.close_after_flush => {
+                // Nothing pending: the buffer goes back to the pool, so an idle connection
+                // holds no write buffer at all.
+                self.pool.give(std::mem::take(&mut conn.wbuf));
+            }
             Ok(true) if conn.close_after_flush => {
                 conn.stream.shutdown_write();
                 conn.lingering = true;
@@ -604,12 +616,13 @@ impl Shard {
     /// WebSocket auto-ping: once a second, pings connections idle for their interval and closes
     /// those whose ping went unanswered past the timeout (half-open TCP, vanished devices).
     fn sweep_pings(&mut self) {
-        if !self.pings_enabled
-            || self.turn_start.duration_since(self.last_ping_sweep) < Duration::from_secs(1)
-        {
+        if self.turn_start.duration_since(self.last_ping_sweep) < Duration::from_secs(1) {
             return;
         }
         self.last_ping_sweep = self.turn_start;
+        if !self.pings_enabled {
+            return;
+        }
         let now = self.clock_s;
         let mut dead = Vec::new();
         for (key, conn) in self.conns.iter_mut() {
