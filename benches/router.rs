@@ -164,8 +164,10 @@ fn bench_fanout(c: &mut Criterion) {
                     core.handle_message(publisher, publish);
                     let mut bytes = 0usize;
                     while let Some(out) = core.poll_output() {
-                        if let Output::Send { frame, .. } = out {
-                            bytes += frame.len();
+                        match out {
+                            Output::Send { frame, .. } => bytes += frame.len(),
+                            Output::SendMany { frame, conns } => bytes += frame.len() * conns.len(),
+                            _ => {}
                         }
                     }
                     bytes

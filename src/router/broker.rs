@@ -582,6 +582,7 @@ fn deliver_to_subscription(
 ) {
     let details = event_details(sub, publication);
     let mut frames: [Option<Bytes>; SERIALIZER_COUNT] = Default::default();
+    let mut targets: [Vec<ConnId>; SERIALIZER_COUNT] = Default::default();
     for s in &sub.subscribers {
         if publication.exclude_me && s.session == publication.publisher_session {
             continue;
@@ -591,16 +592,21 @@ fn deliver_to_subscription(
                 continue;
             }
         }
-        let frame = frames[s.serializer.index()].get_or_insert_with(|| {
+        let i = s.serializer.index();
+        if frames[i].is_none() {
             scratch.clear();
             s.serializer
                 .encode_event(id, publication.id, &details, &publication.payload, scratch);
-            Bytes::copy_from_slice(scratch)
-        });
-        outputs.push_back(Output::Send {
-            conn: s.conn,
-            frame: frame.clone(),
-        });
+            frames[i] = Some(Bytes::copy_from_slice(scratch));
+            targets[i].reserve_exact(sub.subscribers.len());
+        }
+        targets[i].push(s.conn);
+    }
+    // One output per serializer: the shell copies the same bytes into every connection.
+    for (frame, conns) in frames.into_iter().zip(targets) {
+        if let Some(frame) = frame {
+            outputs.push_back(Output::SendMany { conns, frame });
+        }
     }
 }
 

@@ -248,7 +248,7 @@ impl Core {
                         payload: Box::new(Payload::args(vec![message.into()])),
                     },
                 };
-                self.send_to_shard(call.shard, Inner::Dealer(reply));
+                self.send_to_shard(call.shard, Inner::Dealer(Box::new(reply)));
             }
             MetaMsg::Kill {
                 session,
@@ -273,7 +273,7 @@ impl Core {
     }
 
     pub(super) fn meta_to_home(&mut self, realm: usize, msg: MetaMsg) {
-        self.send_to_home(realm, Inner::Meta(msg));
+        self.send_to_home(realm, Inner::Meta(Box::new(msg)));
     }
 
     /// Publishes a meta event from the router.
@@ -566,7 +566,7 @@ impl Core {
                 };
                 self.send_to_shard(
                     shard,
-                    Inner::Meta(MetaMsg::RemoveSubscriber { session, id }),
+                    Inner::Meta(Box::new(MetaMsg::RemoveSubscriber { session, id })),
                 );
                 Ok(Value::Null)
             }
@@ -632,7 +632,7 @@ impl Core {
                     })?;
                 self.send_to_shard(
                     callee.shard,
-                    Inner::Dealer(DealerMsg::Revoked { session, id }),
+                    Inner::Dealer(Box::new(DealerMsg::Revoked { session, id })),
                 );
                 self.home_unregister(
                     realm,
@@ -662,11 +662,11 @@ impl Core {
             .map(str::to_owned);
         self.send_to_shard(
             shard,
-            Inner::Meta(MetaMsg::Kill {
+            Inner::Meta(Box::new(MetaMsg::Kill {
                 session,
                 reason,
                 message,
-            }),
+            })),
         );
     }
 

@@ -60,6 +60,14 @@ pub enum Output {
         /// The encoded message; shared when many connections get the same bytes.
         frame: Bytes,
     },
+    /// Send the same encoded message to many local connections (one EVENT to the subscribers
+    /// of one subscription that share a serializer).
+    SendMany {
+        /// The connections.
+        conns: Vec<ConnId>,
+        /// The encoded message.
+        frame: Bytes,
+    },
     /// Close a connection once the frames already queued for it are written.
     Close {
         /// The connection.
@@ -248,8 +256,8 @@ impl Core {
             Inner::SubAlloc { realm, key, from } => self.home_sub_alloc(realm, key, from),
             Inner::SubAllocated { realm, key, id } => self.sub_allocated(realm, key, id),
             Inner::SubRelease { realm, key } => self.home_sub_release(realm, key),
-            Inner::Dealer(msg) => self.handle_dealer_msg(msg),
-            Inner::Meta(msg) => self.handle_meta_msg(msg),
+            Inner::Dealer(msg) => self.handle_dealer_msg(*msg),
+            Inner::Meta(msg) => self.handle_meta_msg(*msg),
         }
     }
 

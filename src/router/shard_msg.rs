@@ -61,7 +61,7 @@ pub(crate) enum Inner {
     /// To the home shard: the sender's last local subscriber for `key` left.
     SubRelease { realm: usize, key: SubKey },
     /// Dealer traffic.
-    Dealer(DealerMsg),
+    Dealer(Box<DealerMsg>),
     /// Meta API traffic.
-    Meta(super::meta::MetaMsg),
+    Meta(Box<super::meta::MetaMsg>),
 }

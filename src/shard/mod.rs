@@ -23,7 +23,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::config::{AnonymousAuth, RawSocketService, TransportKind};
-use crate::router::{Core, Output, ShardMsg};
+use crate::router::{ConnId, Core, Output, ShardMsg};
 use crate::transport::http::{self, NodeInfo};
 use crate::transport::rawsocket;
 use crate::transport::websocket::{self, CLOSE_GOING_AWAY};
@@ -469,40 +469,48 @@ impl Shard {
         }
     }
 
+    /// Frames one encoded message into a connection's write buffer.
+    fn send_frame(&mut self, conn: ConnId, frame: &[u8]) {
+        let (key, generation) = split_id(conn);
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.generation != generation {
+            return;
+        }
+        if c.wbuf.capacity() == 0 {
+            c.wbuf = self.pool.take();
+        }
+        match c.phase {
+            Phase::WebSocket { serializer, .. } => {
+                websocket::write_message(&mut c.wbuf, frame, serializer.is_binary());
+            }
+            Phase::RawSocket { client_max_len, .. } => {
+                if frame.len() > client_max_len
+                    || rawsocket::write_message(&mut c.wbuf, frame).is_err()
+                {
+                    tracing::warn!(peer = %c.stream.peer(), "closing: a {} byte message exceeds what the client accepts ({client_max_len})", frame.len());
+                    self.doomed.push(key);
+                    return;
+                }
+            }
+            _ => return,
+        }
+        mark_dirty(c, key, &mut self.dirty);
+        if c.pending_output() > MAX_PENDING_OUTPUT {
+            tracing::warn!(peer = %c.stream.peer(), "closing slow consumer: over {MAX_PENDING_OUTPUT} bytes unwritten");
+            self.doomed.push(key);
+        }
+    }
+
     /// Carries out everything the core asked for.
     fn route_outputs(&mut self) {
         while let Some(output) = self.core.poll_output() {
             match output {
-                Output::Send { conn, frame } => {
-                    let (key, generation) = split_id(conn);
-                    let Some(c) = self.conns.get_mut(key) else {
-                        continue;
-                    };
-                    if c.generation != generation {
-                        continue;
-                    }
-                    if c.wbuf.capacity() == 0 {
-                        c.wbuf = self.pool.take();
-                    }
-                    match c.phase {
-                        Phase::WebSocket { serializer, .. } => {
-                            websocket::write_message(&mut c.wbuf, &frame, serializer.is_binary());
-                        }
-                        Phase::RawSocket { client_max_len, .. } => {
-                            if frame.len() > client_max_len
-                                || rawsocket::write_message(&mut c.wbuf, &frame).is_err()
-                            {
-                                tracing::warn!(peer = %c.stream.peer(), "closing: a {} byte message exceeds what the client accepts ({client_max_len})", frame.len());
-                                self.doomed.push(key);
-                                continue;
-                            }
-                        }
-                        _ => continue,
-                    }
-                    mark_dirty(c, key, &mut self.dirty);
-                    if c.pending_output() > MAX_PENDING_OUTPUT {
-                        tracing::warn!(peer = %c.stream.peer(), "closing slow consumer: over {MAX_PENDING_OUTPUT} bytes unwritten");
-                        self.doomed.push(key);
+                Output::Send { conn, frame } => self.send_frame(conn, &frame),
+                Output::SendMany { conns, frame } => {
+                    for conn in conns {
+                        self.send_frame(conn, &frame);
                     }
                 }
                 Output::Close { conn } => {

@@ -227,7 +227,7 @@ impl Core {
     }
 
     fn dealer_to_shard(&mut self, shard: usize, msg: DealerMsg) {
-        self.send_to_shard(shard, Inner::Dealer(msg));
+        self.send_to_shard(shard, Inner::Dealer(Box::new(msg)));
     }
 
     pub(super) fn register(
@@ -293,7 +293,7 @@ impl Core {
             callee,
             request,
         };
-        self.send_to_home(realm_idx, Inner::Dealer(msg));
+        self.send_to_home(realm_idx, Inner::Dealer(Box::new(msg)));
     }
 
     fn register_done(
@@ -316,7 +316,7 @@ impl Core {
                     callee,
                     reply: None,
                 };
-                self.send_to_home(realm, Inner::Dealer(msg));
+                self.send_to_home(realm, Inner::Dealer(Box::new(msg)));
             }
             return;
         };
@@ -365,7 +365,7 @@ impl Core {
             callee,
             reply: Some((shard, request)),
         };
-        self.send_to_home(realm, Inner::Dealer(msg));
+        self.send_to_home(realm, Inner::Dealer(Box::new(msg)));
     }
 
     fn unregister_done(&mut self, session: u64, request: u64, ok: bool) {
@@ -974,7 +974,7 @@ impl Core {
                 callee,
                 reply: None,
             };
-            self.send_to_home(joined.realm, Inner::Dealer(msg));
+            self.send_to_home(joined.realm, Inner::Dealer(Box::new(msg)));
         }
     }
 }

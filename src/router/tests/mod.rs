@@ -168,24 +168,31 @@ impl Net {
     pub(super) fn collect(&mut self, shard: usize) {
         while let Some(out) = self.cores[shard].poll_output() {
             match out {
-                Output::Send { conn, frame } => {
-                    let client = self
-                        .clients
-                        .get_mut(&conn)
-                        .expect("frame for an unknown connection");
-                    assert!(!client.closed, "frame sent after close");
-                    assert_eq!(client.shard, shard, "frame sent by the wrong shard");
-                    let mut bytes = frame.to_vec();
-                    let msg = client
-                        .serializer
-                        .decode(&mut bytes)
-                        .expect("router sent an undecodable frame");
-                    client.inbox.push_back(msg);
+                Output::Send { conn, frame } => self.receive(shard, conn, &frame),
+                Output::SendMany { conns, frame } => {
+                    for conn in conns {
+                        self.receive(shard, conn, &frame);
+                    }
                 }
                 Output::Close { conn } => self.clients.get_mut(&conn).unwrap().closed = true,
                 Output::ToShard { shard: to, msg } => self.mail[shard][to].push_back(msg),
             }
         }
+    }
+
+    fn receive(&mut self, shard: usize, conn: ConnId, frame: &[u8]) {
+        let client = self
+            .clients
+            .get_mut(&conn)
+            .expect("frame for an unknown connection");
+        assert!(!client.closed, "frame sent after close");
+        assert_eq!(client.shard, shard, "frame sent by the wrong shard");
+        let mut bytes = frame.to_vec();
+        let msg = client
+            .serializer
+            .decode(&mut bytes)
+            .expect("router sent an undecodable frame");
+        client.inbox.push_back(msg);
     }
 
     pub(super) fn send(&mut self, conn: ConnId, msg: Message) {
