@@ -14,6 +14,8 @@ pub mod listener;
 pub mod mailbox;
 mod pool;
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -47,8 +49,6 @@ const SCRATCH_SIZE: usize = 64 * 1024;
 const MAX_PENDING_OUTPUT: usize = 64 * 1024 * 1024;
 /// How long a closed connection waits for the peer's FIN after ours.
 const LINGER: Duration = Duration::from_secs(2);
-/// How long a connection may take to send a complete HTTP request head (slowloris defence).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for goodbyes to be written.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -143,7 +143,7 @@ struct Shard {
     pings_enabled: bool,
     last_ping_sweep: Instant,
     /// Connections still in the HTTP phase, oldest first (one timeout for all keeps it sorted).
-    handshake_deadlines: std::collections::VecDeque<(usize, u32, Instant)>,
+    handshake_deadlines: BinaryHeap<Reverse<(Instant, usize, u32)>>,
 }
 
 /// Runs one shard until shutdown completes.
@@ -195,7 +195,7 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         mail_pending: false,
         pings_enabled,
         last_ping_sweep: Instant::now(),
-        handshake_deadlines: std::collections::VecDeque::new(),
+        handshake_deadlines: BinaryHeap::new(),
     };
     shard.run()
 }
@@ -217,8 +217,8 @@ impl Shard {
             } else {
                 let handshake = self
                     .handshake_deadlines
-                    .front()
-                    .map(|&(_, _, deadline)| deadline);
+                    .peek()
+                    .map(|Reverse((deadline, _, _))| *deadline);
                 let next = match (handshake, self.core.poll_timeout()) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -339,7 +339,7 @@ impl Shard {
             self.clock_s,
         ));
         self.handshake_deadlines
-            .push_back((key, self.next_generation, deadline));
+            .push(Reverse((deadline, key, self.next_generation)));
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(e) = self
             .poll
@@ -659,26 +659,32 @@ impl Shard {
     /// Closes connections that did not finish their HTTP request in time, with a 408.
     fn expire_handshakes(&mut self) {
         let now = Instant::now();
-        while let Some(&(key, generation, deadline)) = self.handshake_deadlines.front() {
+        while let Some(&Reverse((deadline, key, generation))) = self.handshake_deadlines.peek() {
             if deadline > now {
                 return;
             }
-            self.handshake_deadlines.pop_front();
+            self.handshake_deadlines.pop();
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            if conn.generation != generation || !matches!(conn.phase, Phase::Http) {
+            if conn.generation != generation {
                 continue;
             }
-            tracing::debug!(peer = %conn.stream.peer(), "HTTP request not complete within {HANDSHAKE_TIMEOUT:?}: closing");
-            let response = http::Response::text(
-                408,
-                "request timeout: the HTTP request did not arrive in time",
-            );
-            conn.wbuf.extend_from_slice(&response.encode(false));
-            conn.phase = Phase::Closing;
-            conn.close_after_flush = true;
-            conn.rbuf = Vec::new();
+            match conn.phase {
+                Phase::Http => {
+                    tracing::debug!(peer = %conn.stream.peer(), "HTTP request not complete in time: closing");
+                    let response = http::Response::text(
+                        408,
+                        "request timeout: the HTTP request did not arrive in time",
+                    );
+                    conn.wbuf.extend_from_slice(&response.encode(false));
+                }
+                Phase::Sniff | Phase::RawHandshake => {
+                    tracing::debug!(peer = %conn.stream.peer(), "handshake not complete in time: closing");
+                }
+                _ => continue,
+            }
+            conn.finish();
             mark_dirty(conn, key, &mut self.dirty);
         }
     }
