@@ -97,6 +97,8 @@ fn core_with_subscribers(subscribers: u64, serializers: &[Serializer]) -> (Core,
             }],
         }],
         uri_check: UriCheck::Loose,
+        enable_meta_api: true,
+        store: None,
     };
     let mut core = Core::new(CoreConfig {
         shard: 0,

@@ -262,6 +262,8 @@ pub fn default_node(cbdir: &Path) -> NodeConfig {
                     permissions: vec![allow_all],
                 }],
                 uri_check: UriCheck::Loose,
+                enable_meta_api: true,
+                store: None,
             }],
             transports: vec![TransportConfig {
                 id: "transport001".into(),

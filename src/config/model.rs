@@ -39,6 +39,30 @@ pub struct RealmConfig {
     pub roles: Vec<RoleConfig>,
     /// `options.uri_check`.
     pub uri_check: UriCheck,
+    /// `options.enable_meta_api` (default true): the `wamp.*` meta procedures.
+    pub enable_meta_api: bool,
+    /// `store`: the in-memory realm store (event history).
+    pub store: Option<StoreConfig>,
+}
+
+/// `realms[].store` of type `memory`: which topics keep an event history, and how much.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// `limit`: events kept per history entry when the entry gives none (Crossbar: 100).
+    pub limit: usize,
+    /// `event-history`: the topics whose events are kept.
+    pub event_history: Vec<HistoryRule>,
+}
+
+/// One `event-history` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRule {
+    /// Topic URI or pattern.
+    pub uri: String,
+    /// How `uri` matches (exact by default).
+    pub match_policy: MatchPolicy,
+    /// Events kept, newest last.
+    pub limit: usize,
 }
 
 /// A role with static permissions.

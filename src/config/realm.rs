@@ -4,7 +4,9 @@
 
 use serde_json::{Map, Value};
 
-use super::model::{Allow, Disclose, Permission, RealmConfig, RoleConfig};
+use super::model::{
+    Allow, Disclose, HistoryRule, Permission, RealmConfig, RoleConfig, StoreConfig,
+};
 use super::walk::{child, is_valid_id, item, Walker};
 use crate::wamp::uri::{self, MatchPolicy, UriCheck};
 
@@ -79,7 +81,6 @@ pub(crate) fn walk_realm(w: &mut Walker, v: &Value, path: &str) -> Option<RealmC
         map,
         path,
         &[
-            ("store", "the realm store (event history, call queueing)"),
             ("stats", "session statistics (wamp.session.on_stats)"),
             ("inventory", "the realm type inventory"),
             ("rlinks", "router-to-router links (rlinks)"),
@@ -95,7 +96,10 @@ pub(crate) fn walk_realm(w: &mut Walker, v: &Value, path: &str) -> Option<RealmC
             w.error(&child(path, "name"), msg);
         }
     }
-    let uri_check = walk_options(w, map, path);
+    let (uri_check, enable_meta_api) = walk_options(w, map, path);
+    let store = map
+        .get("store")
+        .and_then(|v| walk_store(w, v, &child(path, "store")));
 
     let mut roles: Vec<RoleConfig> = Vec::new();
     if let Some(list) = map
@@ -120,16 +124,94 @@ pub(crate) fn walk_realm(w: &mut Walker, v: &Value, path: &str) -> Option<RealmC
         name: name?.to_string(),
         roles,
         uri_check,
+        enable_meta_api,
+        store,
     })
 }
 
-fn walk_options(w: &mut Walker, map: &Map<String, Value>, path: &str) -> UriCheck {
+const STORE_KEYS: &[&str] = &["type", "limit", "event-history", "call-queue"];
+const HISTORY_KEYS: &[&str] = &["uri", "match", "limit"];
+
+/// `store`: Crossbar's in-memory realm store. Only its event history is built; `call-queue`
+/// (queueing calls over a callee's concurrency) and the persistent `cfxdb` store are refused.
+fn walk_store(w: &mut Walker, v: &Value, path: &str) -> Option<StoreConfig> {
+    let map = w.object(v, path)?;
+    w.keys(map, path, STORE_KEYS);
+    match map.get("type") {
+        Some(Value::String(t)) if t == "memory" => {}
+        Some(Value::String(t)) if t == "cfxdb" => {
+            w.unsupported(
+                &child(path, "type"),
+                "the persistent realm store (type 'cfxdb')",
+            );
+        }
+        Some(other) => w.expected(&child(path, "type"), "\"memory\"", other),
+        None => w.error(&child(path, "type"), "expected a store type (\"memory\")"),
+    }
+    w.unsupported_keys(map, path, &[("call-queue", "call queueing ('call-queue')")]);
+    let limit = w.opt_int(map, path, "limit", 1, 1_000_000).unwrap_or(100) as usize;
+    let mut event_history = Vec::new();
+    if let Some(list) = map
+        .get("event-history")
+        .and_then(|v| w.list(v, &child(path, "event-history")))
+    {
+        let hpath = child(path, "event-history");
+        for (i, v) in list.iter().enumerate() {
+            let p = item(&hpath, i);
+            let Some(entry) = w.object(v, &p) else {
+                continue;
+            };
+            w.keys(entry, &p, HISTORY_KEYS);
+            let Some(uri_text) = w.req_str(entry, &p, "uri") else {
+                continue;
+            };
+            let match_policy = match entry.get("match") {
+                None => MatchPolicy::Exact,
+                Some(Value::String(m)) if MatchPolicy::parse(m).is_some() => {
+                    MatchPolicy::parse(m).unwrap_or_default()
+                }
+                Some(other) => {
+                    w.expected(
+                        &child(&p, "match"),
+                        "\"exact\", \"prefix\" or \"wildcard\"",
+                        other,
+                    );
+                    continue;
+                }
+            };
+            if !uri::is_valid(uri_text, UriCheck::Loose, match_policy) {
+                w.error(
+                    &child(&p, "uri"),
+                    format!(
+                        "invalid topic URI {uri_text:?} for match {}",
+                        match_policy.as_str()
+                    ),
+                );
+                continue;
+            }
+            let entry_limit = w
+                .opt_int(entry, &p, "limit", 1, 1_000_000)
+                .map_or(limit, |l| l as usize);
+            event_history.push(HistoryRule {
+                uri: uri_text.to_owned(),
+                match_policy,
+                limit: entry_limit,
+            });
+        }
+    }
+    Some(StoreConfig {
+        limit,
+        event_history,
+    })
+}
+
+fn walk_options(w: &mut Walker, map: &Map<String, Value>, path: &str) -> (UriCheck, bool) {
     let Some(o) = map.get("options") else {
-        return UriCheck::default();
+        return (UriCheck::default(), true);
     };
     let opath = child(path, "options");
     let Some(o) = w.object(o, &opath) else {
-        return UriCheck::default();
+        return (UriCheck::default(), true);
     };
     w.keys(o, &opath, REALM_OPTION_KEYS);
     if o.contains_key("event_dispatching_chunk_size")
@@ -144,20 +226,12 @@ fn walk_options(w: &mut Walker, map: &Map<String, Value>, path: &str) -> UriChec
     {
         w.no_effect(&opath, "event_dispatching_chunk_size");
     }
-    // The router has no meta API yet, so `false` is honoured as it stands; `true` asks for
-    // something that is not there. (Once the meta API exists, `false` needs a model field.)
-    if w.opt_bool(o, &opath, "enable_meta_api") == Some(true) {
-        w.warn(
-            &opath,
-            "enable_meta_api: the WAMP meta API (wamp.session.*, wamp.subscription.*, \
-             wamp.registration.*) is not offered yet",
-        );
-    }
+    let enable_meta_api = w.opt_bool(o, &opath, "enable_meta_api").unwrap_or(true);
     if w.opt_bool(o, &opath, "bridge_meta_api") == Some(true) {
         // There is no node management router to bridge to.
         w.no_effect(&opath, "bridge_meta_api");
     }
-    match o.get("uri_check") {
+    let uri_check = match o.get("uri_check") {
         None => UriCheck::default(),
         Some(Value::String(s)) if s == "strict" => UriCheck::Strict,
         Some(Value::String(s)) if s == "loose" => UriCheck::Loose,
@@ -169,7 +243,8 @@ fn walk_options(w: &mut Walker, map: &Map<String, Value>, path: &str) -> UriChec
             );
             UriCheck::default()
         }
-    }
+    };
+    (uri_check, enable_meta_api)
 }
 
 fn walk_role(w: &mut Walker, v: &Value, path: &str) -> Option<RoleConfig> {

@@ -666,3 +666,57 @@ fn rawsocket_transport_maps_to_the_model() {
         assert_eq!(rs.max_message_size, size);
     }
 }
+
+#[test]
+fn memory_store_event_history_and_meta_api_switch() {
+    let cfg = ok(&with_realm(json!({
+        "name": "realm1",
+        "roles": [{"name": "anonymous", "permissions": []}],
+        "options": {"enable_meta_api": false},
+        "store": {
+            "type": "memory",
+            "limit": 50,
+            "event-history": [
+                {"uri": "com.iot.temp", "limit": 5},
+                {"uri": "com.iot.", "match": "prefix"}
+            ]
+        }
+    })));
+    let realm = &cfg.routers[0].realms[0];
+    assert!(!realm.enable_meta_api);
+    let store = realm.store.as_ref().expect("store");
+    assert_eq!(store.limit, 50);
+    assert_eq!(
+        store.event_history,
+        vec![
+            HistoryRule {
+                uri: "com.iot.temp".into(),
+                match_policy: MatchPolicy::Exact,
+                limit: 5
+            },
+            HistoryRule {
+                uri: "com.iot.".into(),
+                match_policy: MatchPolicy::Prefix,
+                limit: 50
+            },
+        ]
+    );
+    let default = ok(&node(json!({})));
+    assert!(default.routers[0].realms[0].enable_meta_api);
+    assert!(default.routers[0].realms[0].store.is_none());
+}
+
+#[test]
+fn store_features_not_built_are_refused_by_name() {
+    let lines = errors(&with_realm(json!({
+        "name": "realm1",
+        "store": {"type": "cfxdb", "call-queue": [{"uri": "com.x"}], "event-history": [{"uri": "bad uri"}]}
+    })));
+    let text = lines.join("\n");
+    assert!(
+        text.contains("workers[0].realms[0].store.type") && text.contains("cfxdb"),
+        "{text}"
+    );
+    assert!(text.contains("store.call-queue"), "{text}");
+    assert!(text.contains("store.event-history[0].uri"), "{text}");
+}

@@ -102,7 +102,7 @@ fn auth_methods_other_than_anonymous_are_refused_by_name() {
 #[test]
 fn realm_features_are_refused_by_name() {
     let v = with_realm(
-        json!({"name": "realm1", "store": {"type": "memory"}, "rlinks": [],
+        json!({"name": "realm1", "store": {"type": "memory", "call-queue": []}, "rlinks": [],
         "inventory": {}, "stats": {}, "roles": [
             {"name": "dyn", "authorizer": "com.example.authorize"},
             {"name": "open", "allow-by-default": true},
@@ -111,10 +111,10 @@ fn realm_features_are_refused_by_name() {
     assert_eq!(
         errors(&v),
         [
-            "workers[0].realms[0].store: the realm store (event history, call queueing) is not supported yet",
             "workers[0].realms[0].stats: session statistics (wamp.session.on_stats) is not supported yet",
             "workers[0].realms[0].inventory: the realm type inventory is not supported yet",
             "workers[0].realms[0].rlinks: router-to-router links (rlinks) is not supported yet",
+            "workers[0].realms[0].store.call-queue: call queueing ('call-queue') is not supported yet",
             "workers[0].realms[0].roles[0].authorizer: dynamic authorization ('authorizer') is not supported yet",
             "workers[0].realms[0].roles[1].allow-by-default: allow-by-default: true is not supported yet",
             "workers[0].realms[0].roles[2].permissions[0].validate: payload validation ('validate', needs a realm inventory) is not supported yet",
@@ -426,7 +426,7 @@ fn missing_static_directory_is_a_warning() {
 }
 
 #[test]
-fn meta_api_request_is_a_warning() {
+fn meta_api_is_offered_and_bridging_has_no_effect() {
     let v = with_realm(
         json!({"name": "realm1", "options": {"enable_meta_api": true, "bridge_meta_api": true}}),
     );
@@ -434,10 +434,7 @@ fn meta_api_request_is_a_warning() {
     assert!(c.result.is_ok());
     assert_eq!(
         notices(&v),
-        [
-            "workers[0].realms[0].options: enable_meta_api: the WAMP meta API (wamp.session.*, wamp.subscription.*, wamp.registration.*) is not offered yet",
-            "workers[0].realms[0].options: bridge_meta_api has no effect in ferrobar",
-        ]
+        ["workers[0].realms[0].options: bridge_meta_api has no effect in ferrobar",]
     );
     let v = with_realm(json!({"name": "realm1", "options": {"enable_meta_api": false}}));
     assert!(notices(&v).is_empty());

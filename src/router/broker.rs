@@ -543,6 +543,15 @@ impl Core {
             let retained = &mut realms[publication.realm].broker.retained;
             retained.insert(publication.topic.clone(), Arc::clone(publication));
         }
+        let home = publication.realm % self.shards == self.shard;
+        let history = &mut self.realms[publication.realm].history;
+        if home && !history.is_empty() {
+            let time_ns = self
+                .wall_clock
+                .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            history.record(publication, time_ns);
+        }
     }
 }
 

@@ -97,7 +97,7 @@ pub(crate) enum MetaMsg {
     Call {
         realm: usize,
         call: CallRef,
-        trusted: bool,
+        role: usize,
         procedure: String,
         payload: Payload,
     },
@@ -130,6 +130,7 @@ const HOME_PROCEDURES: &[&str] = &[
     "wamp.subscription.list_subscribers",
     "wamp.subscription.count_subscribers",
     "wamp.subscription.remove_subscriber",
+    "wamp.subscription.get_events",
     "wamp.registration.list",
     "wamp.registration.lookup",
     "wamp.registration.match",
@@ -231,11 +232,11 @@ impl Core {
             MetaMsg::Call {
                 realm,
                 call,
-                trusted,
+                role,
                 procedure,
                 payload,
             } => {
-                let reply = match self.home_meta_call(realm, call, trusted, &procedure, &payload) {
+                let reply = match self.home_meta_call(realm, call, role, &procedure, &payload) {
                     Ok(value) => DealerMsg::Result {
                         call,
                         progress: false,
@@ -363,12 +364,12 @@ impl Core {
             return;
         };
         let (realm, session) = (joined.realm, joined.id);
-        let trusted = &*self.realms[realm].roles[joined.role].name == "trusted";
         let call = CallRef {
             shard: self.shard,
             session,
             request,
         };
+        let role = joined.role;
         let answer = match procedure {
             "wamp.session.add_testament" => self.add_testament(conn, &payload),
             "wamp.session.flush_testaments" => self.flush_testaments(conn, &payload),
@@ -379,7 +380,7 @@ impl Core {
                 let msg = MetaMsg::Call {
                     realm,
                     call,
-                    trusted,
+                    role,
                     procedure: p.to_owned(),
                     payload,
                 };
@@ -411,10 +412,11 @@ impl Core {
         &mut self,
         realm: usize,
         call: CallRef,
-        trusted: bool,
+        role: usize,
         procedure: &str,
         p: &Payload,
     ) -> Result<Value, MetaError> {
+        let trusted = &*self.realms[realm].roles[role].name == "trusted";
         let visible = |uri: &str| trusted || !uri::is_reserved(uri);
         match procedure {
             "wamp.session.count" | "wamp.session.list" => {
@@ -548,6 +550,43 @@ impl Core {
                     "wamp.subscription.count_subscribers" => (info.subscribers.len() as u64).into(),
                     _ => Value::List(info.subscribers.iter().map(|&s| Value::from(s)).collect()),
                 })
+            }
+            "wamp.subscription.get_events" => {
+                let id = id_arg(p, 0, "a subscription id")?;
+                let limit = arg(p, 1)
+                    .or_else(|| kwarg(p, "limit"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(10);
+                let realm_ref = &self.realms[realm];
+                let info =
+                    realm_ref.catalog.subscriptions.get(&id).ok_or_else(|| {
+                        (uris::NO_SUCH_SUBSCRIPTION, format!("no subscription {id}"))
+                    })?;
+                if !realm_ref.roles[role]
+                    .authorize(&info.key.uri, super::authz::Action::Subscribe)
+                    .allow
+                {
+                    let msg = format!("not authorized to subscribe to \"{}\"", info.key.uri);
+                    return Err((uris::NOT_AUTHORIZED, msg));
+                }
+                let events = realm_ref
+                    .history
+                    .events(info.key.policy, &info.key.uri)
+                    .ok_or_else(|| {
+                        (
+                            HISTORY_UNAVAILABLE,
+                            format!("no event history is kept for subscription {id}"),
+                        )
+                    })?;
+                let realm_name = realm_ref.name.as_str();
+                Ok(Value::List(
+                    events
+                        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                        .map(|(time_ns, publication)| {
+                            history_entry(realm_name, *time_ns, publication).into()
+                        })
+                        .collect(),
+                ))
             }
             "wamp.subscription.remove_subscriber" => {
                 let id = id_arg(p, 0, "a subscription id")?;
@@ -768,6 +807,32 @@ impl Core {
             },
         );
     }
+}
+
+/// `wamp.subscription.get_events` for a subscription without history (Crossbar's URI).
+const HISTORY_UNAVAILABLE: &str = "wamp.error.history_unavailable";
+
+/// One history entry as Crossbar's memory store returns it.
+fn history_entry(realm: &str, time_ns: u64, publication: &super::shard_msg::Publication) -> Dict {
+    let mut entry = Dict::new()
+        .with("time_ns", time_ns)
+        .with("realm", realm)
+        .with("publication", publication.id)
+        .with("topic", publication.topic.as_str())
+        .with(
+            "args",
+            Value::List(publication.payload.args.clone().unwrap_or_default()),
+        )
+        .with(
+            "kwargs",
+            Value::Dict(publication.payload.kwargs.clone().unwrap_or_default()),
+        );
+    if let Some(p) = &publication.publisher {
+        entry.insert("session_id", p.session);
+        entry.insert("authid", &*p.authid);
+        entry.insert("authrole", &*p.authrole);
+    }
+    entry
 }
 
 fn no_such_session(id: u64) -> MetaError {

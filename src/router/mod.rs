@@ -20,6 +20,7 @@
 pub mod authz;
 mod broker;
 mod dealer;
+mod history;
 pub mod index;
 mod meta;
 mod realm;
@@ -378,6 +379,7 @@ impl Core {
                 "payload_passthru_mode",
                 "session_meta_api",
                 "subscription_meta_api",
+                "event_history",
             ]),
         );
         let dealer_features = [

@@ -23,6 +23,10 @@ pub(crate) struct Realm {
     pub(crate) catalog: super::meta::Catalog,
     /// Sessions joined on this shard.
     pub(crate) local_sessions: usize,
+    /// `options.enable_meta_api`.
+    pub(crate) meta_enabled: bool,
+    /// Home shard only: event histories (`store.event-history`).
+    pub(crate) history: super::history::History,
 }
 
 impl Realm {
@@ -44,6 +48,8 @@ impl Realm {
             broker: Broker::default(),
             dealer: Dealer::default(),
             catalog: Default::default(),
+            meta_enabled: config.enable_meta_api,
+            history: super::history::History::new(config.store.as_ref()),
             local_sessions: 0,
         }
     }

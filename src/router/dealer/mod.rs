@@ -430,7 +430,7 @@ impl Core {
         if let Some((error, msg)) = refusal {
             return self.send_error(conn, MessageType::Call, request, error, Some(msg));
         }
-        if super::meta::is_meta_procedure(&procedure) {
+        if realm.meta_enabled && super::meta::is_meta_procedure(&procedure) {
             return self.meta_call(conn, request, &procedure, payload);
         }
         let caller = (decision.disclose.caller || opts.disclose_me).then(|| Identity {

@@ -541,3 +541,81 @@ fn testaments_are_published_when_the_session_is_lost() {
     net.close(device);
     assert!(net.recv(watcher).is_none());
 }
+
+#[test]
+fn event_history_is_kept_for_configured_topics_only() {
+    let mut cfg = realm("realm1", allow_all());
+    cfg.store = Some(crate::config::StoreConfig {
+        limit: 100,
+        event_history: vec![crate::config::HistoryRule {
+            uri: "com.iot.temp".into(),
+            match_policy: MatchPolicy::Exact,
+            limit: 3,
+        }],
+    });
+    for seed in 0..3 {
+        let mut net = Net::new(2, vec![cfg.clone()], seed);
+        let publisher = net.join(1, Serializer::Json, "realm1");
+        let reader = net.join(0, Serializer::MsgPack, "realm1");
+        let sub = net.subscribe(reader, "com.iot.temp");
+        let other = net.subscribe(reader, "com.iot.humidity");
+        for i in 0..5 {
+            net.publish(publisher, "com.iot.temp", vec![Value::Int(i)], Dict::new());
+            net.publish(
+                publisher,
+                "com.iot.humidity",
+                vec![Value::Int(i)],
+                Dict::new(),
+            );
+        }
+        net.recv_all(reader);
+        let events = meta(
+            &mut net,
+            reader,
+            "wamp.subscription.get_events",
+            vec![sub.into()],
+            None,
+        )
+        .unwrap();
+        let args: Vec<Value> = events
+            .as_list()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_dict().unwrap().get("args").unwrap().as_list().unwrap()[0].clone())
+            .collect();
+        assert_eq!(
+            args,
+            vec![Value::Int(4), Value::Int(3), Value::Int(2)],
+            "newest first, limited to 3"
+        );
+        let two = meta(
+            &mut net,
+            reader,
+            "wamp.subscription.get_events",
+            vec![sub.into(), Value::Int(2)],
+            None,
+        )
+        .unwrap();
+        assert_eq!(two.as_list().unwrap().len(), 2);
+        let none = meta(
+            &mut net,
+            reader,
+            "wamp.subscription.get_events",
+            vec![other.into()],
+            None,
+        );
+        assert_eq!(none, Err("wamp.error.history_unavailable".into()));
+    }
+}
+
+#[test]
+fn meta_api_can_be_disabled_per_realm() {
+    let mut cfg = realm("realm1", allow_all());
+    cfg.enable_meta_api = false;
+    let mut net = Net::new(2, vec![cfg], 35);
+    let c = net.join(0, Serializer::Json, "realm1");
+    assert_eq!(
+        meta(&mut net, c, "wamp.session.count", vec![], None),
+        Err("wamp.error.no_such_procedure".into())
+    );
+}

@@ -34,6 +34,8 @@ pub(super) fn realm(name: &str, permissions: Vec<Permission>) -> RealmConfig {
             permissions,
         }],
         uri_check: UriCheck::Loose,
+        enable_meta_api: true,
+        store: None,
     }
 }
 
