@@ -98,6 +98,7 @@ fn core_with_subscribers(subscribers: u64, serializers: &[Serializer]) -> (Core,
         }],
         uri_check: UriCheck::Loose,
         enable_meta_api: true,
+        max_sessions: None,
         store: None,
     };
     let mut core = Core::new(CoreConfig {
@@ -109,6 +110,9 @@ fn core_with_subscribers(subscribers: u64, serializers: &[Serializer]) -> (Core,
         pid: 1,
         seed: 1,
         start: std::time::Instant::now(),
+        hello_timeout: std::time::Duration::from_secs(10),
+        max_pending_calls: 1000,
+        realm_sessions: Arc::new([std::sync::atomic::AtomicUsize::new(0)]),
     });
     let auth = Arc::new(AnonymousAuth::default());
     for i in 0..=subscribers {

@@ -11,6 +11,7 @@
 //! A module uses only the layers left of it: the router core never imports `shard` or
 //! `transport`.
 
+pub mod auth;
 pub mod codec;
 pub mod config;
 pub mod node;

@@ -53,6 +53,8 @@ enum Command {
     Init(InitArgs),
     /// Print versions and what this build offers.
     Version,
+    /// Print a new Ed25519 key pair (hex) for WAMP-cryptosign principals.
+    Keygen,
 }
 
 #[derive(Args, Debug)]
@@ -181,6 +183,7 @@ fn main() -> ExitCode {
         Command::Check(a) => quiet_logging().and_then(|()| cmd_check(&a)),
         Command::Init(a) => quiet_logging().and_then(|()| cmd_init(&a)),
         Command::Version => cmd_version(),
+        Command::Keygen => cmd_keygen(),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -396,6 +399,17 @@ fn cmd_version() -> Result<u8, CliError> {
         std::env::consts::ARCH,
         usize::BITS
     );
+    Ok(0)
+}
+
+/// `keygen`: a new Ed25519 key pair in hex, laid out as Crossbar's `keygen` prints its key
+/// pair. The public key goes into a cryptosign principal's `authorized_keys`; the private key
+/// (the 32-byte seed) is what Autobahn's `AuthCryptoSign(privkey=...)` takes.
+fn cmd_keygen() -> Result<u8, CliError> {
+    let mut rng = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
+    let (private, public) = ferrobar::auth::keygen(&mut rng);
+    println!("  private: {private}");
+    println!("   public: {public}");
     Ok(0)
 }
 

@@ -59,7 +59,7 @@ fn example(name: &str) -> String {
 
 #[test]
 fn check_passes_on_every_example_node() {
-    for name in ["default", "getting-started", "iot-fanout"] {
+    for name in ["default", "getting-started", "iot-fanout", "auth-example"] {
         let o = ferrobar(&["check", "--cbdir", &example(name)]);
         assert!(o.status.success(), "{name}: {}", stderr(&o));
         assert_eq!(stdout(&o).trim(), OK_LINE, "{name}");
@@ -89,7 +89,7 @@ fn check_reports_every_problem_with_its_path() {
             "type": "router",
             "realms": [{"name": "realm1", "roles": [{"name": "backend", "authorizer": "com.example.authorize"}]}],
             "transports": [
-                {"type": "websocket", "endpoint": {"type": "tcp", "port": "abc"}, "auth": {"ticket": {"type": "static"}}},
+                {"type": "websocket", "endpoint": {"type": "tcp", "port": "abc"}, "auth": {"scram": {"type": "static"}}},
                 {"type": "mqtt", "endpoint": {"type": "tcp", "port": 8081}}
             ]
         }]
@@ -106,7 +106,7 @@ fn check_reports_every_problem_with_its_path() {
             format!("ferrobar: invalid configuration {}/config.json:", dir.s()).as_str(),
             "workers[0].realms[0].roles[0].authorizer: dynamic authorization ('authorizer') is not supported yet",
             r#"workers[0].transports[0].endpoint.port: expected an integer 1..65535 or "$ENV", found "abc""#,
-            "workers[0].transports[0].auth.ticket: authentication method 'ticket' is not supported yet",
+            "workers[0].transports[0].auth.scram: authentication method 'scram' is not supported yet",
             "workers[0].transports[1].type: transport type 'mqtt' is not supported yet",
         ]
     );
@@ -506,4 +506,103 @@ fn start_status_stop_a_real_node() {
     assert!(!pidfile.exists());
     let o = ferrobar(&["status", "--cbdir", dir.s(), "--assert", "stopped"]);
     assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn keygen_prints_an_ed25519_key_pair_in_hex() {
+    let o = ferrobar(&["keygen"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    // Crossbar's keygen layout: "  private: <hex>" then "   public: <hex>".
+    let private = lines[0].strip_prefix("  private: ").expect("private line");
+    let public = lines[1].strip_prefix("   public: ").expect("public line");
+    for key in [private, public] {
+        assert_eq!(key.len(), 64, "{key}");
+        assert!(key
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    }
+    assert_eq!(
+        ferrobar::auth::NodeKey::from_hex(private)
+            .unwrap()
+            .public_hex(),
+        public
+    );
+    // A new pair every time.
+    assert_ne!(stdout(&ferrobar(&["keygen"])), out);
+}
+
+#[test]
+fn keygen_output_is_accepted_as_an_authorized_key() {
+    let o = ferrobar(&["keygen"]);
+    let public = stdout(&o)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim_start()
+        .strip_prefix("public: ")
+        .unwrap()
+        .to_owned();
+    let dir = TempDir::new("cryptosign");
+    let config = format!(
+        r#"{{"version": 2, "workers": [{{"type": "router",
+        "realms": [{{"name": "realm1", "roles": [{{"name": "device", "permissions": []}}]}}],
+        "transports": [{{"type": "websocket", "endpoint": {{"type": "tcp", "port": 8080}},
+            "auth": {{"cryptosign": {{"type": "static", "principals": {{
+                "device1": {{"authorized_keys": ["{public}"], "role": "device"}}}}}}}}}}]}}]}}"#
+    );
+    fs::write(dir.path().join("config.json"), config).unwrap();
+    let o = ferrobar(&["check", "--cbdir", dir.s()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), OK_LINE);
+}
+
+#[test]
+fn check_reports_auth_problems_with_their_paths() {
+    let dir = TempDir::new("auth");
+    let config = r#"{"version": 2, "workers": [{"type": "router",
+        "realms": [{"name": "realm1", "roles": [{"name": "frontend", "permissions": []}]}],
+        "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "port": 8080},
+            "auth": {
+                "ticket": {"type": "static", "principals": {"joe": {"ticket": "${FERROBAR_TEST_TICKET}", "role": "frontend"}}},
+                "wampcra": {"type": "static", "users": {"ann": {"secret": "s", "role": "frontend", "keylen": 0}}},
+                "cryptosign": {"type": "static", "principals": {"d": {"authorized_keys": ["abcd"], "role": "frontend"}}},
+                "tls": {"type": "static", "principals": {"c": {"certificate-sha1": "00", "role": "frontend"}}},
+                "scram": {"type": "static"}
+            }}]}]}"#;
+    fs::write(dir.path().join("config.json"), config).unwrap();
+    let o = ferrobar(&["check", "--cbdir", dir.s()]);
+    assert_eq!(o.status.code(), Some(1));
+    let t = "workers[0].transports[0]";
+    let expected = [
+        format!("ferrobar: invalid configuration {}/config.json:", dir.s()),
+        format!("{t}.auth.cryptosign.principals.d.authorized_keys[0]: expected an Ed25519 public key (64 hex digits)"),
+        format!("{t}.auth.scram: authentication method 'scram' is not supported yet"),
+        format!("{t}.auth.ticket.principals.joe.ticket: environment variable FERROBAR_TEST_TICKET is not set (referenced as \"${{FERROBAR_TEST_TICKET}}\")"),
+        format!("{t}.auth.tls: TLS client-certificate authentication needs an endpoint that verifies client certificates: set {t}.endpoint.tls.ca_certificates"),
+        format!("{t}.auth.tls.principals.c.certificate-sha1: expected a SHA-1 fingerprint (40 hex digits, colons allowed), found \"00\""),
+        format!("{t}.auth.wampcra.users.ann.keylen: expected an integer 1..1024, found 0"),
+    ];
+    assert_eq!(stderr(&o).lines().collect::<Vec<_>>(), expected);
+}
+
+#[test]
+fn ticket_secret_from_the_environment() {
+    let dir = TempDir::new("auth-env");
+    let config = r#"{"version": 2, "workers": [{"type": "router",
+        "realms": [{"name": "realm1", "roles": [{"name": "frontend", "permissions": []}]}],
+        "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "port": 8080},
+            "auth": {"ticket": {"type": "static", "principals": {
+                "joe": {"ticket": "${FERROBAR_TEST_TICKET}", "role": "frontend"}}}}}]}]}"#;
+    fs::write(dir.path().join("config.json"), config).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ferrobar"))
+        .args(["check", "--cbdir", dir.s()])
+        .env_remove("CROSSBAR_DIR")
+        .env("FERROBAR_TEST_TICKET", "from-the-environment")
+        .output()
+        .expect("run ferrobar");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), OK_LINE);
 }

@@ -255,6 +255,7 @@ pub fn default_node(cbdir: &Path) -> NodeConfig {
         routers: vec![RouterConfig {
             id: "worker001".into(),
             shards: None,
+            limits: Limits::default(),
             realms: vec![RealmConfig {
                 name: "realm1".into(),
                 roles: vec![RoleConfig {
@@ -263,6 +264,7 @@ pub fn default_node(cbdir: &Path) -> NodeConfig {
                 }],
                 uri_check: UriCheck::Loose,
                 enable_meta_api: true,
+                max_sessions: None,
                 store: None,
             }],
             transports: vec![TransportConfig {
@@ -276,6 +278,8 @@ pub fn default_node(cbdir: &Path) -> NodeConfig {
                 },
                 kind: TransportKind::Web(web),
                 anonymous: AnonymousAuth::default(),
+                auth: AuthConfig::default(),
+                max_connections: 50_000,
             }],
         }],
     }
@@ -489,7 +493,55 @@ const WORKER_OPTION_KEYS: &[&str] = &[
     "expose_shared",
     "disabled",
     "shards",
+    "limits",
 ];
+
+const LIMIT_KEYS: &[&str] = &[
+    "max_connections",
+    "max_output_bytes",
+    "slow_consumer",
+    "write_stall_timeout",
+    "hello_timeout",
+    "max_pending_calls",
+];
+
+/// `options.limits` of a router worker (ferrobar's own keys; times in ms as Crossbar's are).
+fn walk_limits(w: &mut Walker, v: &Value, path: &str) -> Limits {
+    let mut limits = Limits::default();
+    let Some(map) = w.object(v, path) else {
+        return limits;
+    };
+    w.keys(map, path, LIMIT_KEYS);
+    let int = |w: &mut Walker, key: &str, min: u64, max: u64| w.opt_int(map, path, key, min, max);
+    if let Some(n) = int(w, "max_connections", 1, u32::MAX as u64) {
+        limits.max_connections = n as usize;
+    }
+    if let Some(n) = int(w, "max_output_bytes", 64 * 1024, 1 << 32) {
+        limits.max_output_bytes = n as usize;
+    }
+    if let Some(n) = int(w, "write_stall_timeout", 1000, 3_600_000) {
+        limits.write_stall_timeout_ms = n;
+    }
+    if let Some(n) = int(w, "hello_timeout", 1000, 3_600_000) {
+        limits.hello_timeout_ms = n;
+    }
+    if let Some(n) = int(w, "max_pending_calls", 1, u32::MAX as u64) {
+        limits.max_pending_calls = n as usize;
+    }
+    match map.get("slow_consumer") {
+        None => {}
+        Some(Value::String(s)) if s == "close" => limits.slow_consumer = SlowConsumerPolicy::Close,
+        Some(Value::String(s)) if s == "drop-events" => {
+            limits.slow_consumer = SlowConsumerPolicy::DropEvents
+        }
+        Some(other) => w.expected(
+            &child(path, "slow_consumer"),
+            "\"close\" or \"drop-events\"",
+            other,
+        ),
+    }
+    limits
+}
 
 fn walk_router(
     w: &mut Walker,
@@ -499,12 +551,16 @@ fn walk_router(
 ) -> Option<Option<RouterConfig>> {
     w.keys(map, path, ROUTER_KEYS);
     let mut shards = None;
+    let mut limits = Limits::default();
     let mut disabled = false;
     if let Some(o) = map.get("options") {
         let opath = child(path, "options");
         if let Some(o) = w.object(o, &opath) {
             w.keys(o, &opath, WORKER_OPTION_KEYS);
             shards = w.opt_int(o, &opath, "shards", 1, 256).map(|n| n as usize);
+            if let Some(l) = o.get("limits") {
+                limits = walk_limits(w, l, &child(&opath, "limits"));
+            }
             disabled = worker_disabled(w, o, &opath);
             w.opt_str(o, &opath, "title");
             w.opt_str(o, &opath, "python");
@@ -617,6 +673,7 @@ fn walk_router(
     Some(Some(RouterConfig {
         id,
         shards,
+        limits,
         realms: realms.into_iter().map(|(_, r)| r).collect(),
         transports: transports.into_iter().map(|(_, t)| t).collect(),
     }))

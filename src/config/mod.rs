@@ -7,6 +7,7 @@ pub mod model;
 
 pub use model::*;
 
+mod auth;
 mod error;
 mod load;
 mod realm;
@@ -18,6 +19,8 @@ mod web;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_auth;
 #[cfg(test)]
 mod tests_refuse;
 #[cfg(test)]

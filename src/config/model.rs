@@ -24,6 +24,8 @@ pub struct RouterConfig {
     pub id: String,
     /// `options.shards`: reactor threads; `None` means one per available core.
     pub shards: Option<usize>,
+    /// `options.limits`: resource limits.
+    pub limits: Limits,
     /// Realms this worker routes.
     pub realms: Vec<RealmConfig>,
     /// Listening transports.
@@ -41,6 +43,8 @@ pub struct RealmConfig {
     pub uri_check: UriCheck,
     /// `options.enable_meta_api` (default true): the `wamp.*` meta procedures.
     pub enable_meta_api: bool,
+    /// `options.max_sessions`: sessions the realm admits at once (ferrobar extension).
+    pub max_sessions: Option<usize>,
     /// `store`: the in-memory realm store (event history).
     pub store: Option<StoreConfig>,
 }
@@ -114,8 +118,55 @@ pub struct TransportConfig {
     pub endpoint: Endpoint,
     /// What it serves.
     pub kind: TransportKind,
-    /// Anonymous authentication settings (the only method built so far).
+    /// The first static `anonymous` method of [`TransportConfig::auth`] (or the default when
+    /// it has none), kept for the parts of the router that only know anonymous sessions.
     pub anonymous: AnonymousAuth,
+    /// The `auth` block: every authentication method this transport offers.
+    pub auth: AuthConfig,
+    /// `max_connections`: connections over this are refused (HTTP 503 before the upgrade,
+    /// RawSocket error 4). Crossbar 26.10's default is 50 000.
+    pub max_connections: usize,
+}
+
+/// What a slow consumer (a connection whose unwritten output passed the limit) gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SlowConsumerPolicy {
+    /// Close the connection (counted and logged).
+    #[default]
+    Close,
+    /// Drop EVENTs for it while it is over the limit; other messages are still queued, and a
+    /// connection twice over the limit is closed.
+    DropEvents,
+}
+
+/// `workers[].options.limits`: ferrobar's resource limits (not in Crossbar's schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections the node accepts in total.
+    pub max_connections: usize,
+    /// Unwritten output one connection may hold.
+    pub max_output_bytes: usize,
+    /// What happens past `max_output_bytes`.
+    pub slow_consumer: SlowConsumerPolicy,
+    /// A connection whose output makes no progress this long is a slow consumer.
+    pub write_stall_timeout_ms: u64,
+    /// A WAMP transport must send HELLO this soon after its handshake.
+    pub hello_timeout_ms: u64,
+    /// Calls one session may have outstanding.
+    pub max_pending_calls: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1_000_000,
+            max_output_bytes: 16 * 1024 * 1024,
+            slow_consumer: SlowConsumerPolicy::Close,
+            write_stall_timeout_ms: 10_000,
+            hello_timeout_ms: 10_000,
+            max_pending_calls: 10_000,
+        }
+    }
 }
 
 /// What a transport serves.
@@ -351,4 +402,192 @@ impl Default for WebSocketOptions {
             allow_null_origin: true,
         }
     }
+}
+
+/// A transport's `auth` block: the authentication methods it offers. No block, or an empty
+/// one, offers anonymous authentication as role `anonymous` (Crossbar's rule). The order is the
+/// config map's (sorted by method name, as the config is read); it has no effect: the client's
+/// `authmethods` order picks the method, as in Crossbar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// The methods, at most one per kind.
+    pub methods: Vec<AuthMethodConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            methods: vec![AuthMethodConfig::Anonymous(Authenticator::Static(
+                AnonymousAuth::default(),
+            ))],
+        }
+    }
+}
+
+impl AuthConfig {
+    /// The method configured under `name` (`anonymous`, `ticket`, `wampcra`, `cryptosign`,
+    /// `tls`).
+    pub fn method(&self, name: &str) -> Option<&AuthMethodConfig> {
+        self.methods.iter().find(|m| m.name() == name)
+    }
+
+    /// The static anonymous settings, if anonymous authentication is static; else the default
+    /// (what [`TransportConfig::anonymous`] holds).
+    pub fn static_anonymous(&self) -> AnonymousAuth {
+        self.methods
+            .iter()
+            .find_map(|m| match m {
+                AuthMethodConfig::Anonymous(Authenticator::Static(a)) => Some(a.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// One entry of a transport's `auth` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthMethodConfig {
+    /// `anonymous`: static (role, fixed authid) or dynamic (the authenticator is called with a
+    /// random authid and may assign role, authid, realm and extra).
+    Anonymous(Authenticator<AnonymousAuth>),
+    /// `ticket`: a shared secret sent in AUTHENTICATE (use only over TLS).
+    Ticket(Authenticator<TicketPrincipals>),
+    /// `wampcra`: HMAC-SHA256 challenge-response, optionally with PBKDF2-salted secrets.
+    WampCra(Authenticator<WampCraUsers>),
+    /// `cryptosign`: Ed25519 challenge-response.
+    Cryptosign(Authenticator<CryptosignPrincipals>),
+    /// `tls`: the verified TLS client certificate's SHA-1 fingerprint picks the principal.
+    Tls(Authenticator<TlsPrincipals>),
+}
+
+impl AuthMethodConfig {
+    /// The `authmethod` name (the `auth` map key, and what WELCOME carries).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AuthMethodConfig::Anonymous(_) => "anonymous",
+            AuthMethodConfig::Ticket(_) => "ticket",
+            AuthMethodConfig::WampCra(_) => "wampcra",
+            AuthMethodConfig::Cryptosign(_) => "cryptosign",
+            AuthMethodConfig::Tls(_) => "tls",
+        }
+    }
+}
+
+/// Where a method's principals come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authenticator<T> {
+    /// `"type": "static"`: principals in the config.
+    Static(T),
+    /// `"type": "dynamic"`: the router calls the WAMP procedure `procedure` with
+    /// `(realm, authid, details)`.
+    Dynamic {
+        /// `authenticator`: the procedure URI.
+        procedure: String,
+        /// `authenticator-realm`: the realm the procedure is called on (`None`: the realm the
+        /// client asked for).
+        realm: Option<String>,
+        /// `authenticator-role`: the role the router's calling session has there (`None`: the
+        /// router's own trusted session).
+        role: Option<String>,
+        /// `default-role`: the role given when the authenticator's answer names none.
+        default_role: Option<String>,
+    },
+}
+
+/// `auth.ticket.principals`: authid → principal, in config order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketPrincipals(pub Vec<(String, TicketPrincipal)>);
+
+/// One ticket principal.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TicketPrincipal {
+    /// The ticket (already read from `${ENV}` when given so).
+    pub ticket: String,
+    /// The role it authenticates as.
+    pub role: String,
+    /// `realm`: the only realm this principal may join (`None`: any).
+    pub realm: Option<String>,
+}
+
+impl std::fmt::Debug for TicketPrincipal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketPrincipal")
+            .field("ticket", &"<redacted>")
+            .field("role", &self.role)
+            .field("realm", &self.realm)
+            .finish()
+    }
+}
+
+/// `auth.wampcra.users`: authid → user, in config order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WampCraUsers(pub Vec<(String, WampCraUser)>);
+
+/// One WAMP-CRA user.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WampCraUser {
+    /// The secret (the password when `salt` is set: router and client both derive the key
+    /// from it, Crossbar 26.10's semantics). Already read from `${ENV}` when given so.
+    pub secret: String,
+    /// The role it authenticates as.
+    pub role: String,
+    /// `salt`: PBKDF2 salt; set, the key is `PBKDF2-HMAC-SHA256(secret, salt, iterations,
+    /// keylen)` and CHALLENGE.extra carries `salt`, `iterations` and `keylen`.
+    pub salt: Option<String>,
+    /// `iterations` (default 1000 when `salt` is set).
+    pub iterations: Option<u32>,
+    /// `keylen` in bytes (default 32 when `salt` is set).
+    pub keylen: Option<u32>,
+    /// `realm`: the only realm this user may join (`None`: any).
+    pub realm: Option<String>,
+    /// The HMAC-SHA256 key both sides sign the challenge with: `secret` itself, or when `salt`
+    /// is set the Base64 of `PBKDF2-HMAC-SHA256(secret, salt, iterations, keylen)` (Autobahn's
+    /// `derive_key`). Derived once when the config is loaded (`auth::wampcra::hmac_key`), so a
+    /// HELLO costs one HMAC, not a key derivation.
+    pub hmac_key: String,
+}
+
+impl std::fmt::Debug for WampCraUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WampCraUser")
+            .field("secret", &"<redacted>")
+            .field("role", &self.role)
+            .field("salt", &self.salt)
+            .field("iterations", &self.iterations)
+            .field("keylen", &self.keylen)
+            .field("realm", &self.realm)
+            .field("hmac_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `auth.cryptosign.principals`: authid → principal, in config order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CryptosignPrincipals(pub Vec<(String, CryptosignPrincipal)>);
+
+/// One cryptosign principal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CryptosignPrincipal {
+    /// `authorized_keys`: Ed25519 public keys (decoded from hex).
+    pub authorized_keys: Vec<[u8; 32]>,
+    /// The role it authenticates as.
+    pub role: String,
+    /// `realm`: the only realm this principal may join (`None`: any).
+    pub realm: Option<String>,
+}
+
+/// `auth.tls.principals`: authid → principal, in config order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsPrincipals(pub Vec<(String, TlsPrincipal)>);
+
+/// One TLS client-certificate principal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPrincipal {
+    /// `certificate-sha1`: the certificate's SHA-1 fingerprint, normalised to lower-case hex
+    /// without colons (40 characters).
+    pub certificate_sha1: String,
+    /// The role it authenticates as.
+    pub role: String,
+    /// `realm`: the only realm this principal may join (`None`: any).
+    pub realm: Option<String>,
 }

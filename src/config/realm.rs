@@ -25,6 +25,7 @@ const REALM_OPTION_KEYS: &[&str] = &[
     "uri_check",
     "enable_meta_api",
     "bridge_meta_api",
+    "max_sessions",
 ];
 const ROLE_KEYS: &[&str] = &[
     "id",
@@ -96,7 +97,7 @@ pub(crate) fn walk_realm(w: &mut Walker, v: &Value, path: &str) -> Option<RealmC
             w.error(&child(path, "name"), msg);
         }
     }
-    let (uri_check, enable_meta_api) = walk_options(w, map, path);
+    let (uri_check, enable_meta_api, max_sessions) = walk_options(w, map, path);
     let store = map
         .get("store")
         .and_then(|v| walk_store(w, v, &child(path, "store")));
@@ -125,6 +126,7 @@ pub(crate) fn walk_realm(w: &mut Walker, v: &Value, path: &str) -> Option<RealmC
         roles,
         uri_check,
         enable_meta_api,
+        max_sessions,
         store,
     })
 }
@@ -205,14 +207,21 @@ fn walk_store(w: &mut Walker, v: &Value, path: &str) -> Option<StoreConfig> {
     })
 }
 
-fn walk_options(w: &mut Walker, map: &Map<String, Value>, path: &str) -> (UriCheck, bool) {
+fn walk_options(
+    w: &mut Walker,
+    map: &Map<String, Value>,
+    path: &str,
+) -> (UriCheck, bool, Option<usize>) {
     let Some(o) = map.get("options") else {
-        return (UriCheck::default(), true);
+        return (UriCheck::default(), true, None);
     };
     let opath = child(path, "options");
     let Some(o) = w.object(o, &opath) else {
-        return (UriCheck::default(), true);
+        return (UriCheck::default(), true, None);
     };
+    let max_sessions = w
+        .opt_int(o, &opath, "max_sessions", 1, u32::MAX as u64)
+        .map(|n| n as usize);
     w.keys(o, &opath, REALM_OPTION_KEYS);
     if o.contains_key("event_dispatching_chunk_size")
         && w.opt_int(
@@ -244,7 +253,7 @@ fn walk_options(w: &mut Walker, map: &Map<String, Value>, path: &str) -> (UriChe
             UriCheck::default()
         }
     };
-    (uri_check, enable_meta_api)
+    (uri_check, enable_meta_api, max_sessions)
 }
 
 fn walk_role(w: &mut Walker, v: &Value, path: &str) -> Option<RoleConfig> {

@@ -354,19 +354,27 @@ fn universal_auth_rules_are_those_of_the_other_transports() {
         "web": {"paths": {"ws": {"type": "websocket"}}}}));
     let e = errors(&v);
     assert!(e[0].starts_with("workers[0].transports[0].web.paths.ws: auth differs from the one at workers[0].transports[0].rawsocket"), "{e:?}");
-    // Only anonymous authentication.
-    let v = universal(
-        json!({"rawsocket": {"auth": {"ticket": {"type": "static"}}},
-        "websocket": {"ws": {"auth": {"wampcra": {"type": "static"}}, "cookie": {}}}}),
-    );
+    // The same methods and refusals as elsewhere.
+    let v = universal(json!({"rawsocket": {"auth": {"scram": {"type": "static"}}},
+        "websocket": {"ws": {"auth": {"wampcra": {"type": "static"}}, "cookie": {}}}}));
     assert_eq!(
         errors(&v),
         [
-            "workers[0].transports[0].rawsocket.auth.ticket: authentication method 'ticket' is not supported yet",
+            "workers[0].transports[0].rawsocket.auth.scram: authentication method 'scram' is not supported yet",
             "workers[0].transports[0].websocket.ws.cookie: cookie tracking ('cookie') is not supported yet",
-            "workers[0].transports[0].websocket.ws.auth.wampcra: authentication method 'wampcra' is not supported yet",
+            "workers[0].transports[0].websocket.ws.auth.wampcra.users: missing (a static method needs users)",
         ]
     );
+    // Ticket on both parts, alike: one auth for the transport.
+    let ticket =
+        json!({"ticket": {"type": "static", "principals": {"joe": {"ticket": "t", "role": "r"}}}});
+    let v = universal(json!({"rawsocket": {"auth": ticket},
+        "websocket": {"ws": {"auth": ticket}}}));
+    let n = ok(&v);
+    let t = &n.routers[0].transports[0];
+    assert_eq!(t.auth.methods.len(), 1);
+    assert_eq!(t.auth.methods[0].name(), "ticket");
+    assert_eq!(t.anonymous, AnonymousAuth::default());
 }
 
 #[test]
@@ -399,10 +407,7 @@ fn universal_keys_and_values_are_checked() {
     let v = universal(json!({"max_connections": 100, "rawsocket": {"debug": true}}));
     assert_eq!(
         notices(&v),
-        [
-            "workers[0].transports[0]: max_connections is accepted but not enforced yet",
-            "workers[0].transports[0].rawsocket: debug has no effect in ferrobar",
-        ]
+        ["workers[0].transports[0].rawsocket: debug has no effect in ferrobar",]
     );
 }
 

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
+pub(crate) use super::auth::walk_auth;
 use super::model::*;
 use super::walk::{child, env_name, item, resolve, Walker};
 use super::{tls, universal, web};
@@ -89,129 +90,65 @@ pub(crate) fn walk_transport(
             None
         }
     };
-    max_connections(w, map, path);
-    let (kind, anonymous) = if kind == "web" {
-        web::walk_web_transport(w, map, path)?
+    let max_connections = max_connections(w, map, path);
+    // `auth.tls` needs the endpoint to verify client certificates: read from the raw config,
+    // so a TLS block with other mistakes does not add a second error here.
+    let verifies_clients = map
+        .get("endpoint")
+        .and_then(|e| e.get("tls"))
+        .and_then(|t| t.get("ca_certificates"))
+        .and_then(Value::as_array)
+        .is_some_and(|l| !l.is_empty());
+    w.transport_endpoint = Some((child(path, "endpoint"), verifies_clients));
+    let walked = if kind == "web" {
+        web::walk_web_transport(w, map, path)
     } else if kind == "universal" {
-        universal::walk_universal(w, map, path)?
+        universal::walk_universal(w, map, path)
     } else if kind == "rawsocket" {
         w.keys(map, path, RAWSOCKET_KEYS);
         let rs = walk_rawsocket(w, map, path);
-        let anonymous = match map.get("auth") {
+        let auth = match map.get("auth") {
             Some(a) => walk_auth(w, a, &child(path, "auth")),
-            None => AnonymousAuth::default(),
+            None => AuthConfig::default(),
         };
-        (TransportKind::RawSocket(rs), anonymous)
+        Some((TransportKind::RawSocket(rs), auth))
     } else {
         w.keys(map, path, WEBSOCKET_KEYS);
         let ws = walk_websocket(w, map, path);
-        let anonymous = walk_auth_and_cookie(w, map, path);
-        (TransportKind::WebSocket(ws), anonymous)
+        let auth = walk_auth_and_cookie(w, map, path);
+        Some((TransportKind::WebSocket(ws), auth))
     };
+    w.transport_endpoint = None;
+    let (kind, auth) = walked?;
     Some(TransportConfig {
         id,
         endpoint: endpoint?,
         kind,
-        anonymous,
+        anonymous: auth.static_anonymous(),
+        auth,
+        max_connections,
     })
 }
 
-fn max_connections(w: &mut Walker, map: &Map<String, Value>, path: &str) {
-    if map.contains_key("max_connections")
-        && w.opt_int(map, path, "max_connections", 1, u32::MAX as u64)
-            .is_some()
-    {
-        w.not_enforced(path, "max_connections");
-    }
+/// `max_connections` (Crossbar 26.10, default 50 000).
+fn max_connections(w: &mut Walker, map: &Map<String, Value>, path: &str) -> usize {
+    w.opt_int(map, path, "max_connections", 1, u32::MAX as u64)
+        .map_or(50_000, |n| n as usize)
 }
 
-/// `auth` (anonymous only so far) and `cookie` (refused) of a WebSocket transport or path.
+/// `auth` and `cookie` (refused) of a WebSocket transport or path.
 pub(crate) fn walk_auth_and_cookie(
     w: &mut Walker,
     map: &Map<String, Value>,
     path: &str,
-) -> AnonymousAuth {
+) -> AuthConfig {
     if map.contains_key("cookie") {
         w.unsupported(&child(path, "cookie"), "cookie tracking ('cookie')");
     }
     match map.get("auth") {
         Some(a) => walk_auth(w, a, &child(path, "auth")),
-        None => AnonymousAuth::default(),
+        None => AuthConfig::default(),
     }
-}
-
-const REFUSED_AUTH: &[&str] = &[
-    "ticket",
-    "wampcra",
-    "cryptosign",
-    "scram",
-    "tls",
-    "cookie",
-    "anonymous-proxy",
-    "cryptosign-proxy",
-];
-
-/// An `auth` block. No block, or an empty one, means anonymous as role `anonymous`.
-pub(crate) fn walk_auth(w: &mut Walker, v: &Value, path: &str) -> AnonymousAuth {
-    let mut out = AnonymousAuth::default();
-    let Some(map) = w.object(v, path) else {
-        return out;
-    };
-    for (method, cfg) in map {
-        let mpath = child(path, method);
-        if method == "anonymous" {
-            if let Some(a) = walk_anonymous(w, cfg, &mpath) {
-                out = a;
-            }
-        } else if REFUSED_AUTH.contains(&method.as_str()) {
-            w.unsupported(&mpath, format!("authentication method '{method}'"));
-        } else {
-            let msg = format!(
-                "unknown authentication method '{method}' (expected anonymous, ticket, wampcra, \
-                 cryptosign, scram, tls or cookie)"
-            );
-            w.error(&mpath, msg);
-        }
-    }
-    out
-}
-
-fn walk_anonymous(w: &mut Walker, v: &Value, path: &str) -> Option<AnonymousAuth> {
-    let map = w.object(v, path)?;
-    match map.get("type") {
-        Some(Value::String(t)) if t == "static" => {}
-        Some(Value::String(t)) if t == "dynamic" || t == "function" => {
-            w.unsupported(
-                &child(path, "type"),
-                format!("anonymous authentication of type '{t}'"),
-            );
-            return None;
-        }
-        Some(other) => {
-            w.expected(&child(path, "type"), "\"static\"", other);
-            return None;
-        }
-        None => {
-            w.error(&child(path, "type"), "missing (expected \"static\")");
-            return None;
-        }
-    }
-    w.keys(map, path, &["type", "role", "authid", "realm"]);
-    if map.contains_key("realm") {
-        w.unsupported(
-            &child(path, "realm"),
-            "a fixed realm for anonymous sessions ('realm')",
-        );
-    }
-    let role = w.opt_str(map, path, "role").unwrap_or("anonymous");
-    if role.is_empty() {
-        w.error(&child(path, "role"), "expected a non-empty role name");
-    }
-    let authid = w.opt_str(map, path, "authid").map(str::to_string);
-    Some(AnonymousAuth {
-        role: role.to_string(),
-        authid,
-    })
 }
 
 const TCP_KEYS: &[&str] = &[

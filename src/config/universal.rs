@@ -30,7 +30,7 @@ pub(crate) fn walk_universal(
     w: &mut Walker,
     map: &Map<String, Value>,
     path: &str,
-) -> Option<(TransportKind, AnonymousAuth)> {
+) -> Option<(TransportKind, AuthConfig)> {
     w.keys(map, path, UNIVERSAL_KEYS);
     if map.contains_key("mqtt") {
         w.unsupported(&child(path, "mqtt"), "the MQTT broker bridge ('mqtt')");
@@ -94,13 +94,13 @@ pub(crate) fn walk_universal(
             }
         }
     }
-    let anonymous = shared_auth(
+    let auth = shared_auth(
         w,
         &auths,
         "the RawSocket and WebSocket services of one universal transport",
     );
     let service = UniversalService { rawsocket, web };
-    Some((TransportKind::Universal(service), anonymous))
+    Some((TransportKind::Universal(service), auth))
 }
 
 /// `rawsocket{}`: a RawSocket transport without `id`, `type` and `endpoint`.
@@ -113,11 +113,11 @@ fn walk_rawsocket_part(
     let map = w.object(v, path)?;
     part_keys(w, map, path, RAWSOCKET_KEYS);
     let rs = walk_rawsocket(w, map, path);
-    let anonymous = match map.get("auth") {
+    let auth = match map.get("auth") {
         Some(a) => walk_auth(w, a, &child(path, "auth")),
-        None => AnonymousAuth::default(),
+        None => AuthConfig::default(),
     };
-    auths.push((path.to_string(), anonymous));
+    auths.push((path.to_string(), auth));
     Some(rs)
 }
 

@@ -16,6 +16,9 @@ pub(crate) struct Walker<'a> {
     pub notices: Vec<Notice>,
     /// Absolute node directory; relative paths in the config are resolved against it.
     pub cbdir: PathBuf,
+    /// While one transport is walked: its endpoint's JSON path, and whether that endpoint
+    /// verifies TLS client certificates (`tls.ca_certificates`), which `auth.tls` needs.
+    pub transport_endpoint: Option<(String, bool)>,
     env: EnvLookup<'a>,
 }
 
@@ -95,6 +98,7 @@ impl<'a> Walker<'a> {
             errors: Vec::new(),
             notices: Vec::new(),
             cbdir,
+            transport_endpoint: None,
             env,
         }
     }

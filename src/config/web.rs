@@ -42,23 +42,23 @@ const REFUSED_SERVICES: &[&str] = &[
 ];
 const SUPPORTED_SERVICES: &str = "static, websocket, nodeinfo, path, json, redirect, none";
 
-/// The anonymous auth of every WAMP service (WebSocket path, RawSocket part) seen in one
-/// transport, with its JSON path.
-pub(crate) type PathAuths = Vec<(String, AnonymousAuth)>;
+/// The auth of every WAMP service (WebSocket path, RawSocket part) seen in one transport, with
+/// its JSON path.
+pub(crate) type PathAuths = Vec<(String, AuthConfig)>;
 
-/// The part of a `web` transport after its endpoint: paths and options. The transport's
-/// anonymous auth comes from its WebSocket paths, which must agree (the model has one auth
-/// setting per transport).
+/// The part of a `web` transport after its endpoint: paths and options. The transport's auth
+/// comes from its WebSocket paths, which must agree (the model has one auth setting per
+/// transport).
 pub(crate) fn walk_web_transport(
     w: &mut Walker,
     map: &Map<String, Value>,
     path: &str,
-) -> Option<(TransportKind, AnonymousAuth)> {
+) -> Option<(TransportKind, AuthConfig)> {
     w.keys(map, path, WEB_KEYS);
     let mut auths = PathAuths::new();
     let service = walk_web_body(w, map, path, "a web transport", &mut auths)?;
-    let anonymous = shared_auth(w, &auths, "WebSocket paths of one web transport");
-    Some((TransportKind::Web(service), anonymous))
+    let auth = shared_auth(w, &auths, "WebSocket paths of one web transport");
+    Some((TransportKind::Web(service), auth))
 }
 
 /// `options` and `paths` (required) of a web transport, or of a universal transport's `web`
@@ -86,11 +86,11 @@ pub(crate) fn walk_web_body(
 
 /// The one auth setting of a transport whose WAMP services each carry an `auth` block: they
 /// must agree (per-path auth is not modelled). `services` names them in the error.
-pub(crate) fn shared_auth(w: &mut Walker, auths: &PathAuths, services: &str) -> AnonymousAuth {
-    let anonymous = auths.first().map(|(_, a)| a.clone()).unwrap_or_default();
+pub(crate) fn shared_auth(w: &mut Walker, auths: &PathAuths, services: &str) -> AuthConfig {
+    let auth = auths.first().map(|(_, a)| a.clone()).unwrap_or_default();
     if let Some((first, _)) = auths.first() {
         for (p, a) in &auths[1..] {
-            if *a != anonymous {
+            if *a != auth {
                 let msg = format!(
                     "auth differs from the one at {first}: {services} must share their auth \
                      settings (per-path auth is not supported yet)"
@@ -99,7 +99,7 @@ pub(crate) fn shared_auth(w: &mut Walker, auths: &PathAuths, services: &str) -> 
             }
         }
     }
-    anonymous
+    auth
 }
 
 fn walk_web_options(w: &mut Walker, v: &Value, path: &str) {
@@ -253,8 +253,8 @@ pub(crate) fn walk_websocket_path(
     ];
     w.keys(map, path, &keys);
     let ws = walk_websocket(w, map, path);
-    let anon = walk_auth_and_cookie(w, map, path);
-    auths.push((path.to_string(), anon));
+    let auth = walk_auth_and_cookie(w, map, path);
+    auths.push((path.to_string(), auth));
     PathService::WebSocket(ws)
 }
 

@@ -12,7 +12,7 @@ use thiserror::Error;
 use crate::config::{Endpoint, NodeConfig, PathService, TransportKind, UniversalService};
 use crate::router::{Core, CoreConfig};
 use crate::shard::listener::{self, BoundListener};
-use crate::shard::{self, mailbox, ShardSetup, TransportRuntime, WAKER_TOKEN};
+use crate::shard::{self, mailbox, NodeLimits, ShardSetup, TransportRuntime, WAKER_TOKEN};
 use crate::transport::http::NodeInfo;
 use crate::transport::tls;
 
@@ -88,6 +88,8 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         .routers
         .first()
         .map_or_else(|| "worker001".to_owned(), |r| r.id.clone());
+
+    raise_file_limit();
 
     // Bind everything before any thread starts, so a port in use is one clear error.
     let mut per_shard: Vec<Vec<(BoundListener, usize)>> = (0..shards).map(|_| Vec::new()).collect();
@@ -182,6 +184,8 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
                 handshake_timeout: handshake_timeout(&t.kind),
                 auto_ping: websocket_services(&t.kind)
                     .any(|ws| ws.options.auto_ping_interval_ms.is_some()),
+                max_connections: t.max_connections,
+                open: std::sync::atomic::AtomicUsize::new(0),
                 close_timeout: websocket_services(&t.kind)
                     .find_map(|ws| ws.options.close_handshake_timeout_ms)
                     .map_or(Duration::from_secs(2), Duration::from_millis),
@@ -200,6 +204,19 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
     }
     let (outboxes, inboxes) = mailbox::mesh(&wakers);
     let shutdown = Arc::new(AtomicBool::new(false));
+    let limits = config.routers.first().map(|r| r.limits).unwrap_or_default();
+    let node_limits = Arc::new(NodeLimits {
+        max_connections: limits.max_connections,
+        open: std::sync::atomic::AtomicUsize::new(0),
+        max_output_bytes: limits.max_output_bytes,
+        slow_consumer: limits.slow_consumer,
+        write_stall_secs: u32::try_from(limits.write_stall_timeout_ms.div_ceil(1000))
+            .unwrap_or(u32::MAX),
+    });
+    let realm_sessions: Arc<[std::sync::atomic::AtomicUsize]> = realms
+        .iter()
+        .map(|_| std::sync::atomic::AtomicUsize::new(0))
+        .collect();
     let seed_base = random_seed();
 
     tracing::info!(
@@ -240,10 +257,14 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
                 pid,
                 seed: seed_base ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 start: std::time::Instant::now(),
+                hello_timeout: Duration::from_millis(limits.hello_timeout_ms),
+                max_pending_calls: limits.max_pending_calls,
+                realm_sessions: Arc::clone(&realm_sessions),
             }),
             outboxes,
             inboxes,
             shutdown: Arc::clone(&shutdown),
+            limits: Arc::clone(&node_limits),
         };
         let thread = std::thread::Builder::new()
             .name(format!("shard-{id}"))
@@ -419,6 +440,33 @@ fn write_pid_file(cbdir: &Path) -> Result<Option<PathBuf>, NodeError> {
     std::fs::write(&path, text.to_string())
         .map_err(io_err(format!("writing {}", path.display())))?;
     Ok(Some(path))
+}
+
+/// Raises the soft limit on open files to the hard limit: every connection is a descriptor.
+fn raise_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    tracing::info!(
+        "open file limit: {} (each connection needs one)",
+        limit.rlim_cur
+    );
 }
 
 fn hostname() -> String {

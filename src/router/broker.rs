@@ -96,7 +96,7 @@ pub(crate) struct Filter {
 
 impl Filter {
     /// Parses the listing options; `Ok(None)` when there are none.
-    fn parse(options: &Dict) -> Result<Option<Box<Filter>>, String> {
+    pub(crate) fn parse(options: &Dict) -> Result<Option<Box<Filter>>, String> {
         fn ids(options: &Dict, key: &str) -> Result<Option<Vec<u64>>, String> {
             let Some(v) = options.get(key) else {
                 return Ok(None);

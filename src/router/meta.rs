@@ -71,6 +71,8 @@ pub(crate) struct Testament {
     topic: String,
     payload: Payload,
     options: Dict,
+    /// Scope `detached` (else `destroyed`).
+    detached: bool,
 }
 
 #[derive(Debug)]
@@ -211,13 +213,15 @@ impl Core {
                 self.meta_event(realm, "wamp.session.on_join", vec![details.into()]);
             }
             MetaMsg::Left { realm, session } => {
-                if let Some(info) = self.realms[realm].catalog.sessions.remove(&session) {
-                    let args = vec![
-                        session.into(),
-                        (&*info.authid).into(),
-                        (&*info.authrole).into(),
-                    ];
-                    self.meta_event(realm, "wamp.session.on_leave", args);
+                if self.realms[realm]
+                    .catalog
+                    .sessions
+                    .remove(&session)
+                    .is_some()
+                {
+                    // The session id alone, as Crossbar sends it: handlers written for Crossbar
+                    // (`def on_leave(session_id)`) must keep working.
+                    self.meta_event(realm, "wamp.session.on_leave", vec![session.into()]);
                 }
             }
             MetaMsg::Subscribed {
@@ -240,6 +244,7 @@ impl Core {
                     Ok(value) => DealerMsg::Result {
                         call,
                         progress: false,
+                        details: Dict::new(),
                         payload: Box::new(Payload::args(vec![value])),
                     },
                     Err((error, message)) => DealerMsg::Error {
@@ -450,10 +455,8 @@ impl Core {
             "wamp.session.kill" => {
                 let id = id_arg(p, 0, "a session id")?;
                 if id == call.session {
-                    return Err((
-                        uris::INVALID_ARGUMENT,
-                        "a session cannot kill itself".into(),
-                    ));
+                    // The spec: a session cannot kill itself through the meta API.
+                    return Err(no_such_session(id));
                 }
                 let shard = self.realms[realm]
                     .catalog
@@ -759,10 +762,12 @@ impl Core {
                 format!("session is not authorized to publish to topic \"{topic}\""),
             ));
         }
+        let detached = scope == "detached";
         let testament = Testament {
             topic,
             payload: Payload { args, kwargs },
             options,
+            detached,
         };
         if let Some(j) = self.joined_mut(conn) {
             // Sessions are never detached (no session resumption), so both scopes fire on leave.
@@ -785,9 +790,10 @@ impl Core {
         let joined = self
             .joined_mut(conn)
             .ok_or((uris::INVALID_ARGUMENT, String::new()))?;
-        let n = joined.testaments.len() as u64;
-        joined.testaments.clear();
-        Ok(n.into())
+        let detached = scope == "detached";
+        let before = joined.testaments.len();
+        joined.testaments.retain(|t| t.detached != detached);
+        Ok(((before - joined.testaments.len()) as u64).into())
     }
 
     /// Publishes a leaving session's testaments and tells the home shard it left.
@@ -796,7 +802,10 @@ impl Core {
             let id = self.ids.next_id();
             let mut publication = router_publication(joined.realm, id, &t.topic, Vec::new(), None);
             publication.payload = t.payload.clone();
+            // The testament's publish options apply as they would to a PUBLISH.
             publication.retain = t.options.get_bool("retain").unwrap_or(false);
+            publication.filter = super::broker::Filter::parse(&t.options).ok().flatten();
+            publication.ppt = super::dealer::ppt_options(&t.options);
             self.route_publication(publication);
         }
         self.meta_to_home(

@@ -46,6 +46,11 @@ use session::{Joined, Session, State};
 use shard_msg::Inner;
 pub use shard_msg::ShardMsg;
 
+/// ABORT reason when a realm is at its `max_sessions` (ferrobar's own URI: WAMP has none).
+pub const REALM_FULL: &str = "ferrobar.error.realm_full";
+/// ERROR for a CALL over the session's limit of outstanding calls (ferrobar's own URI).
+pub const TOO_MANY_CALLS: &str = "ferrobar.error.too_many_pending_calls";
+
 /// A connection handle chosen by the shell; opaque to the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
@@ -102,6 +107,12 @@ pub struct CoreConfig {
     pub seed: u64,
     /// The time the core starts at (the shell's clock; tests use a fake one).
     pub start: Instant,
+    /// A connection must send HELLO this soon after it opens.
+    pub hello_timeout: std::time::Duration,
+    /// Calls one session may have outstanding.
+    pub max_pending_calls: usize,
+    /// Sessions per realm over all shards (shared by every core), for `max_sessions`.
+    pub realm_sessions: Arc<[std::sync::atomic::AtomicUsize]>,
 }
 
 /// Counters a shard keeps for the node info page and logs.
@@ -136,6 +147,11 @@ pub struct Core {
     wall_clock: SystemTime,
     /// Call deadlines: (deadline, caller session, request). Stale entries are skipped.
     timers: BinaryHeap<Reverse<(Instant, u64, u64)>>,
+    /// HELLO deadlines of freshly opened connections.
+    hello_deadlines: BinaryHeap<Reverse<(Instant, ConnId)>>,
+    hello_timeout: std::time::Duration,
+    max_pending_calls: usize,
+    realm_sessions: Arc<[std::sync::atomic::AtomicUsize]>,
 }
 
 impl Core {
@@ -167,6 +183,10 @@ impl Core {
             now: config.start,
             wall_clock: SystemTime::UNIX_EPOCH,
             timers: BinaryHeap::new(),
+            hello_deadlines: BinaryHeap::new(),
+            hello_timeout: config.hello_timeout,
+            max_pending_calls: config.max_pending_calls.max(1),
+            realm_sessions: config.realm_sessions,
         }
     }
 
@@ -175,14 +195,45 @@ impl Core {
         self.now = self.now.max(now);
         self.wall_clock = wall_clock;
         self.expire_calls(self.now);
+        self.expire_hellos(self.now);
+    }
+
+    /// Closes connections that opened a WAMP transport but sent no HELLO in time.
+    fn expire_hellos(&mut self, now: Instant) {
+        while let Some(Reverse((deadline, conn))) = self.hello_deadlines.peek().copied() {
+            if deadline > now {
+                return;
+            }
+            self.hello_deadlines.pop();
+            if matches!(
+                self.sessions.get(&conn).map(|s| &s.state),
+                Some(State::ExpectHello)
+            ) {
+                let secs = self.hello_timeout.as_secs();
+                self.abort(
+                    conn,
+                    uris::PROTOCOL_VIOLATION,
+                    &format!("no HELLO within {secs} s of connecting"),
+                );
+            }
+        }
     }
 
     /// When the core next needs [`Core::handle_tick`], if it has a timer running.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers
+        let call = self
+            .timers
             .peek()
-            .map(|Reverse((deadline, _, _))| *deadline)
+            .map(|Reverse((deadline, _, _))| *deadline);
+        let hello = self
+            .hello_deadlines
+            .peek()
+            .map(|Reverse((deadline, _))| *deadline);
+        match (call, hello) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next thing the shell must do, if any.
@@ -211,6 +262,8 @@ impl Core {
                 state: State::ExpectHello,
             },
         );
+        self.hello_deadlines
+            .push(Reverse((self.now + self.hello_timeout, conn)));
     }
 
     /// The transport closed (by the peer, an error, or after a `Close` output).
@@ -319,6 +372,17 @@ impl Core {
                 ),
             );
         };
+        if let Some(counter) = self.realm_sessions.get(realm) {
+            let before = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if self.realms[realm]
+                .max_sessions
+                .is_some_and(|max| before >= max)
+            {
+                counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                let msg = format!("realm \"{realm_name}\" has reached its max_sessions limit");
+                return self.abort(conn, REALM_FULL, &msg);
+            }
+        }
         let features = session::ClientFeatures::from_hello(&details);
         let id = self.ids.next_id();
         let authid: Arc<str> = match &auth.authid {
@@ -533,6 +597,9 @@ impl Core {
         let joined = *joined;
         self.by_session_id.remove(&joined.id);
         self.realms[joined.realm].local_sessions -= 1;
+        if let Some(counter) = self.realm_sessions.get(joined.realm) {
+            counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
         for sub in &joined.subscriptions {
             self.drop_subscriber(joined.realm, *sub, session.conn, joined.id);
         }

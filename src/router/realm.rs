@@ -25,6 +25,8 @@ pub(crate) struct Realm {
     pub(crate) local_sessions: usize,
     /// `options.enable_meta_api`.
     pub(crate) meta_enabled: bool,
+    /// `options.max_sessions`.
+    pub(crate) max_sessions: Option<usize>,
     /// Home shard only: event histories (`store.event-history`).
     pub(crate) history: super::history::History,
 }
@@ -49,6 +51,7 @@ impl Realm {
             dealer: Dealer::default(),
             catalog: Default::default(),
             meta_enabled: config.enable_meta_api,
+            max_sessions: config.max_sessions,
             history: super::history::History::new(config.store.as_ref()),
             local_sessions: 0,
         }

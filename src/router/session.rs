@@ -38,7 +38,7 @@ pub(crate) struct PendingCall {
 }
 
 /// Where an invocation this session (as callee) must answer came from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct InvocationOrigin {
     pub(crate) call: CallRef,
     pub(crate) registration: u64,
@@ -46,6 +46,8 @@ pub(crate) struct InvocationOrigin {
     pub(crate) receive_progress: bool,
     /// A progressive call invocation whose input is still open.
     pub(crate) input_open: bool,
+    /// For a progressive invocation: the details every INVOCATION of it carries.
+    pub(crate) base_details: Option<Box<Dict>>,
 }
 
 /// Features a client announced in HELLO that change what the router sends it.
@@ -55,6 +57,8 @@ pub(crate) struct ClientFeatures {
     pub(crate) call_canceling: bool,
     /// The callee can send progressive results.
     pub(crate) progressive_call_results: bool,
+    /// The callee accepts progressive call invocations.
+    pub(crate) progressive_call_invocations: bool,
 }
 
 impl ClientFeatures {
@@ -68,6 +72,7 @@ impl ClientFeatures {
             // The spec text misspells it in one place; accept both.
             call_canceling: flag("call_canceling") || flag("call_cancelling"),
             progressive_call_results: flag("progressive_call_results"),
+            progressive_call_invocations: flag("progressive_call_invocations"),
         }
     }
 }

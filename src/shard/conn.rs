@@ -179,6 +179,10 @@ pub(crate) struct Conn {
     pub(crate) last_rx: u32,
     /// When our unanswered ping went out, in seconds of the shard's clock (0: none pending).
     pub(crate) ping_sent: u32,
+    /// When pending output last made progress (or began), in seconds of the shard's clock.
+    pub(crate) last_tx_progress: u32,
+    /// Set by a flush that wrote anything; the reactor turns it into `last_tx_progress`.
+    pub(crate) wrote: bool,
 }
 
 impl Conn {
@@ -207,6 +211,8 @@ impl Conn {
             ping: None,
             last_rx: now,
             ping_sent: 0,
+            last_tx_progress: now,
+            wrote: false,
         }
     }
 
@@ -254,7 +260,7 @@ impl Conn {
                             "socket accepted no bytes",
                         ))
                     }
-                    Ok(_) => {}
+                    Ok(_) => self.wrote = true,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),
@@ -278,7 +284,10 @@ impl Conn {
                         "socket accepted no bytes",
                     ))
                 }
-                Ok(n) => self.wpos += n,
+                Ok(n) => {
+                    self.wpos += n;
+                    self.wrote = true;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if self.wpos > self.wbuf.len() / 2 {
                         self.wbuf.drain(..self.wpos);

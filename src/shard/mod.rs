@@ -17,14 +17,14 @@ mod pool;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::config::{AnonymousAuth, RawSocketService, TransportKind};
+use crate::config::{AnonymousAuth, RawSocketService, SlowConsumerPolicy, TransportKind};
 use crate::router::{ConnId, Core, Output, ShardMsg};
 use crate::transport::http::{self, NodeInfo};
 use crate::transport::rawsocket;
@@ -45,8 +45,8 @@ const ACCEPT_BUDGET: usize = 512;
 const MAIL_BUDGET: usize = 4096;
 /// Size of the shard's shared read buffer.
 const SCRATCH_SIZE: usize = 64 * 1024;
-/// A connection whose unwritten output passes this is a slow consumer and is closed.
-const MAX_PENDING_OUTPUT: usize = 64 * 1024 * 1024;
+/// How long accepting pauses after the process ran out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a closed connection waits for the peer's FIN after ours.
 const LINGER: Duration = Duration::from_secs(2);
 /// How long shutdown waits for goodbyes to be written.
@@ -67,6 +67,10 @@ pub struct TransportRuntime {
     pub handshake_timeout: Duration,
     /// Some WebSocket service of this transport has `auto_ping_interval`.
     pub auto_ping: bool,
+    /// `max_connections` of the transport.
+    pub max_connections: usize,
+    /// Its connections open now, over all shards.
+    pub open: AtomicUsize,
     /// How long a closing connection waits for the peer to close after us
     /// (`close_handshake_timeout`, else 2 s).
     pub close_timeout: Duration,
@@ -102,6 +106,23 @@ pub struct ShardSetup {
     pub inboxes: Vec<Option<rtrb::Consumer<ShardMsg>>>,
     /// Set by the node controller to begin a graceful shutdown.
     pub shutdown: Arc<AtomicBool>,
+    /// Node-wide limits and the shared connection count.
+    pub limits: Arc<NodeLimits>,
+}
+
+/// Limits every shard enforces together.
+#[derive(Debug)]
+pub struct NodeLimits {
+    /// Connections the node accepts in total.
+    pub max_connections: usize,
+    /// Connections open now, over all shards.
+    pub open: AtomicUsize,
+    /// Unwritten output one connection may hold.
+    pub max_output_bytes: usize,
+    /// What a slow consumer gets.
+    pub slow_consumer: SlowConsumerPolicy,
+    /// Seconds without write progress that make a connection a slow consumer.
+    pub write_stall_secs: u32,
 }
 
 enum Listener {
@@ -111,6 +132,14 @@ enum Listener {
 
 struct Shard {
     id: usize,
+    limits: Arc<NodeLimits>,
+    /// Connections refused at the limits (for rate-limited logging).
+    refused: u64,
+    /// Listeners to accept from again once their backoff passes.
+    accept_retry: Vec<(usize, Instant)>,
+    /// Connections closed as slow consumers, and EVENTs dropped for them.
+    slow_closed: u64,
+    events_dropped: u64,
     poll: Poll,
     listeners: Vec<(Listener, usize)>,
     transports: Arc<Vec<TransportRuntime>>,
@@ -178,6 +207,11 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         outboxes: setup.outboxes,
         inboxes: setup.inboxes,
         shutdown: setup.shutdown,
+        limits: setup.limits,
+        refused: 0,
+        accept_retry: Vec::new(),
+        slow_closed: 0,
+        events_dropped: 0,
         conns: Slab::new(),
         next_generation: 0,
         scratch: vec![0; SCRATCH_SIZE],
@@ -219,13 +253,23 @@ impl Shard {
                     .handshake_deadlines
                     .peek()
                     .map(|Reverse((deadline, _, _))| *deadline);
+                let handshake = match (handshake, self.accept_retry.iter().map(|(_, t)| *t).min()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 let next = match (handshake, self.core.poll_timeout()) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                next.map(|deadline| {
+                let wait = next.map(|deadline| {
                     deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1)
-                })
+                });
+                // Open connections need the once-a-second housekeeping (stalled writers).
+                if self.conns.is_empty() {
+                    wait
+                } else {
+                    Some(wait.map_or(Duration::from_secs(1), |w| w.min(Duration::from_secs(1))))
+                }
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -260,6 +304,15 @@ impl Shard {
             }
             for i in std::mem::take(&mut self.pending_accepts) {
                 self.accept(i);
+            }
+            if !self.accept_retry.is_empty() {
+                let now = Instant::now();
+                let (due, later): (Vec<_>, Vec<_>) =
+                    self.accept_retry.drain(..).partition(|(_, t)| *t <= now);
+                self.accept_retry = later;
+                for (i, _) in due {
+                    self.accept(i);
+                }
             }
             self.drain_inboxes();
             if self.shutdown.load(Ordering::Acquire) && self.shutdown_deadline.is_none() {
@@ -298,18 +351,67 @@ impl Shard {
                 Listener::Unix(l) => l.accept().map(|(s, _)| Stream::Unix(s)),
             };
             match accepted {
-                Ok(stream) => self.add_conn(stream, transport),
+                Ok(stream) => {
+                    if self.admit(transport) {
+                        self.add_conn(stream, transport);
+                    } else {
+                        self.refuse(stream, transport);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    // EMFILE and friends: stop for this turn instead of spinning; the
-                    // listener stays readable, so the next turn tries again.
-                    tracing::warn!(shard = self.id, "accept failed: {e}");
+                    // EMFILE and friends: back off instead of spinning; the connections wait
+                    // in the listen backlog and are accepted once descriptors free up.
+                    tracing::warn!(
+                        shard = self.id,
+                        "accept failed ({e}); retrying in {ACCEPT_BACKOFF:?}"
+                    );
+                    self.accept_retry
+                        .push((index, Instant::now() + ACCEPT_BACKOFF));
                     return;
                 }
             }
         }
         self.pending_accepts.push(index);
+    }
+
+    /// Counts a new connection against its transport's and the node's limits.
+    fn admit(&mut self, transport: usize) -> bool {
+        let runtime = &self.transports[transport];
+        let open = runtime.open.fetch_add(1, Ordering::Relaxed);
+        let total = self.limits.open.fetch_add(1, Ordering::Relaxed);
+        if open < runtime.max_connections && total < self.limits.max_connections {
+            return true;
+        }
+        runtime.open.fetch_sub(1, Ordering::Relaxed);
+        self.limits.open.fetch_sub(1, Ordering::Relaxed);
+        false
+    }
+
+    /// Turns a connection over the limits away at once: RawSocket error 4, or HTTP 503.
+    fn refuse(&mut self, mut stream: Stream, transport: usize) {
+        self.refused += 1;
+        if self.refused.is_power_of_two() {
+            tracing::warn!(
+                shard = self.id,
+                refused = self.refused,
+                "connection limit reached: refusing connections"
+            );
+        }
+        let runtime = &self.transports[transport];
+        let reply: Vec<u8> = if matches!(runtime.kind, TransportKind::RawSocket(_)) {
+            rawsocket::refuse_max_connections().to_vec()
+        } else {
+            http::Response::text(
+                503,
+                "The router has reached its connection limit; try again later.",
+            )
+            .encode(false)
+        };
+        // A fresh socket's send buffer takes these few bytes; if not, the close says enough.
+        let _ = io::Write::write(&mut stream, &reply);
+        stream.shutdown_write();
     }
 
     fn add_conn(&mut self, stream: Stream, transport: usize) {
@@ -469,14 +571,33 @@ impl Shard {
         }
     }
 
-    /// Frames one encoded message into a connection's write buffer.
-    fn send_frame(&mut self, conn: ConnId, frame: &[u8]) {
+    /// Frames one encoded message into a connection's write buffer. `event` marks EVENTs, the
+    /// only messages the drop-events policy may drop.
+    fn send_frame(&mut self, conn: ConnId, frame: &[u8], event: bool) {
         let (key, generation) = split_id(conn);
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
         if c.generation != generation {
             return;
+        }
+        let limit = self.limits.max_output_bytes;
+        if event
+            && self.limits.slow_consumer == SlowConsumerPolicy::DropEvents
+            && c.pending_output() > limit
+        {
+            self.events_dropped += 1;
+            if self.events_dropped.is_power_of_two() {
+                tracing::warn!(
+                    shard = self.id,
+                    dropped = self.events_dropped,
+                    "dropping events for slow consumers"
+                );
+            }
+            return;
+        }
+        if c.pending_output() == 0 {
+            c.last_tx_progress = self.clock_s;
         }
         if c.wbuf.capacity() == 0 {
             c.wbuf = self.pool.take();
@@ -497,8 +618,15 @@ impl Shard {
             _ => return,
         }
         mark_dirty(c, key, &mut self.dirty);
-        if c.pending_output() > MAX_PENDING_OUTPUT {
-            tracing::warn!(peer = %c.stream.peer(), "closing slow consumer: over {MAX_PENDING_OUTPUT} bytes unwritten");
+        // With drop-events only non-event messages grow the queue further; they are never
+        // dropped silently, so a connection twice over the limit is closed all the same.
+        let hard = match self.limits.slow_consumer {
+            SlowConsumerPolicy::Close => limit,
+            SlowConsumerPolicy::DropEvents => limit.saturating_mul(2),
+        };
+        if c.pending_output() > hard {
+            self.slow_closed += 1;
+            tracing::warn!(peer = %c.stream.peer(), closed = self.slow_closed, "closing slow consumer: over {hard} bytes unwritten");
             self.doomed.push(key);
         }
     }
@@ -507,10 +635,10 @@ impl Shard {
     fn route_outputs(&mut self) {
         while let Some(output) = self.core.poll_output() {
             match output {
-                Output::Send { conn, frame } => self.send_frame(conn, &frame),
+                Output::Send { conn, frame } => self.send_frame(conn, &frame, false),
                 Output::SendMany { conns, frame } => {
                     for conn in conns {
-                        self.send_frame(conn, &frame);
+                        self.send_frame(conn, &frame, true);
                     }
                 }
                 Output::Close { conn } => {
@@ -557,7 +685,11 @@ impl Shard {
         if conn.lingering {
             return;
         }
-        match conn.flush() {
+        let result = conn.flush();
+        if std::mem::take(&mut conn.wrote) {
+            conn.last_tx_progress = self.clock_s;
+        }
+        match result {
             Ok(true) if !conn.close_after_flush => {
                 // Nothing pending: the buffer goes back to the pool, so an idle connection
                 // holds no write buffer at all.
@@ -591,6 +723,10 @@ impl Shard {
         }
         let mut conn = self.conns.remove(key);
         let _ = self.poll.registry().deregister(&mut conn.stream);
+        self.transports[conn.transport]
+            .open
+            .fetch_sub(1, Ordering::Relaxed);
+        self.limits.open.fetch_sub(1, Ordering::Relaxed);
         if conn.session_open {
             self.core.handle_closed(conn.id(key));
             self.route_outputs();
@@ -628,6 +764,7 @@ impl Shard {
             return;
         }
         self.last_ping_sweep = self.turn_start;
+        self.sweep_stalled();
         if !self.pings_enabled {
             return;
         }
@@ -651,6 +788,30 @@ impl Shard {
         for key in dead {
             if let Some(c) = self.conns.get(key) {
                 tracing::info!(peer = %c.stream.peer(), "closing: no answer to the WebSocket ping in time");
+            }
+            self.remove_conn(key);
+        }
+    }
+
+    /// Closes connections whose pending output made no progress for the stall timeout: the
+    /// peer stopped reading (a stuck client or a half-open TCP connection).
+    fn sweep_stalled(&mut self) {
+        let now = self.clock_s;
+        let stall = self.limits.write_stall_secs;
+        let stalled: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                !c.lingering
+                    && c.pending_output() > 0
+                    && now.saturating_sub(c.last_tx_progress) >= stall
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for key in stalled {
+            self.slow_closed += 1;
+            if let Some(c) = self.conns.get(key) {
+                tracing::warn!(peer = %c.stream.peer(), closed = self.slow_closed, "closing slow consumer: no write progress for {stall} s");
             }
             self.remove_conn(key);
         }

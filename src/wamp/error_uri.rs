@@ -12,6 +12,7 @@ pub const NOT_AUTHORIZED: &str = "wamp.error.not_authorized";
 pub const NO_SUCH_REALM: &str = "wamp.error.no_such_realm";
 pub const NO_SUCH_ROLE: &str = "wamp.error.no_such_role";
 pub const PROTOCOL_VIOLATION: &str = "wamp.error.protocol_violation";
+pub const FEATURE_NOT_SUPPORTED: &str = "wamp.error.feature_not_supported";
 pub const NO_SUCH_SESSION: &str = "wamp.error.no_such_session";
 pub const NO_MATCHING_AUTH_METHOD: &str = "wamp.error.no_matching_auth_method";
 

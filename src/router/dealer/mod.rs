@@ -135,7 +135,8 @@ impl CallOptions {
 pub(crate) fn ppt_options(options: &Dict) -> Dict {
     let mut ppt = Dict::new();
     for (k, v) in options.iter() {
-        if k.starts_with("ppt_") {
+        // `enc_*` are Crossbar's names for the same (payload_transparency).
+        if k.starts_with("ppt_") || k.starts_with("enc_") {
             ppt.insert(k, v.clone());
         }
     }
@@ -209,8 +210,9 @@ impl Core {
             DealerMsg::Result {
                 call,
                 progress,
+                details,
                 payload,
-            } => self.call_result(call, progress, *payload),
+            } => self.call_result(call, progress, details, *payload),
             DealerMsg::Error {
                 call,
                 error,
@@ -410,6 +412,19 @@ impl Core {
             }
             return self.continue_call(conn, call, opts.progress, payload);
         }
+        if joined.pending_calls.len() >= self.max_pending_calls {
+            let msg = format!(
+                "this session already has {} calls outstanding",
+                joined.pending_calls.len()
+            );
+            return self.send_error(
+                conn,
+                MessageType::Call,
+                request,
+                super::TOO_MANY_CALLS,
+                Some(msg),
+            );
+        }
         let realm_idx = joined.realm;
         let realm = &self.realms[realm_idx];
         let role = &realm.roles[joined.role];
@@ -571,18 +586,13 @@ impl Core {
         let Some(joined) = self.joined_mut(conn) else {
             return;
         };
+        if invoke.progress && !joined.features.progressive_call_invocations {
+            let msg = "the callee does not support progressive call invocations".to_owned();
+            return self.fail_call(call, uris::FEATURE_NOT_SUPPORTED, msg);
+        }
         joined.next_invocation += 1;
         let request = joined.next_invocation;
         let receive_progress = invoke.receive_progress && joined.features.progressive_call_results;
-        joined.invocations.insert(
-            request,
-            InvocationOrigin {
-                call,
-                registration,
-                receive_progress: invoke.receive_progress,
-                input_open: invoke.progress,
-            },
-        );
         let mut details = invoke.ppt;
         if pattern {
             details.insert("procedure", invoke.procedure.as_str());
@@ -600,6 +610,19 @@ impl Core {
         }
         if let Some(ms) = invoke.timeout_ms {
             details.insert("timeout", ms);
+        }
+        // The first CALL's options hold for the whole progressive invocation: later
+        // INVOCATIONs repeat these details.
+        let base_details = invoke.progress.then(|| Box::new(details.clone()));
+        if let Some(joined) = self.joined_mut(conn) {
+            let origin = InvocationOrigin {
+                call,
+                registration,
+                receive_progress: invoke.receive_progress,
+                input_open: invoke.progress,
+                base_details,
+            };
+            joined.invocations.insert(request, origin);
         }
         let msg = Message::Invocation {
             request,
@@ -635,9 +658,9 @@ impl Core {
             }
             origin.input_open = progress;
             let registration = origin.registration;
-            let mut details = Dict::new();
-            if progress {
-                details.insert("progress", true);
+            let mut details = origin.base_details.as_deref().cloned().unwrap_or_default();
+            if !progress {
+                details.0.retain(|(k, _)| k != "progress");
             }
             let msg = Message::Invocation {
                 request,
@@ -672,10 +695,11 @@ impl Core {
             return;
         };
         // An unknown request is a late answer to a call whose caller left or canceled: dropped.
-        let Some(origin) = joined.invocations.get(&request).copied() else {
+        let Some(origin) = joined.invocations.get(&request) else {
             return;
         };
-        if progress && !origin.receive_progress {
+        let (call, receive_progress) = (origin.call, origin.receive_progress);
+        if progress && !receive_progress {
             // The caller did not ask for progressive results; they are not forwarded.
             return;
         }
@@ -683,11 +707,12 @@ impl Core {
             joined.invocations.remove(&request);
         }
         let msg = DealerMsg::Result {
-            call: origin.call,
+            call,
             progress,
+            details: ppt_options(options),
             payload: Box::new(payload),
         };
-        self.dealer_to_shard(origin.call.shard, msg);
+        self.dealer_to_shard(call.shard, msg);
     }
 
     pub(super) fn invocation_error(
@@ -718,7 +743,7 @@ impl Core {
         self.joined_mut(conn)?.pending_calls.get_mut(&call.request)
     }
 
-    fn call_result(&mut self, call: CallRef, progress: bool, payload: Payload) {
+    fn call_result(&mut self, call: CallRef, progress: bool, mut details: Dict, payload: Payload) {
         let Some(conn) = self.conn_of(call.session) else {
             return;
         };
@@ -728,7 +753,6 @@ impl Core {
         let Some(pending) = joined.pending_calls.get(&call.request) else {
             return;
         };
-        let mut details = Dict::new();
         if progress {
             if !pending.receive_progress {
                 return;

@@ -181,6 +181,8 @@ pub(crate) enum DealerMsg {
     Result {
         call: CallRef,
         progress: bool,
+        /// Pass-through options of the YIELD, for the RESULT's details.
+        details: Dict,
         payload: Box<Payload>,
     },
     /// An error for a caller on the receiving shard.

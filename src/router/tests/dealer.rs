@@ -9,7 +9,8 @@ use super::*;
 fn canceling_callee() -> Dict {
     let features = Dict::new()
         .with("call_canceling", true)
-        .with("progressive_call_results", true);
+        .with("progressive_call_results", true)
+        .with("progressive_call_invocations", true);
     let callee = Dict::new().with("features", features);
     Dict::new().with("roles", Dict::new().with("callee", callee))
 }
@@ -438,4 +439,84 @@ fn router_enforces_call_timeouts_in_seconds_like_crossbar() {
     net.advance(Duration::from_secs(1));
     assert!(net.recv(caller).is_none());
     assert!(net.recv(callee).is_none());
+}
+
+#[test]
+fn progressive_invocations_need_a_callee_that_announced_them() {
+    let mut net = Net::new(2, vec![realm("realm1", allow_all())], 17);
+    let plain = net.join(1, Serializer::Json, "realm1");
+    let caller = net.join(0, Serializer::Json, "realm1");
+    register_with(&mut net, plain, "com.upload", Dict::new());
+    let request = call(
+        &mut net,
+        caller,
+        "com.upload",
+        Dict::new().with("progress", true),
+        vec![],
+    );
+    match net.recv(caller) {
+        Some(Message::Error {
+            request: r, error, ..
+        }) => {
+            assert_eq!(r, request);
+            assert_eq!(error, "wamp.error.feature_not_supported");
+        }
+        other => panic!("expected ERROR, got {other:?}"),
+    }
+    assert!(net.recv(plain).is_none());
+}
+
+#[test]
+fn progressive_invocations_repeat_the_first_calls_details_and_yield_ppt_reaches_the_caller() {
+    let mut net = Net::new(2, vec![realm("realm1", allow_all())], 18);
+    let callee = net.join_with(1, Serializer::Json, "realm1", canceling_callee());
+    let caller = net.join(0, Serializer::Json, "realm1");
+    register_with(&mut net, callee, "com.upload", Dict::new());
+    let request = net.request(caller);
+    for (i, options) in [
+        Dict::new().with("progress", true).with("disclose_me", true),
+        Dict::new(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let payload = Payload::args(vec![Value::Int(i as i64)]);
+        net.send(
+            caller,
+            Message::Call {
+                request,
+                options,
+                procedure: "com.upload".into(),
+                payload,
+            },
+        );
+    }
+    let invocations = net.recv_all(callee);
+    assert_eq!(invocations.len(), 2);
+    let caller_session = net.clients[&caller].session;
+    let mut inv_request = 0;
+    for m in invocations {
+        let (inv, details, _) = invocation(Some(m));
+        inv_request = inv;
+        assert_eq!(
+            details.get("caller").and_then(Value::as_u64),
+            Some(caller_session)
+        );
+    }
+    let options = Dict::new()
+        .with("ppt_scheme", "x_custom")
+        .with("ppt_keyid", "k9");
+    yield_to(&mut net, callee, inv_request, options, vec![]);
+    match net.recv(caller) {
+        Some(Message::Result {
+            request: r,
+            details,
+            ..
+        }) => {
+            assert_eq!(r, request);
+            assert_eq!(details.get_str("ppt_scheme"), Some("x_custom"));
+            assert_eq!(details.get_str("ppt_keyid"), Some("k9"));
+        }
+        other => panic!("expected RESULT, got {other:?}"),
+    }
 }

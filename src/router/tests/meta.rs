@@ -174,7 +174,7 @@ fn join_and_leave_events_and_kill() {
             vec![own.into()],
             None
         ),
-        Err("wamp.error.invalid_argument".into())
+        Err("wamp.error.no_such_session".into())
     );
 }
 

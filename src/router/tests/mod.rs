@@ -35,6 +35,7 @@ pub(super) fn realm(name: &str, permissions: Vec<Permission>) -> RealmConfig {
         }],
         uri_check: UriCheck::Loose,
         enable_meta_api: true,
+        max_sessions: None,
         store: None,
     }
 }
@@ -80,7 +81,21 @@ pub(super) struct Net {
 
 impl Net {
     pub(super) fn new(shards: usize, realms: Vec<RealmConfig>, seed: u64) -> Self {
+        Self::with_limits(shards, realms, seed, 1000)
+    }
+
+    /// A net whose cores allow `max_pending_calls` outstanding calls per session.
+    pub(super) fn with_limits(
+        shards: usize,
+        realms: Vec<RealmConfig>,
+        seed: u64,
+        max_pending_calls: usize,
+    ) -> Self {
         let base = std::time::Instant::now();
+        let realm_sessions: Arc<[std::sync::atomic::AtomicUsize]> = realms
+            .iter()
+            .map(|_| std::sync::atomic::AtomicUsize::new(0))
+            .collect();
         let cores = (0..shards)
             .map(|shard| {
                 Core::new(CoreConfig {
@@ -92,6 +107,9 @@ impl Net {
                     pid: 1,
                     seed: seed + shard as u64,
                     start: base,
+                    hello_timeout: std::time::Duration::from_secs(10),
+                    max_pending_calls,
+                    realm_sessions: Arc::clone(&realm_sessions),
                 })
             })
             .collect();
@@ -1064,4 +1082,79 @@ fn random_churn_leaves_nothing_behind() {
         }
         net.assert_empty();
     }
+}
+
+#[test]
+fn a_connection_without_hello_is_closed_after_the_hello_timeout() {
+    let mut net = Net::new(1, vec![realm("realm1", allow_all())], 40);
+    let silent = net.open(0, Serializer::Json);
+    let joined = net.join(0, Serializer::Json, "realm1");
+    net.advance(std::time::Duration::from_secs(9));
+    assert!(!net.clients[&silent].closed);
+    net.advance(std::time::Duration::from_secs(2));
+    match net.recv(silent) {
+        Some(Message::Abort { reason, details }) => {
+            assert_eq!(reason, "wamp.error.protocol_violation");
+            assert!(details.get_str("message").unwrap().contains("no HELLO"));
+        }
+        other => panic!("expected ABORT, got {other:?}"),
+    }
+    assert!(net.clients[&silent].closed);
+    assert!(
+        !net.clients[&joined].closed,
+        "a joined session is not affected"
+    );
+}
+
+#[test]
+fn max_sessions_is_enforced_across_shards() {
+    let mut cfg = realm("realm1", allow_all());
+    cfg.max_sessions = Some(2);
+    let mut net = Net::new(2, vec![cfg], 41);
+    let a = net.join(0, Serializer::Json, "realm1");
+    net.join(1, Serializer::Json, "realm1");
+    let third = net.open(1, Serializer::Json);
+    net.send(
+        third,
+        Message::Hello {
+            realm: "realm1".into(),
+            details: Dict::new(),
+        },
+    );
+    assert!(matches!(net.recv(third), Some(Message::Abort { reason, .. }) if reason == REALM_FULL));
+    net.close(a);
+    net.join(0, Serializer::Json, "realm1");
+}
+
+#[test]
+fn outstanding_calls_per_session_are_bounded() {
+    let mut net = Net::with_limits(1, vec![realm("realm1", allow_all())], 42, 3);
+    let callee = net.join(0, Serializer::Json, "realm1");
+    let caller = net.join(0, Serializer::Json, "realm1");
+    net.register(callee, "com.slow");
+    for _ in 0..3 {
+        let request = net.request(caller);
+        net.send(
+            caller,
+            Message::Call {
+                request,
+                options: Dict::new(),
+                procedure: "com.slow".into(),
+                payload: Payload::empty(),
+            },
+        );
+    }
+    assert!(net.recv(caller).is_none());
+    let request = net.request(caller);
+    net.send(
+        caller,
+        Message::Call {
+            request,
+            options: Dict::new(),
+            procedure: "com.slow".into(),
+            payload: Payload::empty(),
+        },
+    );
+    assert_eq!(error_uri(net.recv(caller)), TOO_MANY_CALLS);
+    assert_eq!(net.recv_all(callee).len(), 3);
 }
