@@ -8,7 +8,8 @@
 #   make build      the release binaries
 #   make bench      criterion micro-benchmarks
 #   make lint       rustfmt check + clippy with warnings as errors
-#   make loadtest   (placeholder) wampbench against a local router
+#   make loadtest   a short wampbench run (fan-out, RPC, connect) against ferrobar
+#   make compare    the same matrix against Crossbar (installed from PyPI) and ferrobar
 #
 # Needs only the Rust toolchain, python3 (with venv + pip) and Node.js/npm.
 
@@ -33,10 +34,10 @@ NODE_STAMP := $(INTEROP)/node_modules/.interop-lock.stamp
 # Extra arguments for pytest, e.g. `make test-interop PYTEST_ARGS='-k rpc -x'`.
 PYTEST_ARGS ?=
 
-.PHONY: help run build test test-rust test-interop interop-deps bench lint loadtest clean-interop
+.PHONY: help run build test test-rust test-interop interop-deps bench lint loadtest compare clean-interop
 
 help:
-	@echo "make run | build | test | test-rust | test-interop | bench | lint | loadtest | clean-interop"
+	@echo "make run | build | test | test-rust | test-interop | bench | lint | loadtest | compare | clean-interop"
 
 run:
 	$(CARGO) run --release --bin ferrobar -- start
@@ -100,7 +101,11 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# TODO(lead): drive wampbench (loadtest/) against a router started on loopback,
-# bounded in count and time, and print the figures.
+# wampbench against ferrobar on loopback (bounded, ends by itself): the quick matrix.
 loadtest: build
-	@echo "loadtest: placeholder — wampbench scenarios are not wired up yet (TODO)"
+	loadtest/compare.sh --only ferrobar --quick
+
+# Crossbar vs ferrobar, same node config, same load, one run: a Markdown table
+# (docs/performance.md keeps the history). Installs Crossbar into loadtest/.venv-crossbar.
+compare: build
+	loadtest/compare.sh
