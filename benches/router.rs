@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ferrobar::codec::Serializer;
-use ferrobar::config::{Allow, AnonymousAuth, Disclose, Permission, RealmConfig, RoleConfig};
+use ferrobar::config::{Allow, Disclose, Permission, RealmConfig, RoleConfig};
 use ferrobar::router::index::PatternIndex;
 use ferrobar::router::{ConnId, Core, CoreConfig, Output, TransportInfo};
 use ferrobar::wamp::uri::{MatchPolicy, UriCheck};
@@ -113,8 +113,9 @@ fn core_with_subscribers(subscribers: u64, serializers: &[Serializer]) -> (Core,
         hello_timeout: std::time::Duration::from_secs(10),
         max_pending_calls: 1000,
         realm_sessions: Arc::new([std::sync::atomic::AtomicUsize::new(0)]),
+        crypto_seed: [7; 32],
     });
-    let auth = Arc::new(AnonymousAuth::default());
+    let auth = Arc::new(ferrobar::config::AuthConfig::default());
     for i in 0..=subscribers {
         let serializer = serializers[i as usize % serializers.len()];
         let conn = ConnId(i);
@@ -124,6 +125,7 @@ fn core_with_subscribers(subscribers: u64, serializers: &[Serializer]) -> (Core,
                 serializer,
                 peer: "bench".into(),
                 auth: Arc::clone(&auth),
+                client_cert_sha1: None,
             },
         );
         core.handle_message(

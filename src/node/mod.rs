@@ -174,7 +174,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
             .enumerate()
             .map(|(i, t)| TransportRuntime {
                 kind: t.kind.clone(),
-                auth: Arc::new(t.anonymous.clone()),
+                auth: Arc::new(t.auth.clone()),
                 rawsocket: match &t.kind {
                     TransportKind::RawSocket(r) => Some(r.clone()),
                     TransportKind::Universal(u) => u.rawsocket.clone(),
@@ -260,6 +260,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
                 hello_timeout: Duration::from_millis(limits.hello_timeout_ms),
                 max_pending_calls: limits.max_pending_calls,
                 realm_sessions: Arc::clone(&realm_sessions),
+                crypto_seed: random_bytes(),
             }),
             outboxes,
             inboxes,
@@ -478,6 +479,18 @@ fn hostname() -> String {
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// 32 bytes from the OS for a shard's cryptographic RNG.
+fn random_bytes() -> [u8; 32] {
+    use rand::TryRng;
+    let mut seed = [0u8; 32];
+    if rand::rngs::SysRng.try_fill_bytes(&mut seed).is_err() {
+        // No OS randomness: refuse to run with guessable challenges.
+        tracing::error!("the operating system gave no random bytes; refusing to start");
+        std::process::exit(1);
+    }
+    seed
 }
 
 fn random_seed() -> u64 {

@@ -27,6 +27,8 @@ pub(crate) struct SessionInfo {
     pub(crate) shard: usize,
     pub(crate) authid: Arc<str>,
     pub(crate) authrole: Arc<str>,
+    pub(crate) authmethod: &'static str,
+    pub(crate) authprovider: &'static str,
     pub(crate) peer: Arc<str>,
     pub(crate) protocol: &'static str,
 }
@@ -43,8 +45,8 @@ impl SessionInfo {
             .with("realm", realm)
             .with("authid", &*self.authid)
             .with("authrole", &*self.authrole)
-            .with("authmethod", "anonymous")
-            .with("authprovider", "static")
+            .with("authmethod", self.authmethod)
+            .with("authprovider", self.authprovider)
             .with("authextra", Dict::new())
             .with("transport", transport)
     }

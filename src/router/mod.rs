@@ -20,6 +20,7 @@
 pub mod authz;
 mod broker;
 mod dealer;
+mod handshake;
 mod history;
 pub mod index;
 mod meta;
@@ -109,6 +110,8 @@ pub struct CoreConfig {
     pub start: Instant,
     /// A connection must send HELLO this soon after it opens.
     pub hello_timeout: std::time::Duration,
+    /// Seed of the cryptographic RNG (authentication challenges); from the OS in production.
+    pub crypto_seed: [u8; 32],
     /// Calls one session may have outstanding.
     pub max_pending_calls: usize,
     /// Sessions per realm over all shards (shared by every core), for `max_sessions`.
@@ -145,6 +148,15 @@ pub struct Core {
     now: Instant,
     /// Wall-clock time of the last tick, for creation times shown by the meta API.
     wall_clock: SystemTime,
+    /// When the core started (the epoch of the authentication throttle's clock).
+    epoch: Instant,
+    /// Failed authentications per peer host.
+    throttle: crate::auth::FailureTracker,
+    /// Challenges and nonces come from here (a CSPRNG, seeded by the shell).
+    crypto_rng: rand::rngs::StdRng,
+    /// Calls the router made itself (dynamic authenticators), by internal request id.
+    internal_calls: HashMap<u64, handshake::InternalCall>,
+    next_internal_call: u64,
     /// Call deadlines: (deadline, caller session, request). Stale entries are skipped.
     timers: BinaryHeap<Reverse<(Instant, u64, u64)>>,
     /// HELLO deadlines of freshly opened connections.
@@ -183,6 +195,11 @@ impl Core {
             now: config.start,
             wall_clock: SystemTime::UNIX_EPOCH,
             timers: BinaryHeap::new(),
+            epoch: config.start,
+            throttle: crate::auth::FailureTracker::new(crate::auth::ThrottleConfig::default()),
+            crypto_rng: rand::SeedableRng::from_seed(config.crypto_seed),
+            internal_calls: HashMap::new(),
+            next_internal_call: 0,
             hello_deadlines: BinaryHeap::new(),
             hello_timeout: config.hello_timeout,
             max_pending_calls: config.max_pending_calls.max(1),
@@ -259,6 +276,7 @@ impl Core {
                 serializer: info.serializer,
                 peer: info.peer,
                 auth: info.auth,
+                client_cert_sha1: info.client_cert_sha1,
                 state: State::ExpectHello,
             },
         );
@@ -292,6 +310,24 @@ impl Core {
                     }
                 }
             }
+            State::Authenticating(_) => match msg {
+                Message::Authenticate { signature, extra } => {
+                    self.authenticate(conn, signature, extra)
+                }
+                Message::Abort { .. } => {
+                    if let Some(s) = self.sessions.get_mut(&conn) {
+                        s.state = State::Closed;
+                    }
+                    self.outputs.push_back(Output::Close { conn });
+                }
+                other => self.protocol_violation(
+                    conn,
+                    &format!(
+                        "{} received before the session was authenticated",
+                        other.message_type().name()
+                    ),
+                ),
+            },
             State::ExpectHello => match msg {
                 Message::Hello { realm, details } => self.hello(conn, realm, details),
                 other => self.protocol_violation(
@@ -338,92 +374,7 @@ impl Core {
 
     // ----- session lifecycle -----
 
-    fn hello(&mut self, conn: ConnId, realm_name: String, details: Dict) {
-        let Some(&realm) = self.realm_index.get(&realm_name) else {
-            return self.abort(
-                conn,
-                uris::NO_SUCH_REALM,
-                &format!("no realm \"{realm_name}\" exists on this router"),
-            );
-        };
-        if let Some(methods) = details.get("authmethods").and_then(Value::as_list) {
-            let offers_anonymous = methods.iter().any(|m| m.as_str() == Some("anonymous"));
-            if !methods.is_empty() && !offers_anonymous {
-                return self.abort(
-                    conn,
-                    uris::NO_MATCHING_AUTH_METHOD,
-                    "this transport accepts only authmethod \"anonymous\"",
-                );
-            }
-        }
-        let Some(session) = self.sessions.get(&conn) else {
-            return;
-        };
-        let auth = Arc::clone(&session.auth);
-        let peer = session.peer.clone();
-        let serializer = session.serializer;
-        let Some(role) = self.realms[realm].role(&auth.role) else {
-            return self.abort(
-                conn,
-                uris::NO_SUCH_ROLE,
-                &format!(
-                    "role \"{}\" does not exist on realm \"{realm_name}\"",
-                    auth.role
-                ),
-            );
-        };
-        if let Some(counter) = self.realm_sessions.get(realm) {
-            let before = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if self.realms[realm]
-                .max_sessions
-                .is_some_and(|max| before >= max)
-            {
-                counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                let msg = format!("realm \"{realm_name}\" has reached its max_sessions limit");
-                return self.abort(conn, REALM_FULL, &msg);
-            }
-        }
-        let features = session::ClientFeatures::from_hello(&details);
-        let id = self.ids.next_id();
-        let authid: Arc<str> = match &auth.authid {
-            Some(a) => a.as_str().into(),
-            None => self.random_authid().into(),
-        };
-        let welcome = Message::Welcome {
-            session: id,
-            details: self.welcome_details(realm, &authid, &auth.role, &peer),
-        };
-        let welcome_authid = Arc::clone(&authid);
-        if let Some(session) = self.sessions.get_mut(&conn) {
-            session.state = State::Established(Box::new(Joined {
-                id,
-                realm,
-                authid,
-                role,
-                subscriptions: Vec::new(),
-                registrations: Vec::new(),
-                pending_calls: HashMap::new(),
-                invocations: HashMap::new(),
-                next_invocation: 0,
-                features,
-                testaments: Vec::new(),
-            }));
-        }
-        self.by_session_id.insert(id, conn);
-        self.realms[realm].local_sessions += 1;
-        self.send(conn, &welcome);
-        let info = Arc::new(meta::SessionInfo {
-            session: id,
-            shard: self.shard,
-            authid: welcome_authid,
-            authrole: Arc::clone(&self.realms[realm].roles[role].name),
-            peer,
-            protocol: serializer.subprotocol(),
-        });
-        self.meta_to_home(realm, meta::MetaMsg::Joined { realm, info });
-    }
-
-    fn welcome_details(&self, realm: usize, authid: &str, authrole: &str, peer: &str) -> Dict {
+    fn welcome_details(&self, realm: usize, identity: &crate::auth::Identity, peer: &str) -> Dict {
         let flags = |names: &[&str]| {
             Dict(
                 names
@@ -468,37 +419,24 @@ impl Core {
                     .collect(),
             ),
         );
-        let authextra = Dict::new()
+        let authextra = identity
+            .authextra
+            .clone()
             .with("x_cb_node", self.node_id.as_str())
             .with("x_cb_worker", self.worker_id.as_str())
             .with("x_cb_peer", peer)
             .with("x_cb_pid", u64::from(self.pid));
         Dict::new()
             .with("realm", self.realms[realm].name.as_str())
-            .with("authid", authid)
-            .with("authrole", authrole)
-            .with("authmethod", "anonymous")
-            .with("authprovider", "static")
+            .with("authid", identity.authid.as_str())
+            .with("authrole", identity.authrole.as_str())
+            .with("authmethod", identity.authmethod)
+            .with("authprovider", identity.authprovider)
             .with("authextra", authextra)
             .with(
                 "roles",
                 Dict::new().with("broker", broker).with("dealer", dealer),
             )
-    }
-
-    /// A random authid in Crossbar's style (`XXXX-XXXX-XXXX-XXXX-XXXX-XXXX`).
-    fn random_authid(&mut self) -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-        let mut bits = self.ids.next_id() ^ (self.ids.next_id() << 11);
-        let mut out = String::with_capacity(29);
-        for i in 0..24 {
-            if i > 0 && i % 4 == 0 {
-                out.push('-');
-            }
-            out.push(char::from(ALPHABET[(bits & 31) as usize]));
-            bits = bits.rotate_right(5) ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-        out
     }
 
     fn established(&mut self, conn: ConnId, msg: Message) {

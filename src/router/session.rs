@@ -5,7 +5,7 @@ use std::sync::Arc;
 use hashbrown::HashMap;
 
 use crate::codec::Serializer;
-use crate::config::AnonymousAuth;
+use crate::config::AuthConfig;
 use crate::wamp::Dict;
 
 use super::dealer::msg::{CallRef, Callee};
@@ -20,8 +20,10 @@ pub struct TransportInfo {
     pub serializer: Serializer,
     /// The peer address (`tcp4:127.0.0.1:50412`, `unix`).
     pub peer: Arc<str>,
-    /// Anonymous authentication settings of the transport the connection came in on.
-    pub auth: Arc<AnonymousAuth>,
+    /// Authentication settings of the transport the connection came in on.
+    pub auth: Arc<AuthConfig>,
+    /// SHA-1 fingerprint (hex) of the verified TLS client certificate, if any.
+    pub client_cert_sha1: Option<Arc<str>>,
 }
 
 /// A call this session made that has not been answered yet.
@@ -99,11 +101,27 @@ pub(crate) struct Joined {
     pub(crate) testaments: Vec<super::meta::Testament>,
 }
 
+/// A session between HELLO and WELCOME.
+#[derive(Debug)]
+pub(crate) struct Authenticating {
+    /// The realm asked for (a dynamic authenticator may assign another).
+    pub(crate) realm_name: String,
+    /// The id the session gets once it joins.
+    pub(crate) session: u64,
+    pub(crate) features: ClientFeatures,
+    /// The authenticator's state, while it waits for AUTHENTICATE or a dynamic answer.
+    pub(crate) pending: Option<crate::auth::Pending>,
+    /// The router's own call to a dynamic authenticator, while it runs.
+    pub(crate) internal_call: Option<u64>,
+}
+
 /// The session state machine of one connection.
 #[derive(Debug)]
 pub(crate) enum State {
     /// Transport open, no session (also after a GOODBYE exchange: the client may join again).
     ExpectHello,
+    /// HELLO received; authentication in progress (CHALLENGE sent, or an authenticator asked).
+    Authenticating(Box<Authenticating>),
     /// Joined a realm.
     Established(Box<Joined>),
     /// ABORTed or shut down: waiting for the shell to close the transport.
@@ -118,7 +136,8 @@ pub(crate) struct Session {
     pub(crate) conn: ConnId,
     pub(crate) serializer: Serializer,
     pub(crate) peer: Arc<str>,
-    pub(crate) auth: Arc<AnonymousAuth>,
+    pub(crate) auth: Arc<AuthConfig>,
+    pub(crate) client_cert_sha1: Option<Arc<str>>,
     pub(crate) state: State,
 }
 

@@ -180,10 +180,12 @@ impl Input<'_> {
     fn open_session(&mut self, conn: &mut Conn, key: usize, serializer: crate::codec::Serializer) {
         conn.session_open = true;
         let auth = Arc::clone(&self.transports[conn.transport].auth);
+        let client_cert_sha1 = conn.tls.as_ref().and_then(|t| client_cert_fingerprint(t));
         let info = TransportInfo {
             serializer,
             peer: conn.stream.peer().into(),
             auth,
+            client_cert_sha1,
         };
         self.core.handle_open(conn.id(key), info);
     }
@@ -283,4 +285,14 @@ fn deliver(
         Ok(msg) => core.handle_message(id, msg),
         Err(e) => core.handle_malformed(id, &e.to_string()),
     }
+}
+
+/// The SHA-1 fingerprint (lower-case hex) of the client's verified TLS certificate, which the
+/// `tls` authentication method maps to a principal.
+fn client_cert_fingerprint(tls: &rustls::ServerConnection) -> Option<std::sync::Arc<str>> {
+    use sha1::Digest;
+    let leaf = tls.peer_certificates()?.first()?;
+    let digest = sha1::Sha1::digest(leaf.as_ref());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Some(hex.into())
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::config::{AnonymousAuth, RawSocketService, SlowConsumerPolicy, TransportKind};
+use crate::config::{AuthConfig, RawSocketService, SlowConsumerPolicy, TransportKind};
 use crate::router::{ConnId, Core, Output, ShardMsg};
 use crate::transport::http::{self, NodeInfo};
 use crate::transport::rawsocket;
@@ -57,8 +57,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 pub struct TransportRuntime {
     /// What it serves.
     pub kind: TransportKind,
-    /// Anonymous authentication settings.
-    pub auth: Arc<AnonymousAuth>,
+    /// Authentication settings.
+    pub auth: Arc<AuthConfig>,
     /// RawSocket settings, on `rawsocket` and `universal` transports.
     pub rawsocket: Option<RawSocketService>,
     /// TLS, on endpoints with a `tls` block.
@@ -135,6 +135,8 @@ struct Shard {
     limits: Arc<NodeLimits>,
     /// Connections refused at the limits (for rate-limited logging).
     refused: u64,
+    /// The connection count the last memory trim was measured against (its high-water mark).
+    conns_at_trim: usize,
     /// Listeners to accept from again once their backoff passes.
     accept_retry: Vec<(usize, Instant)>,
     /// Connections closed as slow consumers, and EVENTs dropped for them.
@@ -209,6 +211,7 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         shutdown: setup.shutdown,
         limits: setup.limits,
         refused: 0,
+        conns_at_trim: 0,
         accept_retry: Vec::new(),
         slow_closed: 0,
         events_dropped: 0,
@@ -765,6 +768,7 @@ impl Shard {
         }
         self.last_ping_sweep = self.turn_start;
         self.sweep_stalled();
+        self.return_memory();
         if !self.pings_enabled {
             return;
         }
@@ -790,6 +794,28 @@ impl Shard {
                 tracing::info!(peer = %c.stream.peer(), "closing: no answer to the WebSocket ping in time");
             }
             self.remove_conn(key);
+        }
+    }
+
+    /// After many connections went away, hands freed heap back to the kernel, so the router's
+    /// RSS follows its load down as well as up (glibc keeps freed small blocks otherwise).
+    fn return_memory(&mut self) {
+        let open = self.conns.len();
+        if self.conns_at_trim > open + 1000 {
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            // SAFETY: malloc_trim only releases free heap pages; it touches no live allocation.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+            tracing::debug!(
+                shard = self.id,
+                open,
+                was = self.conns_at_trim,
+                "returned freed memory"
+            );
+        }
+        if self.conns_at_trim > open + 1000 || open > self.conns_at_trim {
+            self.conns_at_trim = open;
         }
     }
 

@@ -499,7 +499,7 @@ impl Core {
     }
 
     /// Chooses a callee for `procedure` from this shard's replica.
-    fn pick_callee(&mut self, realm: usize, procedure: &str) -> Option<(u64, Callee)> {
+    pub(super) fn pick_callee(&mut self, realm: usize, procedure: &str) -> Option<(u64, Callee)> {
         let dealer = &mut self.realms[realm].dealer;
         let reg = dealer.resolve(procedure)?;
         let n = reg.callees.len();
@@ -744,6 +744,17 @@ impl Core {
     }
 
     fn call_result(&mut self, call: CallRef, progress: bool, mut details: Dict, payload: Payload) {
+        if call.session == 0 {
+            // The router's own call (a dynamic authenticator): its first positional result.
+            if !progress {
+                let value = payload
+                    .args
+                    .and_then(|a| a.into_iter().next())
+                    .unwrap_or(Value::Null);
+                self.internal_call_done(call.request, Ok(value));
+            }
+            return;
+        }
         let Some(conn) = self.conn_of(call.session) else {
             return;
         };
@@ -772,6 +783,15 @@ impl Core {
     }
 
     fn call_failed(&mut self, call: CallRef, error: String, details: Dict, payload: Payload) {
+        if call.session == 0 {
+            let message = payload
+                .args
+                .as_ref()
+                .and_then(|a| a.first())
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            return self.internal_call_done(call.request, Err((error, message)));
+        }
         let Some(conn) = self.conn_of(call.session) else {
             return;
         };
@@ -934,6 +954,12 @@ impl Core {
                 return;
             }
             self.timers.pop();
+            if session == 0 {
+                // The router's own call (a dynamic authenticator) took too long.
+                let msg = Some("the authenticator did not answer in time".to_owned());
+                self.internal_call_done(request, Err((uris::TIMEOUT.to_owned(), msg)));
+                continue;
+            }
             let Some(conn) = self.conn_of(session) else {
                 continue;
             };

@@ -25,7 +25,12 @@ fn join_as(net: &mut Net, shard: usize, role: &str, authid: &str) -> ConnId {
         role: role.into(),
         authid: Some(authid.into()),
     };
-    net.cores[shard].sessions.get_mut(&conn).unwrap().auth = Arc::new(auth);
+    let config = crate::config::AuthConfig {
+        methods: vec![crate::config::AuthMethodConfig::Anonymous(
+            crate::config::Authenticator::Static(auth),
+        )],
+    };
+    net.cores[shard].sessions.get_mut(&conn).unwrap().auth = Arc::new(config);
     net.send(
         conn,
         Message::Hello {

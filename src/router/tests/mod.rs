@@ -110,6 +110,7 @@ impl Net {
                     hello_timeout: std::time::Duration::from_secs(10),
                     max_pending_calls,
                     realm_sessions: Arc::clone(&realm_sessions),
+                    crypto_seed: [seed as u8; 32],
                 })
             })
             .collect();
@@ -132,7 +133,8 @@ impl Net {
         let info = TransportInfo {
             serializer,
             peer: "test".into(),
-            auth: Arc::new(AnonymousAuth::default()),
+            auth: Arc::new(crate::config::AuthConfig::default()),
+            client_cert_sha1: None,
         };
         self.cores[shard].handle_open(conn, info);
         self.clients.insert(

@@ -1,0 +1,302 @@
+//! Opening a session: HELLO, authentication (CHALLENGE/AUTHENTICATE, dynamic authenticators
+//! called like any procedure), WELCOME or ABORT. The authenticators themselves are the sans-IO
+//! state machines of [`crate::auth`]; this module drives them and joins the session.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use hashbrown::HashMap;
+
+use crate::auth::{self, HelloInfo, Identity, Step};
+use crate::wamp::error_uri as uris;
+use crate::wamp::{Dict, Message, Payload, Value};
+
+use super::dealer::msg::{DealerMsg, Invoke};
+use super::meta;
+use super::session::{Authenticating, ClientFeatures, Joined, State};
+use super::shard_msg::Inner;
+use super::{ConnId, Core, REALM_FULL};
+
+/// How long a dynamic authenticator may take before the session is refused.
+const AUTHENTICATOR_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A call the router makes itself (to a dynamic authenticator), by internal request id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InternalCall {
+    conn: ConnId,
+    session: u64,
+}
+
+impl Core {
+    pub(super) fn hello(&mut self, conn: ConnId, realm_name: String, details: Dict) {
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        let auth_config = Arc::clone(&session.auth);
+        let peer = Arc::clone(&session.peer);
+        let client_cert = session.client_cert_sha1.clone();
+        let now_secs = self.now.saturating_duration_since(self.epoch).as_secs();
+        if let Some(delay) = self.throttle.delay_for(auth::peer_host(&peer), now_secs) {
+            let msg = format!(
+                "too many failed authentication attempts: retry in {} s",
+                delay.as_secs().max(1)
+            );
+            return self.abort(conn, uris::NOT_AUTHORIZED, &msg);
+        }
+        if !self.realm_index.contains_key(&realm_name) && !has_dynamic_realm(&auth_config) {
+            let msg = format!("no realm \"{realm_name}\" exists on this router");
+            return self.abort(conn, uris::NO_SUCH_REALM, &msg);
+        }
+        let features = ClientFeatures::from_hello(&details);
+        let id = self.ids.next_id();
+        let millis = self
+            .wall_clock
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let timestamp = auth::utc_timestamp(millis);
+        let mut info = HelloInfo::from_hello(&realm_name, &details, id, &timestamp);
+        info.client_cert_sha1 = client_cert.as_deref();
+        let transport = Dict::new().with("type", "websocket").with("peer", &*peer);
+        info.transport = Some(&transport);
+        let step = auth::hello(&auth_config, &info, &mut self.crypto_rng);
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.state = State::Authenticating(Box::new(Authenticating {
+                realm_name,
+                session: id,
+                features,
+                pending: None,
+                internal_call: None,
+            }));
+        }
+        self.auth_step(conn, step);
+    }
+
+    /// AUTHENTICATE from a client that got a CHALLENGE.
+    pub(super) fn authenticate(&mut self, conn: ConnId, signature: String, extra: Dict) {
+        let pending = match self.sessions.get_mut(&conn).map(|s| &mut s.state) {
+            Some(State::Authenticating(a)) => a.pending.take(),
+            _ => None,
+        };
+        match pending {
+            Some(p) if p.awaits_authenticate() => {
+                let step = auth::authenticate(p, &signature, &extra);
+                self.auth_step(conn, step);
+            }
+            _ => self.protocol_violation(conn, "AUTHENTICATE without a CHALLENGE to answer"),
+        }
+    }
+
+    /// Carries out what an authenticator decided.
+    fn auth_step(&mut self, conn: ConnId, step: Step) {
+        match step {
+            Step::Welcome(identity) => self.welcome(conn, identity),
+            Step::Challenge {
+                method,
+                extra,
+                pending,
+            } => {
+                if let Some(State::Authenticating(a)) =
+                    self.sessions.get_mut(&conn).map(|s| &mut s.state)
+                {
+                    a.pending = Some(pending);
+                }
+                self.send(
+                    conn,
+                    &Message::Challenge {
+                        method: method.to_owned(),
+                        extra,
+                    },
+                );
+            }
+            Step::Dynamic(request) => self.call_authenticator(conn, request),
+            Step::Abort {
+                reason,
+                message,
+                cause,
+            } => {
+                if let Some(session) = self.sessions.get(&conn) {
+                    tracing::info!(peer = %session.peer, "authentication refused: {cause}");
+                    let now_secs = self.now.saturating_duration_since(self.epoch).as_secs();
+                    let peer = Arc::clone(&session.peer);
+                    self.throttle
+                        .record_failure(auth::peer_host(&peer), now_secs);
+                }
+                self.abort(conn, reason, &message);
+            }
+        }
+    }
+
+    /// Calls a dynamic authenticator as the router itself; the session waits, the shard does
+    /// not.
+    fn call_authenticator(&mut self, conn: ConnId, request: auth::DynamicRequest) {
+        let Some(State::Authenticating(a)) = self.sessions.get(&conn).map(|s| &s.state) else {
+            return;
+        };
+        let session = a.session;
+        let realm_name = request
+            .realm
+            .clone()
+            .unwrap_or_else(|| a.realm_name.clone());
+        let Some(&realm) = self.realm_index.get(&realm_name) else {
+            let step = auth::dynamic_error(
+                uris::NO_SUCH_REALM,
+                Some("the authenticator realm does not exist"),
+            );
+            return self.auth_step(conn, step);
+        };
+        self.next_internal_call += 1;
+        let internal = self.next_internal_call;
+        self.internal_calls
+            .insert(internal, InternalCall { conn, session });
+        if let Some(State::Authenticating(a)) = self.sessions.get_mut(&conn).map(|s| &mut s.state) {
+            a.pending = Some(request.pending);
+            a.internal_call = Some(internal);
+        }
+        let deadline = self.now + AUTHENTICATOR_TIMEOUT;
+        self.timers.push(std::cmp::Reverse((deadline, 0, internal)));
+        let target = self.pick_callee(realm, &request.procedure);
+        let home = self.home_shard(realm);
+        if target.is_none() && home == self.shard {
+            return self
+                .internal_call_done(internal, Err((uris::NO_SUCH_PROCEDURE.to_owned(), None)));
+        }
+        let invoke = Invoke {
+            realm,
+            target,
+            resolved_remotely: false,
+            procedure: request.procedure,
+            caller_shard: self.shard,
+            caller_session: 0,
+            caller_request: internal,
+            caller: None,
+            receive_progress: false,
+            progress: false,
+            timeout_ms: None,
+            ppt: Dict::new(),
+            payload: Payload::args(request.args),
+        };
+        let shard = target.map_or(home, |(_, c)| c.shard);
+        self.send_to_shard(
+            shard,
+            Inner::Dealer(Box::new(DealerMsg::Invoke(Box::new(invoke)))),
+        );
+    }
+
+    /// The answer (or failure, or timeout) of a call the router made itself.
+    pub(super) fn internal_call_done(
+        &mut self,
+        request: u64,
+        result: Result<Value, (String, Option<String>)>,
+    ) {
+        let Some(call) = self.internal_calls.remove(&request) else {
+            return;
+        };
+        let pending = match self.sessions.get_mut(&call.conn).map(|s| &mut s.state) {
+            Some(State::Authenticating(a))
+                if a.session == call.session && a.internal_call == Some(request) =>
+            {
+                a.internal_call = None;
+                a.pending.take()
+            }
+            _ => None,
+        };
+        let Some(pending) = pending else { return };
+        let step = match result {
+            Ok(value) => auth::dynamic_result(pending, &value),
+            Err((error, message)) => auth::dynamic_error(&error, message.as_deref()),
+        };
+        self.auth_step(call.conn, step);
+    }
+
+    /// Authenticated: join the realm and send WELCOME.
+    fn welcome(&mut self, conn: ConnId, identity: Identity) {
+        let Some(State::Authenticating(a)) = self.sessions.get(&conn).map(|s| &s.state) else {
+            return;
+        };
+        let (id, features) = (a.session, a.features);
+        let realm_name = identity
+            .realm
+            .clone()
+            .unwrap_or_else(|| a.realm_name.clone());
+        let Some(&realm) = self.realm_index.get(&realm_name) else {
+            let msg = format!("no realm \"{realm_name}\" exists on this router");
+            return self.abort(conn, uris::NO_SUCH_REALM, &msg);
+        };
+        let Some(role) = self.realms[realm].role(&identity.authrole) else {
+            let msg = format!(
+                "role \"{}\" does not exist on realm \"{realm_name}\"",
+                identity.authrole
+            );
+            return self.abort(conn, uris::NO_SUCH_ROLE, &msg);
+        };
+        if let Some(counter) = self.realm_sessions.get(realm) {
+            let before = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if self.realms[realm]
+                .max_sessions
+                .is_some_and(|max| before >= max)
+            {
+                counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                let msg = format!("realm \"{realm_name}\" has reached its max_sessions limit");
+                return self.abort(conn, REALM_FULL, &msg);
+            }
+        }
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        let (peer, serializer) = (Arc::clone(&session.peer), session.serializer);
+        self.throttle.record_success(auth::peer_host(&peer));
+        let authid: Arc<str> = identity.authid.as_str().into();
+        let details = self.welcome_details(realm, &identity, &peer);
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            session.state = State::Established(Box::new(Joined {
+                id,
+                realm,
+                authid: Arc::clone(&authid),
+                role,
+                subscriptions: Vec::new(),
+                registrations: Vec::new(),
+                pending_calls: HashMap::new(),
+                invocations: HashMap::new(),
+                next_invocation: 0,
+                features,
+                testaments: Vec::new(),
+            }));
+        }
+        self.by_session_id.insert(id, conn);
+        self.realms[realm].local_sessions += 1;
+        self.send(
+            conn,
+            &Message::Welcome {
+                session: id,
+                details,
+            },
+        );
+        let info = Arc::new(meta::SessionInfo {
+            session: id,
+            shard: self.shard,
+            authid,
+            authrole: Arc::clone(&self.realms[realm].roles[role].name),
+            authmethod: identity.authmethod,
+            authprovider: identity.authprovider,
+            peer,
+            protocol: serializer.subprotocol(),
+        });
+        self.meta_to_home(realm, meta::MetaMsg::Joined { realm, info });
+    }
+}
+
+/// True when a dynamic authenticator may move the session to another realm, so the realm the
+/// client asked for need not exist.
+fn has_dynamic_realm(config: &crate::config::AuthConfig) -> bool {
+    use crate::config::{AuthMethodConfig as M, Authenticator as A};
+    config.methods.iter().any(|m| {
+        matches!(
+            m,
+            M::Anonymous(A::Dynamic { .. })
+                | M::Ticket(A::Dynamic { .. })
+                | M::WampCra(A::Dynamic { .. })
+                | M::Cryptosign(A::Dynamic { .. })
+                | M::Tls(A::Dynamic { .. })
+        )
+    })
+}
