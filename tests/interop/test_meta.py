@@ -495,7 +495,7 @@ def test_testament_publish_options(shared, uri):
     """add_testament(..., publish_options=...) applies the options to the
     publication as Crossbar does (it builds a PUBLISH from them): an `eligible`
     list limits the receivers; `retain` keeps the testament for late
-    subscribers asking get_retained."""
+    subscribers asking get_retained (and eligibility still applies to them)."""
 
     async def scenario(net):
         w1, w2 = await net.sessions(2)
@@ -504,16 +504,20 @@ def test_testament_publish_options(shared, uri):
         await w2.subscribe(lambda *a, **kw: got2.append(a), uri + ".gone")
         device = await net.session()
         await device.call("wamp.session.add_testament", uri + ".gone", ["for w1"], {},
-                          publish_options={"eligible": [w1.id], "retain": True})
+                          publish_options={"eligible": [w1.id]})
+        other = await net.session()
+        await other.call("wamp.session.add_testament", uri + ".kept", ["retained"], {},
+                         publish_options={"retain": True})
         device.abort()
+        other.abort()
         await until(lambda: got1, what="the testament at the eligible watcher")
         late = await net.session()
         got3 = []
-        await late.subscribe(lambda *a, **kw: got3.append(a), uri + ".gone",
+        await late.subscribe(lambda *a, **kw: got3.append(a), uri + ".kept",
                              options=SubscribeOptions(get_retained=True))
         await until(lambda: got3, what="the retained testament")
         await quiet()
-        assert got3 == [("for w1",)], got3
+        assert got3 == [("retained",)], got3
         assert got2 == [], "publish_options.eligible was ignored: a non-eligible subscriber got %r" % got2
 
     adv.run(shared.url, scenario)
