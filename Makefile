@@ -109,3 +109,81 @@ loadtest: build
 # (docs/performance.md keeps the history). Installs Crossbar into loadtest/.venv-crossbar.
 compare: build
 	loadtest/compare.sh
+
+# ---------------------------------------------------------------------------
+# Fuzzing (fuzz/README.md): cargo-fuzz targets for the three decoders, WebSocket
+# and RawSocket framing, the HTTP request path, the config loader, and a
+# session-level target over two router cores.
+#
+#   make fuzz         every target for FUZZ_TIME seconds (default 60); the corpora
+#                     grow in fuzz/corpus/, crashes land in fuzz/artifacts/
+#   make fuzz-smoke   every target for FUZZ_SMOKE_TIME seconds (default 10): CI's
+#                     short run
+#   make fuzz FUZZ_TARGETS='session http' FUZZ_TIME=600
+#
+# cargo-fuzz needs nightly-only compiler flags (-Zsanitizer, sanitizer coverage);
+# the machine's one stable toolchain accepts them with RUSTC_BOOTSTRAP=1.
+# cargo-fuzz itself is installed from crates.io on first use (a few minutes).
+
+FUZZ_TARGETS      ?= codec_json codec_msgpack codec_cbor websocket rawsocket http config session
+FUZZ_TIME         ?= 60
+FUZZ_SMOKE_TIME   ?= 10
+FUZZ_SANITIZER    ?= address
+CARGO_FUZZ_VERSION := 0.13.2
+# --release --debug-assertions: optimised, with the core's debug_assert!s on.
+FUZZ_CARGO  = RUSTC_BOOTSTRAP=1 $(CARGO) fuzz
+FUZZ_FLAGS  = --release --debug-assertions --sanitizer $(FUZZ_SANITIZER)
+
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-tool
+
+# Makes `cargo fuzz` available: installs cargo-fuzz unless it already works.
+FUZZ_INSTALL = $(CARGO) fuzz --version >/dev/null 2>&1 || { \
+	echo "==> cargo install cargo-fuzz $(CARGO_FUZZ_VERSION) (a few minutes, once)"; \
+	$(CARGO) install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION); }
+
+fuzz-tool:
+	@$(FUZZ_INSTALL)
+
+fuzz-build: fuzz-tool
+	@echo "==> cargo fuzz build ($(FUZZ_SANITIZER) sanitizer)"
+	@start=$$(date +%s); \
+	$(FUZZ_CARGO) build $(FUZZ_FLAGS); \
+	echo "==> cargo fuzz build took $$(( $$(date +%s) - start ))s"
+
+# Runs each target in turn for $(1) seconds: seeds from fuzz/seeds/<target>/ (read
+# only), the growing corpus in fuzz/corpus/<target>/. Every target runs even after
+# one fails; the failures are listed at the end.
+define fuzz_run
+	@failed=""; \
+	for t in $(FUZZ_TARGETS); do \
+	    dict=""; \
+	    if [ -f fuzz/dicts/$$t.dict ]; then dict="-dict=fuzz/dicts/$$t.dict"; fi; \
+	    mkdir -p fuzz/corpus/$$t fuzz/logs; \
+	    echo "==> fuzz $$t for $(1)s"; \
+	    $(FUZZ_CARGO) run $(FUZZ_FLAGS) $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
+	        -max_total_time=$(1) -timeout=10 -print_final_stats=1 $$dict \
+	        >fuzz/logs/$$t.log 2>&1 || failed="$$failed $$t"; \
+	    grep -E '^stat::number_of_executed_units|^stat::average_exec_per_sec' fuzz/logs/$$t.log | sed "s/^/    $$t /" || true; \
+	done; \
+	if [ -n "$$failed" ]; then \
+	    for t in $$failed; do echo "---- fuzz/logs/$$t.log (tail)"; tail -n 40 fuzz/logs/$$t.log; done; \
+	    echo "ERROR: fuzz targets failed:$$failed (crash inputs in fuzz/artifacts/)" >&2; exit 1; \
+	fi; \
+	echo "==> fuzz: all targets ran $(1)s without a crash"
+endef
+
+fuzz: fuzz-build
+	$(call fuzz_run,$(FUZZ_TIME))
+
+# CI's short run. Skips (exit 0, one line saying so) only when cargo-fuzz cannot
+# be installed; a build failure or a crash fails it.
+fuzz-smoke:
+	@if ! ( $(FUZZ_INSTALL) ); then \
+	    echo "fuzz-smoke: SKIPPED: cargo-fuzz could not be installed (cargo install cargo-fuzz failed)"; \
+	    exit 0; \
+	fi; \
+	$(MAKE) --no-print-directory fuzz-build fuzz-smoke-run
+
+.PHONY: fuzz-smoke-run
+fuzz-smoke-run:
+	$(call fuzz_run,$(FUZZ_SMOKE_TIME))
