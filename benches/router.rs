@@ -114,6 +114,10 @@ fn core_with_subscribers(subscribers: u64, serializers: &[Serializer]) -> (Core,
         max_pending_calls: 1000,
         realm_sessions: Arc::new([std::sync::atomic::AtomicUsize::new(0)]),
         crypto_seed: [7; 32],
+        throttle: Arc::new(std::sync::Mutex::new(ferrobar::auth::FailureTracker::new(
+            ferrobar::auth::ThrottleConfig::default(),
+        ))),
+        node_key: None,
     });
     let auth = Arc::new(ferrobar::config::AuthConfig::default());
     for i in 0..=subscribers {
@@ -126,6 +130,8 @@ fn core_with_subscribers(subscribers: u64, serializers: &[Serializer]) -> (Core,
                 peer: "bench".into(),
                 auth: Arc::clone(&auth),
                 client_cert_sha1: None,
+                channel_id: None,
+                kind: "websocket",
             },
         );
         core.handle_message(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use mio::{Poll, Waker};
+use rand::SeedableRng;
 use thiserror::Error;
 
 use crate::config::{Endpoint, NodeConfig, PathService, TransportKind, UniversalService};
@@ -213,6 +214,10 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         write_stall_secs: u32::try_from(limits.write_stall_timeout_ms.div_ceil(1000))
             .unwrap_or(u32::MAX),
     });
+    let throttle = Arc::new(std::sync::Mutex::new(crate::auth::FailureTracker::new(
+        crate::auth::ThrottleConfig::default(),
+    )));
+    let node_key = load_node_key(&config.cbdir);
     let realm_sessions: Arc<[std::sync::atomic::AtomicUsize]> = realms
         .iter()
         .map(|_| std::sync::atomic::AtomicUsize::new(0))
@@ -261,6 +266,8 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
                 max_pending_calls: limits.max_pending_calls,
                 realm_sessions: Arc::clone(&realm_sessions),
                 crypto_seed: random_bytes(),
+                throttle: Arc::clone(&throttle),
+                node_key: node_key.clone(),
             }),
             outboxes,
             inboxes,
@@ -479,6 +486,29 @@ fn hostname() -> String {
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// The node's Ed25519 key (Crossbar's `key.priv` in the node directory), which signs
+/// cryptosign clients' own challenges; a fresh one for this run when there is none.
+fn load_node_key(cbdir: &Path) -> Option<Arc<crate::auth::NodeKey>> {
+    let path = cbdir.join("key.priv");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        match crate::auth::NodeKey::from_keyfile(&text) {
+            Ok(key) => {
+                tracing::info!(
+                    "node key loaded from {} (public {})",
+                    path.display(),
+                    key.public_hex()
+                );
+                return Some(Arc::new(key));
+            }
+            Err(e) => tracing::warn!("{}: {e}; using a key made for this run", path.display()),
+        }
+    }
+    let mut rng = rand::rngs::StdRng::from_seed(random_bytes());
+    let key = crate::auth::NodeKey::generate(&mut rng);
+    tracing::info!("node key made for this run (public {})", key.public_hex());
+    Some(Arc::new(key))
 }
 
 /// 32 bytes from the OS for a shard's cryptographic RNG.

@@ -35,8 +35,14 @@ impl Core {
         let auth_config = Arc::clone(&session.auth);
         let peer = Arc::clone(&session.peer);
         let client_cert = session.client_cert_sha1.clone();
+        let (channel_id, kind) = (session.channel_id, session.kind);
         let now_secs = self.now.saturating_duration_since(self.epoch).as_secs();
-        if let Some(delay) = self.throttle.delay_for(auth::peer_host(&peer), now_secs) {
+        let delay = self
+            .throttle
+            .lock()
+            .ok()
+            .and_then(|t| t.delay_for(auth::peer_host(&peer), now_secs));
+        if let Some(delay) = delay {
             let msg = format!(
                 "too many failed authentication attempts: retry in {} s",
                 delay.as_secs().max(1)
@@ -56,7 +62,10 @@ impl Core {
         let timestamp = auth::utc_timestamp(millis);
         let mut info = HelloInfo::from_hello(&realm_name, &details, id, &timestamp);
         info.client_cert_sha1 = client_cert.as_deref();
-        let transport = Dict::new().with("type", "websocket").with("peer", &*peer);
+        info.channel_binding = channel_id.as_ref().map(|c| &c[..]);
+        let node_key = self.node_key.clone();
+        info.node_key = node_key.as_deref();
+        let transport = Dict::new().with("type", kind).with("peer", &*peer);
         info.transport = Some(&transport);
         let step = auth::hello(&auth_config, &info, &mut self.crypto_rng);
         if let Some(s) = self.sessions.get_mut(&conn) {
@@ -118,8 +127,9 @@ impl Core {
                     tracing::info!(peer = %session.peer, "authentication refused: {cause}");
                     let now_secs = self.now.saturating_duration_since(self.epoch).as_secs();
                     let peer = Arc::clone(&session.peer);
-                    self.throttle
-                        .record_failure(auth::peer_host(&peer), now_secs);
+                    if let Ok(mut t) = self.throttle.lock() {
+                        t.record_failure(auth::peer_host(&peer), now_secs);
+                    }
                 }
                 self.abort(conn, reason, &message);
             }
@@ -244,7 +254,9 @@ impl Core {
             return;
         };
         let (peer, serializer) = (Arc::clone(&session.peer), session.serializer);
-        self.throttle.record_success(auth::peer_host(&peer));
+        if let Ok(mut t) = self.throttle.lock() {
+            t.record_success(auth::peer_host(&peer));
+        }
         let authid: Arc<str> = identity.authid.as_str().into();
         let details = self.welcome_details(realm, &identity, &peer);
         if let Some(session) = self.sessions.get_mut(&conn) {

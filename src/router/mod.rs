@@ -112,6 +112,10 @@ pub struct CoreConfig {
     pub hello_timeout: std::time::Duration,
     /// Seed of the cryptographic RNG (authentication challenges); from the OS in production.
     pub crypto_seed: [u8; 32],
+    /// Failed authentications per peer host, shared by every shard's core.
+    pub throttle: Arc<std::sync::Mutex<crate::auth::FailureTracker>>,
+    /// The node key for cryptosign mutual authentication.
+    pub node_key: Option<Arc<crate::auth::NodeKey>>,
     /// Calls one session may have outstanding.
     pub max_pending_calls: usize,
     /// Sessions per realm over all shards (shared by every core), for `max_sessions`.
@@ -150,8 +154,11 @@ pub struct Core {
     wall_clock: SystemTime,
     /// When the core started (the epoch of the authentication throttle's clock).
     epoch: Instant,
-    /// Failed authentications per peer host.
-    throttle: crate::auth::FailureTracker,
+    /// Failed authentications per peer host, shared by every shard (a host's connections land
+    /// on all of them); locked only on the authentication path.
+    throttle: Arc<std::sync::Mutex<crate::auth::FailureTracker>>,
+    /// The node key, which signs a cryptosign client's own challenge (mutual authentication).
+    node_key: Option<Arc<crate::auth::NodeKey>>,
     /// Challenges and nonces come from here (a CSPRNG, seeded by the shell).
     crypto_rng: rand::rngs::StdRng,
     /// Calls the router made itself (dynamic authenticators), by internal request id.
@@ -196,7 +203,8 @@ impl Core {
             wall_clock: SystemTime::UNIX_EPOCH,
             timers: BinaryHeap::new(),
             epoch: config.start,
-            throttle: crate::auth::FailureTracker::new(crate::auth::ThrottleConfig::default()),
+            throttle: config.throttle,
+            node_key: config.node_key,
             crypto_rng: rand::SeedableRng::from_seed(config.crypto_seed),
             internal_calls: HashMap::new(),
             next_internal_call: 0,
@@ -277,6 +285,8 @@ impl Core {
                 peer: info.peer,
                 auth: info.auth,
                 client_cert_sha1: info.client_cert_sha1,
+                channel_id: info.channel_id,
+                kind: info.kind,
                 state: State::ExpectHello,
             },
         );
@@ -518,6 +528,9 @@ impl Core {
                 }
             }
             Message::Cancel { request, options } => self.cancel(conn, request, &options),
+            Message::Authenticate { .. } => {
+                self.protocol_violation(conn, "AUTHENTICATE on a session that has already joined")
+            }
             other => {
                 let name = other.message_type().name();
                 self.protocol_violation(conn, &format!("{name} is a router-to-client message"))

@@ -24,6 +24,10 @@ pub struct TransportInfo {
     pub auth: Arc<AuthConfig>,
     /// SHA-1 fingerprint (hex) of the verified TLS client certificate, if any.
     pub client_cert_sha1: Option<Arc<str>>,
+    /// On TLS: the `tls-unique` channel id cryptosign binds to (see the shell).
+    pub channel_id: Option<[u8; 32]>,
+    /// `websocket` or `rawsocket`, as dynamic authenticators see it.
+    pub kind: &'static str,
 }
 
 /// A call this session made that has not been answered yet.
@@ -138,6 +142,8 @@ pub(crate) struct Session {
     pub(crate) peer: Arc<str>,
     pub(crate) auth: Arc<AuthConfig>,
     pub(crate) client_cert_sha1: Option<Arc<str>>,
+    pub(crate) channel_id: Option<[u8; 32]>,
+    pub(crate) kind: &'static str,
     pub(crate) state: State,
 }
 

@@ -181,11 +181,21 @@ impl Input<'_> {
         conn.session_open = true;
         let auth = Arc::clone(&self.transports[conn.transport].auth);
         let client_cert_sha1 = conn.tls.as_ref().and_then(|t| client_cert_fingerprint(t));
+        // `tls-unique` (RFC 5929) is the first Finished message, which rustls does not expose:
+        // cryptosign channel binding is refused, with or without TLS.
+        let channel_id = None;
+        let kind = if matches!(conn.phase, Phase::RawSocket { .. }) {
+            "rawsocket"
+        } else {
+            "websocket"
+        };
         let info = TransportInfo {
             serializer,
             peer: conn.stream.peer().into(),
             auth,
             client_cert_sha1,
+            channel_id,
+            kind,
         };
         self.core.handle_open(conn.id(key), info);
     }

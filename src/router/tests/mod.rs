@@ -92,6 +92,9 @@ impl Net {
         max_pending_calls: usize,
     ) -> Self {
         let base = std::time::Instant::now();
+        let throttle = Arc::new(std::sync::Mutex::new(crate::auth::FailureTracker::new(
+            crate::auth::ThrottleConfig::default(),
+        )));
         let realm_sessions: Arc<[std::sync::atomic::AtomicUsize]> = realms
             .iter()
             .map(|_| std::sync::atomic::AtomicUsize::new(0))
@@ -111,6 +114,8 @@ impl Net {
                     max_pending_calls,
                     realm_sessions: Arc::clone(&realm_sessions),
                     crypto_seed: [seed as u8; 32],
+                    throttle: Arc::clone(&throttle),
+                    node_key: None,
                 })
             })
             .collect();
@@ -135,6 +140,8 @@ impl Net {
             peer: "test".into(),
             auth: Arc::new(crate::config::AuthConfig::default()),
             client_cert_sha1: None,
+            channel_id: None,
+            kind: "websocket",
         };
         self.cores[shard].handle_open(conn, info);
         self.clients.insert(
