@@ -65,6 +65,11 @@ pub(crate) struct Broker {
 }
 
 impl Broker {
+    /// The id of this shard's exact subscription to `topic`, if any.
+    pub(crate) fn exact_subscription(&self, topic: &str) -> Option<u64> {
+        self.index.get(MatchPolicy::Exact, topic).copied()
+    }
+
     fn insert(&mut self, id: u64, key: SubKey) {
         self.index.insert(key.policy, &key.uri, id);
         self.subscriptions.insert(

@@ -49,6 +49,10 @@ pub use shard_msg::ShardMsg;
 
 /// ABORT reason when a realm is at its `max_sessions` (ferrobar's own URI: WAMP has none).
 pub const REALM_FULL: &str = "ferrobar.error.realm_full";
+/// GOODBYE reason for a session closed because it did not read its output fast enough.
+pub const SLOW_CONSUMER: &str = "wamp.close.slow_consumer";
+/// Meta topic a session subscribes to, to learn how many EVENTs were dropped for it.
+pub const EVENTS_DROPPED_TOPIC: &str = "ferrobar.session.on_events_dropped";
 /// ERROR for a CALL over the session's limit of outstanding calls (ferrobar's own URI).
 pub const TOO_MANY_CALLS: &str = "ferrobar.error.too_many_pending_calls";
 
@@ -299,6 +303,61 @@ impl Core {
         if let Some(mut session) = self.sessions.remove(&conn) {
             self.leave(&mut session);
         }
+    }
+
+    /// The shell closes a connection whose output queue passed its limit: the session ends with
+    /// GOODBYE `wamp.close.slow_consumer` (queued behind what the peer has not read yet).
+    pub fn handle_slow_consumer(&mut self, conn: ConnId) {
+        let joined = self.sessions.get(&conn).and_then(|s| s.joined()).is_some();
+        if joined {
+            let details = Dict::new().with(
+                "message",
+                "the router's output queue for this session was full",
+            );
+            self.send(
+                conn,
+                &Message::Goodbye {
+                    details,
+                    reason: SLOW_CONSUMER.into(),
+                },
+            );
+        }
+        if let Some(mut session) = self.sessions.remove(&conn) {
+            self.leave(&mut session);
+            session.state = State::Closed;
+            self.sessions.insert(conn, session);
+        }
+        self.outputs.push_back(Output::Close { conn });
+    }
+
+    /// EVENTs were dropped for a connection (drop-events policy) and it has caught up: it gets
+    /// `ferrobar.session.on_events_dropped` with the count, if it subscribed to that topic.
+    pub fn handle_events_dropped(&mut self, conn: ConnId, count: u64) {
+        let Some(joined) = self.joined(conn) else {
+            return;
+        };
+        let (realm, session) = (joined.realm, joined.id);
+        let Some(sub) = self.realms[realm]
+            .broker
+            .exact_subscription(EVENTS_DROPPED_TOPIC)
+        else {
+            return;
+        };
+        if !joined.subscriptions.contains(&sub) {
+            return;
+        }
+        let publication = self.ids.next_id();
+        let details = Dict::new().with("topic", EVENTS_DROPPED_TOPIC);
+        let payload = crate::wamp::Payload::args(vec![count.into(), session.into()]);
+        self.send(
+            conn,
+            &Message::Event {
+                subscription: sub,
+                publication,
+                details,
+                payload,
+            },
+        );
     }
 
     /// The shell could not decode or frame a message: close the session as a protocol violation.

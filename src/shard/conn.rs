@@ -183,6 +183,10 @@ pub(crate) struct Conn {
     pub(crate) last_tx_progress: u32,
     /// Set by a flush that wrote anything; the reactor turns it into `last_tx_progress`.
     pub(crate) wrote: bool,
+    /// Being closed as a slow consumer: no more events are queued.
+    pub(crate) slow: bool,
+    /// EVENTs dropped for it (drop-events policy) since it last caught up.
+    pub(crate) dropped_events: u64,
 }
 
 impl Conn {
@@ -213,6 +217,8 @@ impl Conn {
             ping_sent: 0,
             last_tx_progress: now,
             wrote: false,
+            slow: false,
+            dropped_events: 0,
         }
     }
 

@@ -135,6 +135,8 @@ struct Shard {
     limits: Arc<NodeLimits>,
     /// Connections refused at the limits (for rate-limited logging).
     refused: u64,
+    /// Slow consumers the core must close this turn (with GOODBYE).
+    slow_consumers: Vec<ConnId>,
     /// The connection count the last memory trim was measured against (its high-water mark).
     conns_at_trim: usize,
     /// Listeners to accept from again once their backoff passes.
@@ -211,6 +213,7 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         shutdown: setup.shutdown,
         limits: setup.limits,
         refused: 0,
+        slow_consumers: Vec::new(),
         conns_at_trim: 0,
         accept_retry: Vec::new(),
         slow_closed: 0,
@@ -585,10 +588,16 @@ impl Shard {
             return;
         }
         let limit = self.limits.max_output_bytes;
-        if event
+        if c.slow {
+            // Being closed as a slow consumer: only its GOODBYE (non-event) still goes out.
+            if event {
+                return;
+            }
+        } else if event
             && self.limits.slow_consumer == SlowConsumerPolicy::DropEvents
             && c.pending_output() > limit
         {
+            c.dropped_events = c.dropped_events.saturating_add(1);
             self.events_dropped += 1;
             if self.events_dropped.is_power_of_two() {
                 tracing::warn!(
@@ -627,15 +636,35 @@ impl Shard {
             SlowConsumerPolicy::Close => limit,
             SlowConsumerPolicy::DropEvents => limit.saturating_mul(2),
         };
-        if c.pending_output() > hard {
+        if c.pending_output() > hard && !c.slow {
+            // Nothing more is queued for it but the core's GOODBYE (reason
+            // wamp.close.slow_consumer) behind what it has not read yet; if it never reads
+            // that far, the write-stall timeout drops the connection.
+            c.slow = true;
             self.slow_closed += 1;
             tracing::warn!(peer = %c.stream.peer(), closed = self.slow_closed, "closing slow consumer: over {hard} bytes unwritten");
-            self.doomed.push(key);
+            if c.session_open {
+                self.slow_consumers.push(conn);
+            } else {
+                self.doomed.push(key);
+            }
         }
     }
 
     /// Carries out everything the core asked for.
     fn route_outputs(&mut self) {
+        loop {
+            self.route_core_outputs();
+            if self.slow_consumers.is_empty() {
+                return;
+            }
+            for conn in std::mem::take(&mut self.slow_consumers) {
+                self.core.handle_slow_consumer(conn);
+            }
+        }
+    }
+
+    fn route_core_outputs(&mut self) {
         while let Some(output) = self.core.poll_output() {
             match output {
                 Output::Send { conn, frame } => self.send_frame(conn, &frame, false),
@@ -697,6 +726,13 @@ impl Shard {
                 // Nothing pending: the buffer goes back to the pool, so an idle connection
                 // holds no write buffer at all.
                 self.pool.give(std::mem::take(&mut conn.wbuf));
+                let dropped = std::mem::take(&mut conn.dropped_events);
+                if dropped > 0 && conn.session_open {
+                    // It caught up: tell it how many events it missed.
+                    let id = conn.id(key);
+                    self.core.handle_events_dropped(id, dropped);
+                    self.route_outputs();
+                }
             }
             Ok(true) if conn.close_after_flush => {
                 conn.stream.shutdown_write();

@@ -1167,3 +1167,46 @@ fn outstanding_calls_per_session_are_bounded() {
     assert_eq!(error_uri(net.recv(caller)), TOO_MANY_CALLS);
     assert_eq!(net.recv_all(callee).len(), 3);
 }
+
+#[test]
+fn a_slow_consumer_is_told_why_it_is_closed() {
+    let mut net = Net::new(2, vec![realm("realm1", allow_all())], 43);
+    let slow = net.join(1, Serializer::MsgPack, "realm1");
+    net.subscribe(slow, "com.x");
+    net.cores[1].handle_slow_consumer(slow);
+    net.collect(1);
+    net.settle();
+    match net.recv(slow) {
+        Some(Message::Goodbye { reason, .. }) => assert_eq!(reason, SLOW_CONSUMER),
+        other => panic!("expected GOODBYE, got {other:?}"),
+    }
+    assert!(net.clients[&slow].closed);
+    net.close(slow);
+    net.assert_empty();
+}
+
+#[test]
+fn dropped_events_are_reported_to_sessions_that_ask() {
+    let mut net = Net::new(1, vec![realm("realm1", allow_all())], 44);
+    let watcher = net.join(0, Serializer::Json, "realm1");
+    let plain = net.join(0, Serializer::Json, "realm1");
+    let sub = net.subscribe(watcher, EVENTS_DROPPED_TOPIC);
+    net.cores[0].handle_events_dropped(watcher, 42);
+    net.cores[0].handle_events_dropped(plain, 7);
+    net.collect(0);
+    match net.recv(watcher) {
+        Some(Message::Event {
+            subscription,
+            payload,
+            ..
+        }) => {
+            assert_eq!(subscription, sub);
+            assert_eq!(payload.args.unwrap()[0], Value::Int(42));
+        }
+        other => panic!("expected EVENT, got {other:?}"),
+    }
+    assert!(
+        net.recv(plain).is_none(),
+        "only subscribers of the topic are told"
+    );
+}
