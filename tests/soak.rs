@@ -1292,7 +1292,8 @@ fn clients_dying_or_stalling_mid_message_do_not_hurt_the_router() {
 
 /// Polls until the realm has `n` sessions.
 fn expect_census_sessions(c: &mut WampClient, n: u64, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // Generous: sessions leave asynchronously, and CI machines are shared.
+    let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let got = meta(c, "wamp.session.count", vec![])
             .expect("wamp.session.count")
@@ -1303,7 +1304,7 @@ fn expect_census_sessions(c: &mut WampClient, n: u64, what: &str) {
         }
         assert!(
             Instant::now() < deadline,
-            "{what}: {got} sessions in the realm after 5 s, expected {n}"
+            "{what}: {got} sessions in the realm after 15 s, expected {n}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
