@@ -161,12 +161,13 @@ fuzz-build: fuzz-tool
 define fuzz_run
 	@failed=""; \
 	for t in $(FUZZ_TARGETS); do \
-	    dict=""; \
-	    if [ -f fuzz/dicts/$$t.dict ]; then dict="-dict=fuzz/dicts/$$t.dict"; fi; \
+	    extra=""; \
+	    if [ -f fuzz/dicts/$$t.dict ]; then extra="-dict=fuzz/dicts/$$t.dict"; fi; \
+	    if [ $$t = session ]; then extra="-len_control=10"; fi; \
 	    mkdir -p fuzz/corpus/$$t fuzz/logs; \
 	    echo "==> fuzz $$t for $(1)s"; \
 	    ASAN_OPTIONS="$(FUZZ_ASAN_OPTIONS)" $(FUZZ_CARGO) run $(FUZZ_FLAGS) $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
-	        -max_total_time=$(1) -timeout=10 -print_final_stats=1 $$dict \
+	        -max_total_time=$(1) -timeout=10 -print_final_stats=1 $$extra \
 	        >fuzz/logs/$$t.log 2>&1 || failed="$$failed $$t"; \
 	    grep -E '^stat::number_of_executed_units|^stat::average_exec_per_sec' fuzz/logs/$$t.log | sed "s/^/    $$t /" || true; \
 	done; \

@@ -423,14 +423,12 @@ impl Core {
         conn: ConnId,
         session: u64,
     ) {
-        self.meta_to_home(
-            realm,
-            super::meta::MetaMsg::Unsubscribed {
-                realm,
-                session,
-                id: subscription,
-            },
-        );
+        self.remove_subscriber(realm, subscription, conn);
+        self.notify_unsubscribed(realm, subscription, session);
+    }
+
+    /// Takes `conn` off a local subscription (the last one out releases it at the home shard).
+    pub(super) fn remove_subscriber(&mut self, realm: usize, subscription: u64, conn: ConnId) {
         let broker = &mut self.realms[realm].broker;
         let Some(sub) = broker.subscriptions.get_mut(&subscription) else {
             return;
@@ -441,6 +439,17 @@ impl Core {
                 self.send_to_home(realm, Inner::SubRelease { realm, key });
             }
         }
+    }
+
+    /// Tells the home shard's catalog (which publishes the meta events). Called after the
+    /// subscriber is off every subscription it is leaving, so it never gets those events.
+    pub(super) fn notify_unsubscribed(&mut self, realm: usize, subscription: u64, session: u64) {
+        let msg = super::meta::MetaMsg::Unsubscribed {
+            realm,
+            session,
+            id: subscription,
+        };
+        self.meta_to_home(realm, msg);
     }
 
     pub(super) fn publish(

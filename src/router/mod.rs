@@ -610,8 +610,13 @@ impl Core {
         if let Some(counter) = self.realm_sessions.get(joined.realm) {
             counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
+        // Off every subscription first, then the meta events: a leaving session must not get
+        // the on_unsubscribe/on_delete events its own leaving causes.
         for sub in &joined.subscriptions {
-            self.drop_subscriber(joined.realm, *sub, session.conn, joined.id);
+            self.remove_subscriber(joined.realm, *sub, session.conn);
+        }
+        for sub in &joined.subscriptions {
+            self.notify_unsubscribed(joined.realm, *sub, joined.id);
         }
         self.leave_dealer(&joined);
         self.leave_meta(&joined);

@@ -1,0 +1,216 @@
+//! Target `http`: the HTTP request path of a fresh connection ([`handle_request`]: httparse,
+//! routing, the WebSocket upgrade and subprotocol negotiation, the static file service, node
+//! info, redirects).
+//!
+//! Input: 1 byte choosing the transport and WebSocket options, then the bytes read so far.
+//!
+//! Invariants: no panic; `Incomplete` only while the head fits in [`MAX_HEAD`]; an upgrade
+//! consumes no more than it was given, answers `101` with a well-formed head, a
+//! `Sec-WebSocket-Accept` and a serializer the endpoint offers; every other answer is a
+//! well-formed HTTP/1.1 response (parsed back with httparse) with `Connection: close` and a
+//! `Content-Length` equal to the body sent; and no response ever carries a byte of the file
+//! beside (outside) the static directory.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use ferrobar::codec::Serializer;
+use ferrobar::config::{
+    PathService, StaticService, TransportKind, UniversalService, WebService, WebSocketOptions,
+    WebSocketService,
+};
+use ferrobar::transport::http::{handle_request, HttpContext, HttpOutcome, NodeInfo, MAX_HEAD};
+
+/// In the file next to the static directory; must never appear in a response.
+pub const SECRET: &str = "FERROBAR-FUZZ-SECRET-7f3a";
+
+/// A directory tree made once per process:
+/// `<tmp>/ferrobar-fuzz-http-<pid>/{secret.txt, web/index.html, web/sub/a.txt}`.
+fn fixture() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = std::env::temp_dir().join(format!("ferrobar-fuzz-http-{}", std::process::id()));
+        let web = root.join("web");
+        std::fs::create_dir_all(web.join("sub")).expect("create the fixture directory");
+        std::fs::write(root.join("secret.txt"), SECRET).expect("write secret.txt");
+        std::fs::write(web.join("index.html"), "<p>index</p>").expect("write index.html");
+        std::fs::write(web.join("sub").join("a.txt"), "a").expect("write a.txt");
+        web
+    })
+}
+
+fn ws_service(choice: u8) -> WebSocketService {
+    let serializers = match choice % 4 {
+        0 => vec![Serializer::Cbor, Serializer::MsgPack, Serializer::Json],
+        1 => vec![Serializer::Json],
+        2 => vec![Serializer::MsgPack, Serializer::Cbor],
+        _ => vec![],
+    };
+    let mut options = WebSocketOptions {
+        require_websocket_subprotocol: choice & 4 != 0,
+        enable_webstatus: choice & 8 != 0,
+        allow_null_origin: choice & 16 != 0,
+        ..WebSocketOptions::default()
+    };
+    if choice & 32 != 0 {
+        options.allowed_origins = vec![
+            "https://*.example.com".into(),
+            "http://localhost:*".into(),
+            "*a*b*c*".into(),
+        ];
+    } else if choice & 64 != 0 {
+        options.allowed_origins = vec!["*".into()];
+    }
+    WebSocketService {
+        serializers,
+        options,
+    }
+}
+
+fn web_service(choice: u8) -> WebService {
+    let directory = fixture().clone();
+    let static_service = |listing: bool| {
+        PathService::Static(StaticService {
+            directory: directory.clone(),
+            enable_directory_listing: listing,
+            default_file: None,
+            cache_timeout: Some(60),
+            mime_types: vec![(".txt".into(), "text/x-fuzz".into())],
+        })
+    };
+    WebService {
+        root: Some(static_service(choice & 128 != 0)),
+        paths: vec![
+            ("ws".into(), PathService::WebSocket(ws_service(choice))),
+            ("info".into(), PathService::NodeInfo),
+            ("json".into(), PathService::Json("{\"a\": 1}".into())),
+            (
+                "go".into(),
+                PathService::Redirect("https://example.com/\r\nX-Injected: 1".into()),
+            ),
+            ("none".into(), PathService::NotFound),
+            (
+                "nested".into(),
+                PathService::Path(Box::new(WebService {
+                    root: Some(static_service(true)),
+                    paths: vec![(
+                        "ws".into(),
+                        PathService::WebSocket(ws_service(choice.rotate_left(3))),
+                    )],
+                })),
+            ),
+        ],
+    }
+}
+
+fn node() -> NodeInfo {
+    NodeInfo {
+        version: "0.0.0-fuzz",
+        node_id: "fuzz-<node>&\"".into(),
+        started: SystemTime::UNIX_EPOCH,
+        pid: 1,
+        shards: 2,
+        workers: vec!["worker001".into()],
+        realms: vec!["realm1".into(), "<script>".into()],
+        transports: vec!["transport001 web tcp/8080".into()],
+    }
+}
+
+/// Runs one input; see the module docs.
+pub fn run(data: &[u8]) {
+    let Some((&choice, buf)) = data.split_first() else {
+        return;
+    };
+    let transport = match choice % 3 {
+        0 => TransportKind::Web(web_service(choice)),
+        1 => TransportKind::WebSocket(ws_service(choice / 3)),
+        _ => TransportKind::Universal(UniversalService {
+            rawsocket: None,
+            web: web_service(choice / 3),
+        }),
+    };
+    let node = node();
+    let ctx = HttpContext {
+        transport: &transport,
+        node: &node,
+        peer: "127.0.0.1:1",
+    };
+    match handle_request(buf, &ctx) {
+        HttpOutcome::Incomplete => assert!(buf.len() <= MAX_HEAD, "Incomplete past MAX_HEAD"),
+        HttpOutcome::Upgrade {
+            serializer,
+            response,
+            consumed,
+            options: _,
+        } => {
+            assert!(consumed > 0 && consumed <= buf.len(), "consumed {consumed}");
+            assert!(response.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+            let (status, headers, body) = parse_response(&response);
+            assert_eq!(status, 101);
+            assert!(body.is_empty(), "a 101 with a body");
+            assert!(header(&headers, "sec-websocket-accept").is_some());
+            if let Some(p) = header(&headers, "sec-websocket-protocol") {
+                assert_eq!(p, serializer.subprotocol());
+            }
+            let offered = match &transport {
+                TransportKind::WebSocket(ws) => ws.serializers.contains(&serializer),
+                _ => true,
+            };
+            assert!(offered, "negotiated {serializer:?}, which is not offered");
+        }
+        HttpOutcome::Respond { response } => {
+            let text = String::from_utf8_lossy(&response);
+            assert!(
+                !text.contains(SECRET),
+                "served the file outside the directory"
+            );
+            let (status, headers, body) = parse_response(&response);
+            assert!((200..600).contains(&status), "status {status}");
+            assert_eq!(header(&headers, "connection"), Some("close"));
+            assert!(header(&headers, "x-injected").is_none(), "header injection");
+            let length: usize = header(&headers, "content-length")
+                .and_then(|v| v.parse().ok())
+                .expect("Content-Length");
+            let mut req_headers = [httparse::EMPTY_HEADER; 64];
+            let mut req = httparse::Request::new(&mut req_headers);
+            let head = req.parse(buf).is_ok() && req.method == Some("HEAD");
+            if head {
+                assert!(body.is_empty(), "a body in a HEAD response");
+            } else {
+                assert_eq!(length, body.len(), "Content-Length is not the body length");
+            }
+        }
+    }
+}
+
+/// Parses a response head with httparse: status, headers (lower-cased name, value), body.
+fn parse_response(response: &[u8]) -> (u16, Vec<(String, String)>, &[u8]) {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut headers);
+    let len = match parsed.parse(response) {
+        Ok(httparse::Status::Complete(n)) => n,
+        other => panic!(
+            "not a complete HTTP response ({other:?}): {:?}",
+            String::from_utf8_lossy(response)
+        ),
+    };
+    let headers = parsed
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect();
+    (parsed.code.unwrap_or(0), headers, &response[len..])
+}
+
+fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}

@@ -1,0 +1,1263 @@
+//! Target `session`: arbitrary message sequences fed to the router core, through its public
+//! API only.
+//!
+//! Two [`Core`]s (two shards) are wired by in-memory mailboxes, as the shard shell wires them.
+//! The input is a program over a few connection slots: open a connection (shard, serializer,
+//! anonymous role), close it, send it raw bytes (decoded with its serializer as the shell
+//! does), send it a message built from the input (HELLO, SUBSCRIBE, PUBLISH with filters,
+//! REGISTER with invocation policies, CALL with timeouts and progress, CANCEL, YIELD and ERROR
+//! answering the invocations it received, meta API calls, messages only a router may send...),
+//! report it malformed, deliver one piece of shard mail (the input picks which mailbox, so
+//! delivery interleaves adversarially while each mailbox stays FIFO, as the real rings are), or
+//! advance the clock (call timeouts, HELLO timeouts).
+//!
+//! Invariants, checked after every step:
+//! - no panic (and the core's own `debug_assert!`s hold: the fuzz build keeps them on);
+//! - every frame the core sends decodes with the serializer of the connection it is for, and
+//!   is a message a router may send;
+//! - no frame, `Close` or anything else for a connection the shell reported closed, none for a
+//!   connection the core never saw, none for a connection after the core's own `Close` of it,
+//!   and none from a shard for a connection that lives on another one;
+//! - shard mail only goes to a shard that exists, and all mail settles (no endless ping-pong).
+//!
+//! And at the end, after every connection is closed, all mail delivered and the clock moved
+//! past every timeout: no session remains on any shard; a fresh session on each shard finds,
+//! through the meta API, exactly the two checker sessions and no subscription or registration
+//! in the realm; it can subscribe to and register each test URI (nothing is left registered),
+//! and a publication and a call reach exactly the fresh sessions (nothing left subscribed or
+//! registered on any shard's local tables, or the frame would go to a dead connection); the
+//! realm with `max_sessions = 2` admits two new sessions (its counter came back to zero).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use ferrobar::auth::FailureTracker;
+use ferrobar::codec::Serializer;
+use ferrobar::config::{
+    Allow, AnonymousAuth, AuthConfig, AuthMethodConfig, Authenticator, Disclose, HistoryRule,
+    Permission, RealmConfig, RoleConfig, StoreConfig, TicketPrincipal, TicketPrincipals,
+};
+use ferrobar::router::{ConnId, Core, CoreConfig, Output, ShardMsg, TransportInfo};
+use ferrobar::wamp::id::MAX_ID;
+use ferrobar::wamp::uri::{MatchPolicy, UriCheck};
+use ferrobar::wamp::{Dict, Message, Payload, Value};
+
+use super::Input;
+
+/// Shards (cores) in the simulation.
+pub const SHARDS: usize = 2;
+/// Connection slots the program addresses.
+const SLOTS: usize = 6;
+/// Most program steps per input (keeps every execution short).
+const MAX_STEPS: usize = 400;
+/// Most shard messages delivered while settling before the mail is declared a storm.
+const MAIL_LIMIT: usize = 200_000;
+
+const SERIALIZERS: [Serializer; 3] = [Serializer::Json, Serializer::MsgPack, Serializer::Cbor];
+
+/// Topic and procedure URIs the program picks from (valid, invalid, patterns, reserved).
+const URIS: &[&str] = &[
+    "com.a",
+    "com.a.b",
+    "com.a.c",
+    "com",
+    "com..c",
+    "com.a.",
+    "x.y",
+    "",
+    "com.A b",
+    "wamp.session.on_join",
+    "wamp.session.on_leave",
+    "wamp.subscription.on_create",
+    "wamp.subscription.on_subscribe",
+    "wamp.subscription.on_delete",
+    "wamp.registration.on_register",
+    "wamp.registration.on_create",
+    "com.auth",
+];
+
+/// Meta procedures (and a reserved one that is not).
+const META: &[&str] = &[
+    "wamp.session.count",
+    "wamp.session.list",
+    "wamp.session.get",
+    "wamp.session.kill",
+    "wamp.session.kill_by_authid",
+    "wamp.session.kill_by_authrole",
+    "wamp.session.kill_all",
+    "wamp.session.add_testament",
+    "wamp.session.flush_testaments",
+    "wamp.subscription.list",
+    "wamp.subscription.lookup",
+    "wamp.subscription.match",
+    "wamp.subscription.get",
+    "wamp.subscription.list_subscribers",
+    "wamp.subscription.count_subscribers",
+    "wamp.subscription.remove_subscriber",
+    "wamp.subscription.get_events",
+    "wamp.registration.list",
+    "wamp.registration.lookup",
+    "wamp.registration.match",
+    "wamp.registration.get",
+    "wamp.registration.list_callees",
+    "wamp.registration.count_callees",
+    "wamp.registration.remove_callee",
+    "wamp.nope",
+];
+
+/// URIs the end-of-run check subscribes to, publishes to, registers and calls.
+const CHECK_URIS: &[&str] = &["com.a", "com.a.b", "com.a.c", "com", "x.y"];
+
+const ALL: Allow = Allow {
+    call: true,
+    register: true,
+    publish: true,
+    subscribe: true,
+};
+
+fn perm(uri: &str, match_policy: MatchPolicy, allow: Allow, disclose: Disclose) -> Permission {
+    Permission {
+        uri: uri.into(),
+        match_policy,
+        allow,
+        disclose,
+        cache: false,
+    }
+}
+
+/// `realm1`: everything allowed to roles `anonymous` and `trusted` (who also sees reserved
+/// URIs in the meta API), meta API on, an event history. `realm2`: strict URIs, a few narrow
+/// permissions with forced disclosure, no meta API, at most 2 sessions.
+pub fn realms() -> Vec<RealmConfig> {
+    let everything = vec![perm("", MatchPolicy::Prefix, ALL, Disclose::default())];
+    let realm1 = RealmConfig {
+        name: "realm1".into(),
+        roles: vec![
+            RoleConfig {
+                name: "anonymous".into(),
+                permissions: everything.clone(),
+            },
+            RoleConfig {
+                name: "trusted".into(),
+                permissions: everything,
+            },
+        ],
+        uri_check: UriCheck::Loose,
+        enable_meta_api: true,
+        max_sessions: None,
+        store: Some(StoreConfig {
+            limit: 3,
+            event_history: vec![
+                HistoryRule {
+                    uri: "com.a".into(),
+                    match_policy: MatchPolicy::Exact,
+                    limit: 2,
+                },
+                HistoryRule {
+                    uri: "com".into(),
+                    match_policy: MatchPolicy::Prefix,
+                    limit: 3,
+                },
+            ],
+        }),
+    };
+    let pubsub = Allow {
+        subscribe: true,
+        publish: true,
+        ..Allow::default()
+    };
+    let rpc = Allow {
+        call: true,
+        register: true,
+        ..Allow::default()
+    };
+    let realm2 = RealmConfig {
+        name: "realm2".into(),
+        roles: vec![RoleConfig {
+            name: "anonymous".into(),
+            permissions: vec![
+                perm(
+                    "com.a",
+                    MatchPolicy::Prefix,
+                    pubsub,
+                    Disclose {
+                        caller: false,
+                        publisher: true,
+                    },
+                ),
+                perm(
+                    "com.a.b",
+                    MatchPolicy::Exact,
+                    rpc,
+                    Disclose {
+                        caller: true,
+                        publisher: false,
+                    },
+                ),
+                perm("com..c", MatchPolicy::Wildcard, ALL, Disclose::default()),
+            ],
+        }],
+        uri_check: UriCheck::Strict,
+        enable_meta_api: false,
+        max_sessions: Some(2),
+        store: None,
+    };
+    vec![realm1, realm2]
+}
+
+/// The core configuration of shard `shard` of `shards` (kept in one place: the struct grows).
+pub fn core_config(
+    shard: usize,
+    shards: usize,
+    realms: &[RealmConfig],
+    start: Instant,
+    realm_sessions: &Arc<[AtomicUsize]>,
+    throttle: &Arc<Mutex<FailureTracker>>,
+) -> CoreConfig {
+    CoreConfig {
+        shard,
+        shards,
+        realms: realms.to_vec(),
+        node_id: "fuzz".into(),
+        worker_id: "worker001".into(),
+        pid: 1,
+        seed: 7 + shard as u64,
+        start,
+        hello_timeout: Duration::from_secs(10),
+        crypto_seed: [7; 32],
+        throttle: Arc::clone(throttle),
+        node_key: None,
+        max_pending_calls: 4,
+        realm_sessions: Arc::clone(realm_sessions),
+    }
+}
+
+/// The authentication a connection's transport is configured with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Static anonymous, role `anonymous`.
+    Anonymous,
+    /// Static anonymous, role `trusted`.
+    Trusted,
+    /// Static anonymous with a role no realm has.
+    NoSuchRole,
+    /// Static ticket: authid `joe`, ticket `secret`, role `anonymous`; and static anonymous.
+    Ticket,
+    /// Dynamic anonymous: the router calls `com.auth` (which a fuzzed session may register).
+    Dynamic,
+}
+
+const AUTHS: [Auth; 6] = [
+    Auth::Anonymous,
+    Auth::Anonymous,
+    Auth::Trusted,
+    Auth::NoSuchRole,
+    Auth::Ticket,
+    Auth::Dynamic,
+];
+
+impl Auth {
+    fn config(self) -> AuthConfig {
+        let anonymous = |role: &str| {
+            AuthMethodConfig::Anonymous(Authenticator::Static(AnonymousAuth {
+                role: role.into(),
+                ..AnonymousAuth::default()
+            }))
+        };
+        let methods = match self {
+            Auth::Anonymous => vec![anonymous("anonymous")],
+            Auth::Trusted => vec![anonymous("trusted")],
+            Auth::NoSuchRole => vec![anonymous("nobody")],
+            Auth::Ticket => vec![
+                anonymous("anonymous"),
+                AuthMethodConfig::Ticket(Authenticator::Static(TicketPrincipals(vec![(
+                    "joe".into(),
+                    TicketPrincipal {
+                        ticket: "secret".into(),
+                        role: "anonymous".into(),
+                        realm: None,
+                    },
+                )]))),
+            ],
+            Auth::Dynamic => vec![AuthMethodConfig::Anonymous(Authenticator::Dynamic {
+                procedure: "com.auth".into(),
+                realm: Some("realm1".into()),
+                role: None,
+                default_role: Some("anonymous".into()),
+            })],
+        };
+        AuthConfig { methods }
+    }
+}
+
+/// What the shell tells the core about a new connection (kept in one place: the struct grows).
+pub fn transport_info(serializer: Serializer, auth: AuthConfig) -> TransportInfo {
+    TransportInfo {
+        serializer,
+        peer: "tcp4:127.0.0.1:1".into(),
+        auth: Arc::new(auth),
+        client_cert_sha1: None,
+        channel_id: None,
+        kind: "websocket",
+    }
+}
+
+#[derive(Debug)]
+struct Conn {
+    shard: usize,
+    serializer: Serializer,
+    /// The core sent `Close` for it; the shell ignores its input until it reports it closed.
+    closing: bool,
+}
+
+/// The shell side of the simulation: cores, mailboxes, connections and what they received.
+pub struct Sim {
+    base: Instant,
+    elapsed: Duration,
+    cores: Vec<Core>,
+    /// `mail[from][to]`
+    mail: Vec<Vec<VecDeque<ShardMsg>>>,
+    slots: [Option<ConnId>; SLOTS],
+    /// Connections opened and not reported closed.
+    conns: HashMap<ConnId, Conn>,
+    /// Connections reported closed, with their serializer (ids are never reused).
+    dead: HashMap<ConnId, Serializer>,
+    next_conn: u64,
+    /// Ids seen in the router's messages (sessions, subscriptions, registrations, ...).
+    ids: Vec<u64>,
+    /// INVOCATION / INTERRUPT request ids each connection received.
+    invocations: Vec<(ConnId, u64)>,
+    /// Decoded frames per connection, kept for the end-of-run check only.
+    inbox: HashMap<ConnId, VecDeque<Message>>,
+    record: bool,
+}
+
+impl Default for Sim {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sim {
+    /// Two fresh cores with [`realms`].
+    pub fn new() -> Self {
+        let realms = realms();
+        let base = Instant::now();
+        let realm_sessions: Arc<[AtomicUsize]> =
+            realms.iter().map(|_| AtomicUsize::new(0)).collect();
+        let throttle = Arc::new(Mutex::new(FailureTracker::default()));
+        Sim {
+            base,
+            elapsed: Duration::ZERO,
+            cores: (0..SHARDS)
+                .map(|s| {
+                    Core::new(core_config(
+                        s,
+                        SHARDS,
+                        &realms,
+                        base,
+                        &realm_sessions,
+                        &throttle,
+                    ))
+                })
+                .collect(),
+            mail: (0..SHARDS)
+                .map(|_| (0..SHARDS).map(|_| VecDeque::new()).collect())
+                .collect(),
+            slots: [None; SLOTS],
+            conns: HashMap::new(),
+            dead: HashMap::new(),
+            next_conn: 1,
+            ids: Vec::new(),
+            invocations: Vec::new(),
+            inbox: HashMap::new(),
+            record: false,
+        }
+    }
+
+    // ----- the shell -----
+
+    /// Carries out everything shard `shard` asked for, checking each output.
+    fn drain(&mut self, shard: usize) {
+        while let Some(out) = self.cores[shard].poll_output() {
+            match out {
+                Output::Send { conn, frame } => self.frame(shard, conn, &frame),
+                Output::SendMany { conns, frame } => {
+                    let unique: HashSet<&ConnId> = conns.iter().collect();
+                    assert_eq!(
+                        unique.len(),
+                        conns.len(),
+                        "SendMany names a connection twice"
+                    );
+                    for conn in conns {
+                        self.frame(shard, conn, &frame);
+                    }
+                }
+                Output::Close { conn } => {
+                    assert!(!self.dead.contains_key(&conn), "Close for closed {conn:?}");
+                    let c = self
+                        .conns
+                        .get_mut(&conn)
+                        .unwrap_or_else(|| panic!("Close for unknown {conn:?}"));
+                    assert_eq!(c.shard, shard, "Close from shard {shard} for {conn:?}");
+                    c.closing = true;
+                }
+                Output::ToShard { shard: to, msg } => {
+                    assert!(to < SHARDS, "mail for shard {to} of {SHARDS}");
+                    self.mail[shard][to].push_back(msg);
+                }
+            }
+        }
+    }
+
+    fn frame(&mut self, shard: usize, conn: ConnId, frame: &[u8]) {
+        if let Some(serializer) = self.dead.get(&conn) {
+            let msg = serializer.decode(&mut frame.to_vec());
+            panic!("frame for {conn:?} after the shell reported it closed: {msg:?}");
+        }
+        let c = self
+            .conns
+            .get(&conn)
+            .unwrap_or_else(|| panic!("frame for unknown {conn:?}"));
+        assert_eq!(c.shard, shard, "frame from shard {shard} for {conn:?}");
+        let mut bytes = frame.to_vec();
+        let msg = c.serializer.decode(&mut bytes).unwrap_or_else(|e| {
+            panic!(
+                "undecodable {:?} frame for {conn:?}: {e}: {:?}",
+                c.serializer,
+                String::from_utf8_lossy(frame)
+            )
+        });
+        assert!(
+            !c.closing,
+            "frame for {conn:?} after the core closed it: {msg:?}"
+        );
+        if trace() {
+            eprintln!("shard {shard} -> {conn:?}: {msg:?}");
+        }
+        self.harvest(conn, &msg);
+        if self.record {
+            self.inbox.entry(conn).or_default().push_back(msg);
+        }
+    }
+
+    /// Remembers ids from a router message; panics on a message a router never sends.
+    fn harvest(&mut self, conn: ConnId, msg: &Message) {
+        let mut keep = |id: u64| {
+            if self.ids.len() >= 32 {
+                self.ids.remove(0);
+            }
+            self.ids.push(id);
+        };
+        match msg {
+            Message::Welcome { session, .. } => {
+                assert!((1..=MAX_ID).contains(session), "session id {session}");
+                keep(*session);
+            }
+            Message::Subscribed { subscription, .. } => keep(*subscription),
+            Message::Registered { registration, .. } => keep(*registration),
+            Message::Published { publication, .. } => keep(*publication),
+            Message::Event {
+                subscription,
+                publication,
+                ..
+            } => {
+                keep(*subscription);
+                keep(*publication);
+            }
+            Message::Invocation {
+                request,
+                registration,
+                ..
+            } => {
+                keep(*registration);
+                self.remember_invocation(conn, *request);
+            }
+            Message::Interrupt { request, .. } => self.remember_invocation(conn, *request),
+            Message::Abort { .. }
+            | Message::Goodbye { .. }
+            | Message::Challenge { .. }
+            | Message::Error { .. }
+            | Message::Unsubscribed { .. }
+            | Message::Unregistered { .. }
+            | Message::Result { .. } => {}
+            other => panic!("the router sent a client message: {other:?}"),
+        }
+    }
+
+    fn remember_invocation(&mut self, conn: ConnId, request: u64) {
+        if self.invocations.len() >= 32 {
+            self.invocations.remove(0);
+        }
+        self.invocations.push((conn, request));
+    }
+
+    fn open(&mut self, shard: usize, serializer: Serializer, auth: Auth) -> ConnId {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let info = transport_info(serializer, auth.config());
+        self.cores[shard].handle_open(conn, info);
+        self.conns.insert(
+            conn,
+            Conn {
+                shard,
+                serializer,
+                closing: false,
+            },
+        );
+        self.drain(shard);
+        conn
+    }
+
+    fn close(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        self.dead.insert(conn, c.serializer);
+        self.cores[c.shard].handle_closed(conn);
+        self.drain(c.shard);
+    }
+
+    /// Bytes from the peer, as the shell hands them over: decoded, or reported malformed.
+    fn bytes(&mut self, conn: ConnId, data: &mut [u8]) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if c.closing {
+            return;
+        }
+        let shard = c.shard;
+        match c.serializer.decode(data) {
+            Ok(msg) => self.cores[shard].handle_message(conn, msg),
+            Err(e) => self.cores[shard].handle_malformed(conn, &e.to_string()),
+        }
+        self.drain(shard);
+    }
+
+    /// A message from the peer, through its serializer's encoder and decoder.
+    fn send(&mut self, conn: ConnId, msg: &Message) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let mut wire = Vec::new();
+        c.serializer.encode(msg, &mut wire);
+        self.bytes(conn, &mut wire);
+    }
+
+    fn deliver(&mut self, from: usize, to: usize) -> bool {
+        let Some(msg) = self.mail[from][to].pop_front() else {
+            return false;
+        };
+        self.cores[to].handle_shard(msg);
+        self.drain(to);
+        true
+    }
+
+    /// Delivers all mail, the mailbox of each step chosen by `choose` among the non-empty ones.
+    fn settle_with(&mut self, mut choose: impl FnMut(usize) -> usize) {
+        let mut delivered = 0usize;
+        loop {
+            let pairs: Vec<(usize, usize)> = (0..SHARDS)
+                .flat_map(|f| (0..SHARDS).map(move |t| (f, t)))
+                .filter(|&(f, t)| !self.mail[f][t].is_empty())
+                .collect();
+            if pairs.is_empty() {
+                return;
+            }
+            let (from, to) = pairs[choose(pairs.len()) % pairs.len()];
+            self.deliver(from, to);
+            delivered += 1;
+            assert!(delivered < MAIL_LIMIT, "shard mail does not settle");
+        }
+    }
+
+    fn settle(&mut self) {
+        let mut turn = 0usize;
+        self.settle_with(|n| {
+            turn += 1;
+            turn % n
+        });
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.elapsed += by;
+        for shard in 0..SHARDS {
+            self.cores[shard].handle_tick(
+                self.base + self.elapsed,
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000) + self.elapsed,
+            );
+            self.drain(shard);
+        }
+    }
+
+    // ----- the program -----
+
+    /// Runs the program in `input`.
+    pub fn run_program(&mut self, input: &mut Input<'_>) {
+        let mut steps = 0;
+        while !input.is_empty() && steps < MAX_STEPS {
+            steps += 1;
+            let op = input.u8();
+            if trace() {
+                eprintln!("step {steps}: op {:#04x}", op);
+            }
+            let slot = usize::from(op >> 4) % SLOTS;
+            match op & 0x0f {
+                0 | 1 => {
+                    if self.slots[slot].is_none() {
+                        let shard = if op & 0x80 != 0 { 1 } else { slot % SHARDS };
+                        let serializer = input.pick(&SERIALIZERS);
+                        let auth = input.pick(&AUTHS);
+                        self.slots[slot] = Some(self.open(shard, serializer, auth));
+                    }
+                }
+                2 => {
+                    if let Some(conn) = self.slots[slot].take() {
+                        self.close(conn);
+                    }
+                }
+                3 => {
+                    let len = input.below(64);
+                    let mut data = input.take(len).to_vec();
+                    if let Some(conn) = self.slots[slot] {
+                        self.bytes(conn, &mut data);
+                    }
+                }
+                4..=9 => {
+                    if let Some(conn) = self.slots[slot] {
+                        let msg = self.build(input, conn);
+                        self.send(conn, &msg);
+                    }
+                }
+                10 | 11 => {
+                    let from = input.below(SHARDS);
+                    let to = input.below(SHARDS);
+                    self.deliver(from, to);
+                }
+                12 => {
+                    // Deliver everything, in an order drawn from one seed byte.
+                    let mut state = u32::from(input.u8()) | 1;
+                    self.settle_with(|n| {
+                        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                        (state >> 16) as usize % n
+                    });
+                }
+                13 => {
+                    let by = input.pick(&[0u64, 1, 100, 999, 5_000, 10_001, 60_000, 3_600_000]);
+                    self.advance(Duration::from_millis(by));
+                }
+                14 => {
+                    if let Some(conn) = self.slots[slot] {
+                        if let Some(c) = self.conns.get(&conn) {
+                            if !c.closing {
+                                let shard = c.shard;
+                                self.cores[shard].handle_malformed(conn, "fuzz: malformed");
+                                self.drain(shard);
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    // Answer an invocation this slot received.
+                    if let Some(conn) = self.slots[slot] {
+                        let mine: Vec<u64> = self
+                            .invocations
+                            .iter()
+                            .filter(|(c, _)| *c == conn)
+                            .map(|(_, r)| *r)
+                            .collect();
+                        if let Some(&request) = mine.get(input.below(mine.len().max(1))) {
+                            let msg = if input.bool() {
+                                let mut options = Dict::new();
+                                if input.bool() {
+                                    options.insert("progress", true);
+                                }
+                                Message::Yield {
+                                    request,
+                                    options,
+                                    payload: self.payload(input),
+                                }
+                            } else {
+                                Message::Error {
+                                    request_type: 68,
+                                    request,
+                                    details: Dict::new(),
+                                    error: input.pick(&["com.err", "wamp.error.canceled"]).into(),
+                                    payload: self.payload(input),
+                                }
+                            };
+                            self.send(conn, &msg);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn id(&self, input: &mut Input<'_>) -> u64 {
+        if !self.ids.is_empty() && input.bool() {
+            self.ids[input.below(self.ids.len())]
+        } else {
+            input.pick(&[0, 1, 2, MAX_ID, 4_242])
+        }
+    }
+
+    fn request(input: &mut Input<'_>) -> u64 {
+        input.pick(&[1, 2, 3, 4, 5, 0, MAX_ID])
+    }
+
+    fn uri(input: &mut Input<'_>) -> String {
+        let i = input.below(URIS.len() + 1);
+        match URIS.get(i) {
+            Some(u) => (*u).into(),
+            None => {
+                let len = input.below(12);
+                String::from_utf8_lossy(input.take(len)).into_owned()
+            }
+        }
+    }
+
+    fn procedure(input: &mut Input<'_>) -> String {
+        if input.bool() {
+            input.pick(META).into()
+        } else {
+            Self::uri(input)
+        }
+    }
+
+    fn value(&self, input: &mut Input<'_>, depth: usize) -> Value {
+        match input.below(if depth > 1 { 9 } else { 11 }) {
+            0 => Value::Null,
+            1 => Value::Bool(input.bool()),
+            2 => Value::Int(input.u64() as i64),
+            3 => Value::UInt(input.u64() | (1 << 63)),
+            4 => Value::Float(f64::from_bits(input.u64())),
+            5 => Value::Str(
+                input
+                    .pick(&["", "a", "\0AQI=", "\0", "\u{fffd}", "com.a"])
+                    .into(),
+            ),
+            6 => {
+                let len = input.below(8);
+                Value::Bytes(input.take(len).to_vec())
+            }
+            7 | 8 => Value::from(self.id(input)),
+            9 => {
+                let n = input.below(4);
+                Value::List((0..n).map(|_| self.value(input, depth + 1)).collect())
+            }
+            _ => Value::Dict(self.dict(input, depth + 1)),
+        }
+    }
+
+    fn dict(&self, input: &mut Input<'_>, depth: usize) -> Dict {
+        let n = input.below(4);
+        let mut d = Dict::new();
+        for _ in 0..n {
+            let key = input.pick(&["a", "b", "topic", "match", "", "\0x"]);
+            d.insert(key, self.value(input, depth));
+        }
+        d
+    }
+
+    fn payload(&self, input: &mut Input<'_>) -> Payload {
+        match input.below(4) {
+            0 => Payload::empty(),
+            1 => {
+                let n = input.below(4);
+                Payload::args((0..n).map(|_| self.value(input, 0)).collect())
+            }
+            2 => {
+                let first = if input.bool() {
+                    Value::from(self.id(input))
+                } else {
+                    Value::Str(Self::uri(input))
+                };
+                Payload::args(vec![first, self.value(input, 0)])
+            }
+            _ => Payload {
+                args: Some(vec![self.value(input, 0)]),
+                kwargs: Some(self.dict(input, 0)),
+            },
+        }
+    }
+
+    fn id_list(&self, input: &mut Input<'_>) -> Value {
+        let n = input.below(3);
+        Value::List((0..n).map(|_| Value::from(self.id(input))).collect())
+    }
+
+    /// A message for `conn` to send, built from the input.
+    fn build(&mut self, input: &mut Input<'_>, conn: ConnId) -> Message {
+        let request = Self::request(input);
+        let bits = input.u8();
+        let bit = |n: u8| bits & (1 << n) != 0;
+        let policy = ["exact", "prefix", "wildcard", "bogus"][usize::from(bits >> 6)];
+        match input.below(22) {
+            0..=2 => {
+                let mut details = Dict::new();
+                if bit(0) || bit(1) {
+                    let features = Dict::new()
+                        .with("call_canceling", bit(0))
+                        .with("progressive_call_results", bit(1));
+                    let roles =
+                        Dict::new().with("callee", Dict::new().with("features", features.clone()));
+                    details.insert(
+                        "roles",
+                        roles.with("caller", Dict::new().with("features", features)),
+                    );
+                }
+                if bit(2) {
+                    let methods: Vec<Value> = match (bit(3), bit(5)) {
+                        (false, false) => vec!["anonymous".into()],
+                        (true, false) => vec!["ticket".into()],
+                        (true, true) => vec!["ticket".into(), "anonymous".into()],
+                        (false, true) => vec!["wampcra".into(), "cryptosign".into()],
+                    };
+                    details.insert("authmethods", Value::List(methods));
+                }
+                if bit(4) {
+                    details.insert("authid", if bit(5) { "fuzzer" } else { "joe" });
+                }
+                let realm = ["realm1", "realm1", "realm2", "nope"][usize::from(bits >> 6)];
+                Message::Hello {
+                    realm: realm.into(),
+                    details,
+                }
+            }
+            3 => Message::Goodbye {
+                details: Dict::new(),
+                reason: ["wamp.close.normal", "wamp.close.goodbye_and_out", "x", ""]
+                    [usize::from(bits & 3)]
+                .into(),
+            },
+            4 => Message::Abort {
+                details: Dict::new(),
+                reason: "wamp.close.normal".into(),
+            },
+            5 | 6 => {
+                let mut options = Dict::new();
+                if bit(0) {
+                    options.insert("match", policy);
+                }
+                if bit(1) {
+                    options.insert("get_retained", true);
+                }
+                Message::Subscribe {
+                    request,
+                    options,
+                    topic: Self::uri(input),
+                }
+            }
+            7 => Message::Unsubscribe {
+                request,
+                subscription: self.id(input),
+            },
+            8..=10 => {
+                let mut options = Dict::new();
+                if bit(0) {
+                    options.insert("acknowledge", true);
+                }
+                if bit(1) {
+                    options.insert("exclude_me", bit(6));
+                }
+                if bit(2) {
+                    options.insert("exclude", self.id_list(input));
+                }
+                if bit(3) {
+                    options.insert("eligible", self.id_list(input));
+                }
+                if bit(4) {
+                    options.insert("retain", true);
+                }
+                if bit(5) {
+                    options.insert("disclose_me", true);
+                }
+                if bit(7) {
+                    let key = input.pick(&[
+                        "exclude_authrole",
+                        "eligible_authrole",
+                        "exclude_authid",
+                        "eligible_authid",
+                        "ppt_scheme",
+                    ]);
+                    let name = input.pick(&["anonymous", "trusted", "fuzzer"]);
+                    options.insert(key, Value::List(vec![name.into()]));
+                }
+                Message::Publish {
+                    request,
+                    options,
+                    topic: Self::uri(input),
+                    payload: self.payload(input),
+                }
+            }
+            11 | 12 => {
+                let mut options = Dict::new();
+                if bit(0) {
+                    options.insert("match", policy);
+                }
+                if bit(1) {
+                    let invoke =
+                        input.pick(&["single", "roundrobin", "random", "first", "last", "x"]);
+                    options.insert("invoke", invoke);
+                }
+                if bit(2) {
+                    options.insert("force_reregister", true);
+                }
+                if bit(3) {
+                    options.insert("disclose_caller", true);
+                }
+                Message::Register {
+                    request,
+                    options,
+                    procedure: Self::uri(input),
+                }
+            }
+            13 => Message::Unregister {
+                request,
+                registration: self.id(input),
+            },
+            14..=16 => {
+                let mut options = Dict::new();
+                if bit(0) {
+                    let timeout = input.pick(&[0u64, 1, 100, 5_000, MAX_ID]);
+                    options.insert("timeout", timeout);
+                }
+                if bit(1) {
+                    options.insert("receive_progress", true);
+                }
+                if bit(2) {
+                    options.insert("progress", true);
+                }
+                if bit(3) {
+                    options.insert("disclose_me", true);
+                }
+                Message::Call {
+                    request,
+                    options,
+                    procedure: Self::procedure(input),
+                    payload: self.payload(input),
+                }
+            }
+            17 => {
+                let mut options = Dict::new();
+                if bit(0) {
+                    let mode = input.pick(&["skip", "kill", "killnowait", "x"]);
+                    options.insert("mode", mode);
+                }
+                Message::Cancel { request, options }
+            }
+            18 => {
+                let mut options = Dict::new();
+                if bit(0) {
+                    options.insert("progress", true);
+                }
+                Message::Yield {
+                    request: self.invocation_or_id(input, conn),
+                    options,
+                    payload: self.payload(input),
+                }
+            }
+            19 => Message::Error {
+                request_type: input.pick(&[68, 48, 16, 32, 64, 3]),
+                request: self.invocation_or_id(input, conn),
+                details: Dict::new(),
+                error: input.pick(&["com.err", "wamp.error.canceled", ""]).into(),
+                payload: self.payload(input),
+            },
+            20 => Message::Authenticate {
+                signature: if bit(0) { "secret" } else { "x" }.into(),
+                extra: Dict::new(),
+            },
+            // Messages only a router sends: a protocol violation from a client.
+            _ => match bits & 7 {
+                0 => Message::Welcome {
+                    session: 1,
+                    details: Dict::new(),
+                },
+                1 => Message::Event {
+                    subscription: self.id(input),
+                    publication: 1,
+                    details: Dict::new(),
+                    payload: Payload::empty(),
+                },
+                2 => Message::Result {
+                    request,
+                    details: Dict::new(),
+                    payload: Payload::empty(),
+                },
+                3 => Message::Invocation {
+                    request,
+                    registration: self.id(input),
+                    details: Dict::new(),
+                    payload: Payload::empty(),
+                },
+                4 => Message::Interrupt {
+                    request,
+                    options: Dict::new(),
+                },
+                5 => Message::Published {
+                    request,
+                    publication: 1,
+                },
+                6 => Message::Challenge {
+                    method: "ticket".into(),
+                    extra: Dict::new(),
+                },
+                _ => Message::Unsubscribed { request },
+            },
+        }
+    }
+
+    fn invocation_or_id(&self, input: &mut Input<'_>, conn: ConnId) -> u64 {
+        let mine: Vec<u64> = self
+            .invocations
+            .iter()
+            .filter(|(c, _)| *c == conn)
+            .map(|(_, r)| *r)
+            .collect();
+        if !mine.is_empty() && input.bool() {
+            mine[input.below(mine.len())]
+        } else {
+            self.id(input)
+        }
+    }
+
+    // ----- the end-of-run check -----
+
+    /// Closes every connection, delivers all mail, lets every timer fire, and checks that
+    /// nothing was left behind (see the module docs).
+    pub fn check_clean(&mut self) {
+        let mut open: Vec<ConnId> = self.conns.keys().copied().collect();
+        open.sort();
+        for conn in open {
+            self.close(conn);
+        }
+        self.slots = [None; SLOTS];
+        self.settle();
+        self.advance(Duration::from_secs(24 * 3600));
+        self.settle();
+        for (shard, core) in self.cores.iter().enumerate() {
+            assert_eq!(
+                core.stats().sessions,
+                0,
+                "sessions left on shard {shard} after every connection closed"
+            );
+        }
+
+        self.record = true;
+        self.invocations.clear();
+        let a = self.join(0, Serializer::Json, "realm1", Auth::Trusted);
+        let b = self.join(1, Serializer::MsgPack, "realm1", Auth::Trusted);
+
+        let count = self.call(a, "wamp.session.count", vec![]);
+        assert_eq!(
+            count.first().and_then(Value::as_u64),
+            Some(2),
+            "wamp.session.count with two sessions joined: {count:?}"
+        );
+        for list in ["wamp.subscription.list", "wamp.registration.list"] {
+            let result = self.call(a, list, vec![]);
+            let empty = result.first().and_then(Value::as_dict).is_some_and(|d| {
+                d.iter()
+                    .all(|(_, v)| v.as_list().is_some_and(<[Value]>::is_empty))
+            });
+            assert!(empty, "{list} is not empty after everyone left: {result:?}");
+        }
+
+        // Alternate which shard subscribes and registers: both directions are covered, each
+        // URI once (this check runs on every input, so it is kept short).
+        for (i, uri) in CHECK_URIS.iter().enumerate() {
+            if i % 2 == 0 {
+                self.check_uri(a, b, uri);
+            } else {
+                self.check_uri(b, a, uri);
+            }
+        }
+
+        // realm2 admits max_sessions = 2 sessions: its counter is back to zero.
+        let c = self.join(0, Serializer::Cbor, "realm2", Auth::Anonymous);
+        let d = self.join(1, Serializer::Json, "realm2", Auth::Anonymous);
+        for conn in [a, b, c, d] {
+            self.close(conn);
+        }
+        self.settle();
+        for (shard, core) in self.cores.iter().enumerate() {
+            assert_eq!(core.stats().sessions, 0, "checker sessions left on {shard}");
+        }
+    }
+
+    fn join(&mut self, shard: usize, serializer: Serializer, realm: &str, auth: Auth) -> ConnId {
+        let conn = self.open(shard, serializer, auth);
+        let hello = Message::Hello {
+            realm: realm.into(),
+            details: Dict::new(),
+        };
+        self.send(conn, &hello);
+        self.settle();
+        match self.next(conn) {
+            Some(Message::Welcome { .. }) => conn,
+            other => panic!("a fresh session on shard {shard} could not join {realm}: {other:?}"),
+        }
+    }
+
+    fn next(&mut self, conn: ConnId) -> Option<Message> {
+        self.inbox.get_mut(&conn).and_then(VecDeque::pop_front)
+    }
+
+    fn expect_empty(&mut self, conn: ConnId, what: &str) {
+        let left: Vec<Message> = self
+            .inbox
+            .get_mut(&conn)
+            .map(|q| q.drain(..).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{what}: unexpected {left:?}");
+    }
+
+    fn call(&mut self, conn: ConnId, procedure: &str, args: Vec<Value>) -> Vec<Value> {
+        let msg = Message::Call {
+            request: 1,
+            options: Dict::new(),
+            procedure: procedure.into(),
+            payload: Payload::args(args),
+        };
+        self.send(conn, &msg);
+        self.settle();
+        match self.next(conn) {
+            Some(Message::Result {
+                request: 1,
+                payload,
+                ..
+            }) => {
+                self.expect_empty(conn, procedure);
+                payload.args.unwrap_or_default()
+            }
+            other => panic!("{procedure}: expected RESULT, got {other:?}"),
+        }
+    }
+
+    /// `sub` subscribes to and registers `uri`; `pubr` publishes to it and calls it. Exactly
+    /// one EVENT and one INVOCATION arrive, at `sub`.
+    fn check_uri(&mut self, sub: ConnId, pubr: ConnId, uri: &str) {
+        let subscribe = Message::Subscribe {
+            request: 2,
+            options: Dict::new(),
+            topic: uri.into(),
+        };
+        self.send(sub, &subscribe);
+        self.settle();
+        let subscription = match self.next(sub) {
+            Some(Message::Subscribed {
+                request: 2,
+                subscription,
+            }) => subscription,
+            other => panic!("SUBSCRIBE {uri}: {other:?}"),
+        };
+        let publish = Message::Publish {
+            request: 3,
+            options: Dict::new().with("acknowledge", true),
+            topic: uri.into(),
+            payload: Payload::args(vec![Value::from("check")]),
+        };
+        self.send(pubr, &publish);
+        self.settle();
+        assert!(
+            matches!(self.next(pubr), Some(Message::Published { request: 3, .. })),
+            "PUBLISH {uri} not acknowledged"
+        );
+        self.expect_empty(pubr, "publisher after PUBLISHED");
+        match self.next(sub) {
+            Some(Message::Event {
+                subscription: s, ..
+            }) if s == subscription => {}
+            other => panic!("EVENT on {uri}: {other:?}"),
+        }
+        self.expect_empty(sub, "subscriber after one EVENT");
+        self.send(
+            sub,
+            &Message::Unsubscribe {
+                request: 4,
+                subscription,
+            },
+        );
+        self.settle();
+        assert!(
+            matches!(self.next(sub), Some(Message::Unsubscribed { request: 4 })),
+            "UNSUBSCRIBE {uri}"
+        );
+
+        let register = Message::Register {
+            request: 5,
+            options: Dict::new(),
+            procedure: uri.into(),
+        };
+        self.send(sub, &register);
+        self.settle();
+        let registration = match self.next(sub) {
+            Some(Message::Registered {
+                request: 5,
+                registration,
+            }) => registration,
+            other => panic!("REGISTER {uri} after everyone left: {other:?}"),
+        };
+        let call = Message::Call {
+            request: 6,
+            options: Dict::new(),
+            procedure: uri.into(),
+            payload: Payload::empty(),
+        };
+        self.send(pubr, &call);
+        self.settle();
+        let invocation = match self.next(sub) {
+            Some(Message::Invocation {
+                request,
+                registration: r,
+                ..
+            }) if r == registration => request,
+            other => panic!("CALL {uri}: expected INVOCATION, got {other:?}"),
+        };
+        self.send(
+            sub,
+            &Message::Yield {
+                request: invocation,
+                options: Dict::new(),
+                payload: Payload::empty(),
+            },
+        );
+        self.settle();
+        assert!(
+            matches!(self.next(pubr), Some(Message::Result { request: 6, .. })),
+            "CALL {uri}: no RESULT"
+        );
+        self.send(
+            sub,
+            &Message::Unregister {
+                request: 7,
+                registration,
+            },
+        );
+        self.settle();
+        assert!(
+            matches!(self.next(sub), Some(Message::Unregistered { request: 7 })),
+            "UNREGISTER {uri}"
+        );
+        self.expect_empty(sub, "callee");
+        self.expect_empty(pubr, "caller");
+    }
+}
+
+/// `FERROBAR_FUZZ_TRACE=1` prints every frame the cores send (to debug a crash input).
+fn trace() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("FERROBAR_FUZZ_TRACE").is_some())
+}
+
+/// Runs one input: the program, then the end-of-run check.
+pub fn run(data: &[u8]) {
+    let mut sim = Sim::new();
+    let mut input = Input::new(data);
+    sim.run_program(&mut input);
+    sim.check_clean();
+}
