@@ -739,15 +739,7 @@ impl Core {
             .and_then(Value::as_dict)
             .cloned()
             .unwrap_or_default();
-        let scope = kwarg(p, "scope")
-            .and_then(Value::as_str)
-            .unwrap_or("destroyed");
-        if scope != "destroyed" && scope != "detached" {
-            return Err((
-                uris::INVALID_ARGUMENT,
-                "scope must be \"destroyed\" or \"detached\"".into(),
-            ));
-        }
+        let detached = testament_scope(kwarg(p, "scope"))?;
         let joined = self
             .joined(conn)
             .ok_or((uris::INVALID_ARGUMENT, String::new()))?;
@@ -764,7 +756,6 @@ impl Core {
                 format!("session is not authorized to publish to topic \"{topic}\""),
             ));
         }
-        let detached = scope == "detached";
         let testament = Testament {
             topic,
             payload: Payload { args, kwargs },
@@ -779,20 +770,10 @@ impl Core {
     }
 
     fn flush_testaments(&mut self, conn: ConnId, p: &Payload) -> Result<Value, MetaError> {
-        let scope = arg(p, 0)
-            .or_else(|| kwarg(p, "scope"))
-            .and_then(Value::as_str)
-            .unwrap_or("destroyed");
-        if scope != "destroyed" && scope != "detached" {
-            return Err((
-                uris::INVALID_ARGUMENT,
-                "scope must be \"destroyed\" or \"detached\"".into(),
-            ));
-        }
+        let detached = testament_scope(arg(p, 0).or_else(|| kwarg(p, "scope")))?;
         let joined = self
             .joined_mut(conn)
             .ok_or((uris::INVALID_ARGUMENT, String::new()))?;
-        let detached = scope == "detached";
         let before = joined.testaments.len();
         joined.testaments.retain(|t| t.detached != detached);
         Ok(((before - joined.testaments.len()) as u64).into())
@@ -844,6 +825,18 @@ fn history_entry(realm: &str, time_ns: u64, publication: &super::shard_msg::Publ
         entry.insert("authrole", &*p.authrole);
     }
     entry
+}
+
+/// A testament scope: `destroyed` (the default) or `detached`; true for `detached`.
+fn testament_scope(v: Option<&Value>) -> Result<bool, MetaError> {
+    match v.and_then(Value::as_str).unwrap_or("destroyed") {
+        "destroyed" => Ok(false),
+        "detached" => Ok(true),
+        _ => Err((
+            uris::INVALID_ARGUMENT,
+            "scope must be \"destroyed\" or \"detached\"".into(),
+        )),
+    }
 }
 
 fn no_such_session(id: u64) -> MetaError {
