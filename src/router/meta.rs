@@ -67,16 +67,6 @@ pub(crate) struct Catalog {
     subscriptions: HashMap<u64, SubInfo>,
 }
 
-/// A testament: published by the router when its session goes away.
-#[derive(Debug, Clone)]
-pub(crate) struct Testament {
-    topic: String,
-    payload: Payload,
-    options: Dict,
-    /// Scope `detached` (else `destroyed`).
-    detached: bool,
-}
-
 #[derive(Debug)]
 pub(crate) enum MetaMsg {
     Joined {
@@ -152,13 +142,13 @@ pub(super) fn is_meta_procedure(procedure: &str) -> bool {
 }
 
 /// A meta call's failure: error URI and message.
-type MetaError = (&'static str, String);
+pub(super) type MetaError = (&'static str, String);
 
-fn arg(payload: &Payload, i: usize) -> Option<&Value> {
+pub(super) fn arg(payload: &Payload, i: usize) -> Option<&Value> {
     payload.args.as_ref().and_then(|a| a.get(i))
 }
 
-fn kwarg<'a>(payload: &'a Payload, name: &str) -> Option<&'a Value> {
+pub(super) fn kwarg<'a>(payload: &'a Payload, name: &str) -> Option<&'a Value> {
     payload.kwargs.as_ref().and_then(|k| k.get(name))
 }
 
@@ -171,7 +161,11 @@ fn id_arg(payload: &Payload, i: usize, what: &str) -> Result<u64, MetaError> {
     })
 }
 
-fn str_arg<'a>(payload: &'a Payload, i: usize, what: &str) -> Result<&'a str, MetaError> {
+pub(super) fn str_arg<'a>(
+    payload: &'a Payload,
+    i: usize,
+    what: &str,
+) -> Result<&'a str, MetaError> {
     arg(payload, i).and_then(Value::as_str).ok_or_else(|| {
         (
             uris::INVALID_ARGUMENT,
@@ -731,66 +725,9 @@ impl Core {
         }
     }
 
-    fn add_testament(&mut self, conn: ConnId, p: &Payload) -> Result<Value, MetaError> {
-        let topic = str_arg(p, 0, "a topic URI")?.to_owned();
-        let args = arg(p, 1).and_then(Value::as_list).map(<[Value]>::to_vec);
-        let kwargs = arg(p, 2).and_then(Value::as_dict).cloned();
-        let options = kwarg(p, "publish_options")
-            .and_then(Value::as_dict)
-            .cloned()
-            .unwrap_or_default();
-        let detached = testament_scope(kwarg(p, "scope"))?;
-        let joined = self
-            .joined(conn)
-            .ok_or((uris::INVALID_ARGUMENT, String::new()))?;
-        let realm = &self.realms[joined.realm];
-        if !uri::is_valid(&topic, realm.uri_check, MatchPolicy::Exact) {
-            return Err((uris::INVALID_URI, format!("invalid topic URI \"{topic}\"")));
-        }
-        if !realm.roles[joined.role]
-            .authorize(&topic, super::authz::Action::Publish)
-            .allow
-        {
-            return Err((
-                uris::NOT_AUTHORIZED,
-                format!("session is not authorized to publish to topic \"{topic}\""),
-            ));
-        }
-        let testament = Testament {
-            topic,
-            payload: Payload { args, kwargs },
-            options,
-            detached,
-        };
-        if let Some(j) = self.joined_mut(conn) {
-            // Sessions are never detached (no session resumption), so both scopes fire on leave.
-            j.testaments.push(testament);
-        }
-        Ok(Value::Null)
-    }
-
-    fn flush_testaments(&mut self, conn: ConnId, p: &Payload) -> Result<Value, MetaError> {
-        let detached = testament_scope(arg(p, 0).or_else(|| kwarg(p, "scope")))?;
-        let joined = self
-            .joined_mut(conn)
-            .ok_or((uris::INVALID_ARGUMENT, String::new()))?;
-        let before = joined.testaments.len();
-        joined.testaments.retain(|t| t.detached != detached);
-        Ok(((before - joined.testaments.len()) as u64).into())
-    }
-
     /// Publishes a leaving session's testaments and tells the home shard it left.
     pub(super) fn leave_meta(&mut self, joined: &Joined) {
-        for t in &joined.testaments {
-            let id = self.ids.next_id();
-            let mut publication = router_publication(joined.realm, id, &t.topic, Vec::new(), None);
-            publication.payload = t.payload.clone();
-            // The testament's publish options apply as they would to a PUBLISH.
-            publication.retain = t.options.get_bool("retain").unwrap_or(false);
-            publication.filter = super::broker::Filter::parse(&t.options).ok().flatten();
-            publication.ppt = super::dealer::ppt_options(&t.options);
-            self.route_publication(publication);
-        }
+        self.publish_testaments(joined);
         self.meta_to_home(
             joined.realm,
             MetaMsg::Left {
@@ -825,18 +762,6 @@ fn history_entry(realm: &str, time_ns: u64, publication: &super::shard_msg::Publ
         entry.insert("authrole", &*p.authrole);
     }
     entry
-}
-
-/// A testament scope: `destroyed` (the default) or `detached`; true for `detached`.
-fn testament_scope(v: Option<&Value>) -> Result<bool, MetaError> {
-    match v.and_then(Value::as_str).unwrap_or("destroyed") {
-        "destroyed" => Ok(false),
-        "detached" => Ok(true),
-        _ => Err((
-            uris::INVALID_ARGUMENT,
-            "scope must be \"destroyed\" or \"detached\"".into(),
-        )),
-    }
 }
 
 fn no_such_session(id: u64) -> MetaError {

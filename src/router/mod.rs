@@ -27,6 +27,7 @@ mod meta;
 mod realm;
 mod session;
 mod shard_msg;
+mod testament;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};

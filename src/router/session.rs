@@ -102,7 +102,7 @@ pub(crate) struct Joined {
     pub(crate) next_invocation: u64,
     pub(crate) features: ClientFeatures,
     /// Published by the router when the session goes away.
-    pub(crate) testaments: Vec<super::meta::Testament>,
+    pub(crate) testaments: Vec<super::testament::Testament>,
 }
 
 /// A session between HELLO and WELCOME.
