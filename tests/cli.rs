@@ -87,7 +87,7 @@ fn check_reports_every_problem_with_its_path() {
         "version": 2,
         "workers": [{
             "type": "router",
-            "realms": [{"name": "realm1", "roles": [{"name": "backend", "authorizer": "com.example.authorize"}]}],
+            "realms": [{"name": "realm1", "roles": [{"name": "backend", "allow-by-default": true}]}],
             "transports": [
                 {"type": "websocket", "endpoint": {"type": "tcp", "port": "abc"}, "auth": {"scram": {"type": "static"}}},
                 {"type": "mqtt", "endpoint": {"type": "tcp", "port": 8081}}
@@ -104,7 +104,7 @@ fn check_reports_every_problem_with_its_path() {
         lines,
         [
             format!("ferrobar: invalid configuration {}/config.json:", dir.s()).as_str(),
-            "workers[0].realms[0].roles[0].authorizer: dynamic authorization ('authorizer') is not supported yet",
+            "workers[0].realms[0].roles[0].allow-by-default: allow-by-default: true is not supported yet",
             r#"workers[0].transports[0].endpoint.port: expected an integer 1..65535 or "$ENV", found "abc""#,
             "workers[0].transports[0].auth.scram: authentication method 'scram' is not supported yet",
             "workers[0].transports[1].type: transport type 'mqtt' is not supported yet",

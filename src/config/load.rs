@@ -261,6 +261,7 @@ pub fn default_node(cbdir: &Path) -> NodeConfig {
                 roles: vec![RoleConfig {
                     name: "anonymous".into(),
                     permissions: vec![allow_all],
+                    authorizer: None,
                 }],
                 uri_check: UriCheck::Loose,
                 enable_meta_api: true,

@@ -69,13 +69,16 @@ pub struct HistoryRule {
     pub limit: usize,
 }
 
-/// A role with static permissions.
-#[derive(Debug, Clone)]
+/// A role: static permissions, or a dynamic authorizer.
+#[derive(Debug, Clone, Default)]
 pub struct RoleConfig {
     /// The role name (`anonymous`, `backend`, ...).
     pub name: String,
-    /// Permissions, in config order.
+    /// Permissions, in config order (unused when `authorizer` is set, as in Crossbar).
     pub permissions: Vec<Permission>,
+    /// `authorizer`: the procedure (on the same realm) that decides each action of the role's
+    /// sessions.
+    pub authorizer: Option<String>,
 }
 
 /// One permission entry of a role.

@@ -1,6 +1,6 @@
 //! Realms, roles and static permissions (`workers[].realms[]`). Authorization is where a
 //! silently ignored key would change security, so everything ferrobar cannot honour here
-//! (dynamic authorizers, payload validation, realm stores, rlinks) is refused by name.
+//! (payload validation, realm stores, rlinks) is refused by name.
 
 use serde_json::{Map, Value};
 
@@ -272,11 +272,22 @@ fn walk_role(w: &mut Walker, v: &Value, path: &str) -> Option<RoleConfig> {
     if name == Some("") {
         w.error(&child(path, "name"), "expected a non-empty role name");
     }
-    if map.contains_key("authorizer") {
-        w.unsupported(
-            &child(path, "authorizer"),
-            "dynamic authorization ('authorizer')",
-        );
+    let authorizer = w.opt_str(map, path, "authorizer").map(str::to_owned);
+    if let Some(a) = &authorizer {
+        if !uri::is_valid(a, UriCheck::Strict, MatchPolicy::Exact) {
+            w.error(
+                &child(path, "authorizer"),
+                format!("invalid authorizer procedure URI \"{a}\""),
+            );
+        }
+        if map.contains_key("permissions") {
+            // Crossbar's dynamic role ignores them too; say so rather than leave a reader
+            // believing they restrict anything.
+            w.warn(
+                &child(path, "permissions"),
+                "ignored: the role's authorizer decides every action",
+            );
+        }
     }
     // allow-by-default would grant every action no permission mentions.
     if w.opt_bool(map, path, "allow-by-default") == Some(true) {
@@ -297,6 +308,7 @@ fn walk_role(w: &mut Walker, v: &Value, path: &str) -> Option<RoleConfig> {
     Some(RoleConfig {
         name: name?.to_string(),
         permissions,
+        authorizer,
     })
 }
 

@@ -102,7 +102,6 @@ fn realm_features_are_refused_by_name() {
     let v = with_realm(
         json!({"name": "realm1", "store": {"type": "memory", "call-queue": []}, "rlinks": [],
         "inventory": {}, "stats": {}, "roles": [
-            {"name": "dyn", "authorizer": "com.example.authorize"},
             {"name": "open", "allow-by-default": true},
             {"name": "checked", "permissions": [{"uri": "com.x", "validate": {"call": "uint8"}}]}]}),
     );
@@ -113,9 +112,40 @@ fn realm_features_are_refused_by_name() {
             "workers[0].realms[0].inventory: the realm type inventory is not supported yet",
             "workers[0].realms[0].rlinks: router-to-router links (rlinks) is not supported yet",
             "workers[0].realms[0].store.call-queue: call queueing ('call-queue') is not supported yet",
-            "workers[0].realms[0].roles[0].authorizer: dynamic authorization ('authorizer') is not supported yet",
-            "workers[0].realms[0].roles[1].allow-by-default: allow-by-default: true is not supported yet",
-            "workers[0].realms[0].roles[2].permissions[0].validate: payload validation ('validate', needs a realm inventory) is not supported yet",
+            "workers[0].realms[0].roles[0].allow-by-default: allow-by-default: true is not supported yet",
+            "workers[0].realms[0].roles[1].permissions[0].validate: payload validation ('validate', needs a realm inventory) is not supported yet",
+        ]
+    );
+}
+
+#[test]
+fn a_dynamic_authorizer_role_is_read_and_checked() {
+    let v = with_realm(json!({"name": "realm1", "roles": [
+        {"name": "user", "authorizer": "com.example.authorize"},
+        {"name": "backend", "permissions": []}]}));
+    let n = super::tests::ok(&v);
+    let roles = &n.routers[0].realms[0].roles;
+    assert_eq!(
+        roles[0].authorizer.as_deref(),
+        Some("com.example.authorize")
+    );
+    assert_eq!(roles[1].authorizer, None);
+
+    let both = with_realm(json!({"name": "realm1", "roles": [
+        {"name": "user", "authorizer": "com.example.authorize",
+         "permissions": [{"uri": "", "match": "prefix", "allow": {"call": true}}]}]}));
+    assert!(notices(&both).iter().any(|n| n.contains(
+        "workers[0].realms[0].roles[0].permissions: ignored: the role's authorizer decides every action"
+    )));
+
+    let bad = with_realm(json!({"name": "realm1", "roles": [
+        {"name": "user", "authorizer": "com..authorize"},
+        {"name": "other", "authorizer": 7}]}));
+    assert_eq!(
+        errors(&bad),
+        [
+            r#"workers[0].realms[0].roles[0].authorizer: invalid authorizer procedure URI "com..authorize""#,
+            "workers[0].realms[0].roles[1].authorizer: expected a string, found 7",
         ]
     );
 }

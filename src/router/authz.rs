@@ -1,12 +1,13 @@
 //! Static authorization from a realm's roles, matched as Crossbar does: an exact permission wins,
 //! then the longest `prefix` permission, then the most specific `wildcard` permission; no match
-//! denies.
+//! denies. A role with an `authorizer` has no static permissions: its sessions' actions are
+//! decided by that procedure (see `authorizer.rs`).
 
 use crate::config::{Allow, Disclose, Permission, RoleConfig};
 use crate::wamp::uri::{wildcard_matches, MatchPolicy};
 
 /// The four actions a permission governs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     Call,
     Register,
@@ -15,6 +16,16 @@ pub enum Action {
 }
 
 impl Action {
+    /// The name a dynamic authorizer is called with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Call => "call",
+            Action::Register => "register",
+            Action::Publish => "publish",
+            Action::Subscribe => "subscribe",
+        }
+    }
+
     fn allowed(self, allow: &Allow) -> bool {
         match self {
             Action::Call => allow.call,
@@ -41,6 +52,8 @@ pub struct Role {
     pub name: std::sync::Arc<str>,
     /// `trusted` is allowed everything, as in Crossbar.
     trusted: bool,
+    /// The procedure that decides this role's actions, if the role is dynamic.
+    pub authorizer: Option<std::sync::Arc<str>>,
     exact: Vec<Permission>,
     /// Sorted longest URI first, so the first hit is the longest prefix.
     prefix: Vec<Permission>,
@@ -59,6 +72,7 @@ impl Role {
             }
         }
         role.prefix.sort_by_key(|p| std::cmp::Reverse(p.uri.len()));
+        role.authorizer = config.authorizer.as_deref().map(Into::into);
         role
     }
 
@@ -73,13 +87,15 @@ impl Role {
         Role {
             name: name.into(),
             trusted: false,
+            authorizer: None,
             exact: Vec::new(),
             prefix: Vec::new(),
             wildcard: Vec::new(),
         }
     }
 
-    /// Decides whether this role may perform `action` on `uri`.
+    /// Decides whether this role may perform `action` on `uri` from its permissions (a dynamic
+    /// role has none: it denies here, and its authorizer decides).
     pub fn authorize(&self, uri: &str, action: Action) -> Decision {
         if self.trusted {
             return Decision {
@@ -154,6 +170,7 @@ mod tests {
                 perm("com..x", MatchPolicy::Wildcard, SUB_ONLY),
                 perm("com.app.pub.", MatchPolicy::Prefix, SUB_ONLY),
             ],
+            authorizer: None,
         });
         assert!(role.authorize("com.app.hello", Action::Publish).allow);
         assert!(!role.authorize("com.app.secret", Action::Subscribe).allow);
@@ -169,6 +186,7 @@ mod tests {
         let role = Role::new(&RoleConfig {
             name: "anonymous".into(),
             permissions: vec![perm("", MatchPolicy::Prefix, ALL)],
+            authorizer: None,
         });
         assert!(role.authorize("anything.at.all", Action::Register).allow);
         assert!(Role::trusted().authorize("x", Action::Call).allow);

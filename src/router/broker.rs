@@ -19,7 +19,7 @@ use crate::wamp::error_uri as uris;
 use crate::wamp::uri::{self, MatchPolicy};
 use crate::wamp::{Dict, Message, MessageType, Payload, Value};
 
-use super::authz::Action;
+use super::authz::{Action, Decision};
 use super::dealer::ppt_options;
 use super::index::PatternIndex;
 use super::realm::Realm;
@@ -186,7 +186,14 @@ impl Filter {
 }
 
 impl Core {
-    pub(super) fn subscribe(&mut self, conn: ConnId, request: u64, options: &Dict, topic: String) {
+    pub(super) fn subscribe(
+        &mut self,
+        conn: ConnId,
+        request: u64,
+        options: &Dict,
+        topic: String,
+        granted: Option<Decision>,
+    ) {
         let Some(joined) = self.joined(conn) else {
             return;
         };
@@ -208,8 +215,10 @@ impl Core {
                 ),
             )),
             Some(_)
-                if !realm.roles[joined.role]
-                    .authorize(&topic, Action::Subscribe)
+                if !granted
+                    .unwrap_or_else(|| {
+                        realm.roles[joined.role].authorize(&topic, Action::Subscribe)
+                    })
                     .allow =>
             {
                 Some((
@@ -459,6 +468,7 @@ impl Core {
         options: &Dict,
         topic: String,
         payload: Payload,
+        granted: Option<Decision>,
     ) {
         let Some(joined) = self.joined(conn) else {
             return;
@@ -467,7 +477,7 @@ impl Core {
         let realm_idx = joined.realm;
         let realm = &self.realms[realm_idx];
         let role = &realm.roles[joined.role];
-        let decision = role.authorize(&topic, Action::Publish);
+        let decision = granted.unwrap_or_else(|| role.authorize(&topic, Action::Publish));
         let filter = Filter::parse(options);
         let refusal = if !uri::is_valid(&topic, realm.uri_check, MatchPolicy::Exact) {
             Some((uris::INVALID_URI, format!("invalid topic URI \"{topic}\"")))

@@ -17,14 +17,21 @@ use super::session::{Authenticating, ClientFeatures, Joined, State};
 use super::shard_msg::Inner;
 use super::{ConnId, Core, REALM_FULL};
 
-/// How long a dynamic authenticator may take before the session is refused.
-const AUTHENTICATOR_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a dynamic authenticator or authorizer may take before the router gives up on it.
+pub(super) const INTERNAL_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A call the router makes itself (to a dynamic authenticator), by internal request id.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct InternalCall {
-    conn: ConnId,
-    session: u64,
+/// A call the router makes itself, by internal request id.
+#[derive(Debug, Clone)]
+pub(crate) enum InternalCall {
+    /// To a dynamic authenticator, for a session being opened.
+    Authenticate { conn: ConnId, session: u64 },
+    /// To a dynamic authorizer, for an action of a joined session.
+    Authorize {
+        conn: ConnId,
+        session: u64,
+        uri: String,
+        action: super::authz::Action,
+    },
 }
 
 impl Core {
@@ -154,17 +161,36 @@ impl Core {
             );
             return self.auth_step(conn, step);
         };
-        self.next_internal_call += 1;
-        let internal = self.next_internal_call;
-        self.internal_calls
-            .insert(internal, InternalCall { conn, session });
+        let internal = self.register_internal_call(InternalCall::Authenticate { conn, session });
         if let Some(State::Authenticating(a)) = self.sessions.get_mut(&conn).map(|s| &mut s.state) {
             a.pending = Some(request.pending);
             a.internal_call = Some(internal);
         }
-        let deadline = self.now + AUTHENTICATOR_TIMEOUT;
+        self.send_internal_call(internal, realm, request.procedure, request.args);
+    }
+
+    /// Books a call the router makes itself, with its deadline; [`Core::send_internal_call`]
+    /// sends it. Two steps, so the caller can record the id before an answer (which may come at
+    /// once) arrives.
+    pub(super) fn register_internal_call(&mut self, call: InternalCall) -> u64 {
+        self.next_internal_call += 1;
+        let internal = self.next_internal_call;
+        self.internal_calls.insert(internal, call);
+        let deadline = self.now + INTERNAL_CALL_TIMEOUT;
         self.timers.push(std::cmp::Reverse((deadline, 0, internal)));
-        let target = self.pick_callee(realm, &request.procedure);
+        internal
+    }
+
+    /// Invokes `procedure` on `realm` as the router (caller session 0); the answer comes back
+    /// to [`Core::internal_call_done`].
+    pub(super) fn send_internal_call(
+        &mut self,
+        internal: u64,
+        realm: usize,
+        procedure: String,
+        args: Vec<Value>,
+    ) {
+        let target = self.pick_callee(realm, &procedure);
         let home = self.home_shard(realm);
         if target.is_none() && home == self.shard {
             return self
@@ -174,7 +200,7 @@ impl Core {
             realm,
             target,
             resolved_remotely: false,
-            procedure: request.procedure,
+            procedure,
             caller_shard: self.shard,
             caller_session: 0,
             caller_request: internal,
@@ -183,7 +209,7 @@ impl Core {
             progress: false,
             timeout_ms: None,
             ppt: Dict::new(),
-            payload: Payload::args(request.args),
+            payload: Payload::args(args),
         };
         let shard = target.map_or(home, |(_, c)| c.shard);
         self.send_to_shard(
@@ -198,12 +224,21 @@ impl Core {
         request: u64,
         result: Result<Value, (String, Option<String>)>,
     ) {
-        let Some(call) = self.internal_calls.remove(&request) else {
-            return;
+        let (conn, session) = match self.internal_calls.remove(&request) {
+            Some(InternalCall::Authenticate { conn, session }) => (conn, session),
+            Some(InternalCall::Authorize {
+                conn,
+                session,
+                uri,
+                action,
+            }) => {
+                return self.authorizer_answered(conn, session, request, &uri, action, result);
+            }
+            None => return,
         };
-        let pending = match self.sessions.get_mut(&call.conn).map(|s| &mut s.state) {
+        let pending = match self.sessions.get_mut(&conn).map(|s| &mut s.state) {
             Some(State::Authenticating(a))
-                if a.session == call.session && a.internal_call == Some(request) =>
+                if a.session == session && a.internal_call == Some(request) =>
             {
                 a.internal_call = None;
                 a.pending.take()
@@ -213,9 +248,12 @@ impl Core {
         let Some(pending) = pending else { return };
         let step = match result {
             Ok(value) => auth::dynamic_result(pending, &value),
+            Err((error, _)) if error == uris::TIMEOUT => {
+                auth::dynamic_error(&error, Some("the authenticator did not answer in time"))
+            }
             Err((error, message)) => auth::dynamic_error(&error, message.as_deref()),
         };
-        self.auth_step(call.conn, step);
+        self.auth_step(conn, step);
     }
 
     /// Authenticated: join the realm and send WELCOME.
@@ -253,12 +291,37 @@ impl Core {
         let Some(session) = self.sessions.get(&conn) else {
             return;
         };
-        let (peer, serializer) = (Arc::clone(&session.peer), session.serializer);
+        let (peer, serializer, kind) =
+            (Arc::clone(&session.peer), session.serializer, session.kind);
         if let Ok(mut t) = self.throttle.lock() {
             t.record_success(auth::peer_host(&peer));
         }
         let authid: Arc<str> = identity.authid.as_str().into();
         let details = self.welcome_details(realm, &identity, &peer);
+        let dynamic = self.realms[realm].roles[role]
+            .authorizer
+            .as_ref()
+            .map(|authorizer| {
+                // Crossbar's `session_details` argument of the authorizer.
+                let mut authorizer_details = Dict::new().with("session", id);
+                for key in [
+                    "authid",
+                    "authrole",
+                    "authmethod",
+                    "authprovider",
+                    "authextra",
+                ] {
+                    if let Some(v) = details.get(key) {
+                        authorizer_details.insert(key, v.clone());
+                    }
+                }
+                let transport = Dict::new().with("type", kind).with("peer", &*peer);
+                let authorizer_details = authorizer_details.with("transport", transport);
+                Box::new(super::authorizer::DynamicAuthz::new(
+                    Arc::clone(authorizer),
+                    authorizer_details,
+                ))
+            });
         if let Some(session) = self.sessions.get_mut(&conn) {
             session.state = State::Established(Box::new(Joined {
                 id,
@@ -272,6 +335,7 @@ impl Core {
                 next_invocation: 0,
                 features,
                 testaments: Vec::new(),
+                dynamic,
             }));
         }
         self.by_session_id.insert(id, conn);

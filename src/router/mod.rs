@@ -17,6 +17,7 @@
 //! of the registration table, and on a miss by the home shard, then goes straight to the
 //! callee's shard; the result goes straight back.
 
+mod authorizer;
 pub mod authz;
 mod broker;
 mod dealer;
@@ -405,7 +406,10 @@ impl Core {
                     &format!("{} received before HELLO", other.message_type().name()),
                 ),
             },
-            State::Established(_) => self.established(conn, msg),
+            State::Established(joined) if joined.dynamic.is_some() => {
+                self.dynamic_message(conn, msg)
+            }
+            State::Established(_) => self.dispatch(conn, msg, None),
         }
     }
 
@@ -509,7 +513,9 @@ impl Core {
             )
     }
 
-    fn established(&mut self, conn: ConnId, msg: Message) {
+    /// Carries out a joined session's message. `granted`: the dynamic authorizer's decision for
+    /// the action it asks (`None`: the role's static permissions decide).
+    fn dispatch(&mut self, conn: ConnId, msg: Message, granted: Option<authz::Decision>) {
         match msg {
             Message::Hello { .. } => {
                 self.protocol_violation(conn, "HELLO received on a session that has already joined")
@@ -538,7 +544,7 @@ impl Core {
                 request,
                 options,
                 topic,
-            } => self.subscribe(conn, request, &options, topic),
+            } => self.subscribe(conn, request, &options, topic, granted),
             Message::Unsubscribe {
                 request,
                 subscription,
@@ -548,12 +554,12 @@ impl Core {
                 options,
                 topic,
                 payload,
-            } => self.publish(conn, request, &options, topic, payload),
+            } => self.publish(conn, request, &options, topic, payload, granted),
             Message::Register {
                 request,
                 options,
                 procedure,
-            } => self.register(conn, request, &options, procedure),
+            } => self.register(conn, request, &options, procedure, granted),
             Message::Unregister {
                 request,
                 registration,
@@ -563,7 +569,7 @@ impl Core {
                 options,
                 procedure,
                 payload,
-            } => self.call(conn, request, &options, procedure, payload),
+            } => self.call(conn, request, &options, procedure, payload, granted),
             Message::Yield {
                 request,
                 options,

@@ -103,6 +103,8 @@ pub(crate) struct Joined {
     pub(crate) features: ClientFeatures,
     /// Published by the router when the session goes away.
     pub(crate) testaments: Vec<super::testament::Testament>,
+    /// Set when the session's role has a dynamic authorizer.
+    pub(crate) dynamic: Option<Box<super::authorizer::DynamicAuthz>>,
 }
 
 /// A session between HELLO and WELCOME.

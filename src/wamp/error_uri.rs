@@ -9,6 +9,7 @@ pub const INVALID_ARGUMENT: &str = "wamp.error.invalid_argument";
 pub const CANCELED: &str = "wamp.error.canceled";
 pub const TIMEOUT: &str = "wamp.error.timeout";
 pub const NOT_AUTHORIZED: &str = "wamp.error.not_authorized";
+pub const AUTHORIZATION_FAILED: &str = "wamp.error.authorization_failed";
 pub const NO_SUCH_REALM: &str = "wamp.error.no_such_realm";
 pub const NO_SUCH_ROLE: &str = "wamp.error.no_such_role";
 pub const PROTOCOL_VIOLATION: &str = "wamp.error.protocol_violation";

@@ -138,10 +138,12 @@ pub fn realms() -> Vec<RealmConfig> {
             RoleConfig {
                 name: "anonymous".into(),
                 permissions: everything.clone(),
+                authorizer: None,
             },
             RoleConfig {
                 name: "trusted".into(),
                 permissions: everything,
+                authorizer: None,
             },
         ],
         uri_check: UriCheck::Loose,
@@ -198,6 +200,7 @@ pub fn realms() -> Vec<RealmConfig> {
                 ),
                 perm("com..c", MatchPolicy::Wildcard, ALL, Disclose::default()),
             ],
+            authorizer: None,
         }],
         uri_check: UriCheck::Strict,
         enable_meta_api: false,

@@ -156,9 +156,8 @@ impl Core {
             }
             self.timers.pop();
             if session == 0 {
-                // The router's own call (a dynamic authenticator) took too long.
-                let msg = Some("the authenticator did not answer in time".to_owned());
-                self.internal_call_done(request, Err((uris::TIMEOUT.to_owned(), msg)));
+                // The router's own call (a dynamic authenticator or authorizer) took too long.
+                self.internal_call_done(request, Err((uris::TIMEOUT.to_owned(), None)));
                 continue;
             }
             let Some(conn) = self.conn_of(session) else {

@@ -21,7 +21,7 @@ use crate::wamp::error_uri as uris;
 use crate::wamp::uri::{self, MatchPolicy};
 use crate::wamp::{Dict, Message, MessageType, Payload, Value};
 
-use super::authz::Action;
+use super::authz::{Action, Decision};
 use super::index::PatternIndex;
 use super::session::{InvocationOrigin, PendingCall};
 use super::shard_msg::{Identity, Inner};
@@ -239,6 +239,7 @@ impl Core {
         request: u64,
         options: &Dict,
         procedure: String,
+        granted: Option<Decision>,
     ) {
         let Some(joined) = self.joined(conn) else {
             return;
@@ -272,10 +273,15 @@ impl Core {
                 uris::INVALID_URI,
                 format!("procedure \"{procedure}\" is in the reserved wamp. namespace"),
             )),
-            _ if !role.authorize(&procedure, Action::Register).allow => Some((
-                uris::NOT_AUTHORIZED,
-                format!("session is not authorized to register procedure \"{procedure}\""),
-            )),
+            _ if !granted
+                .unwrap_or_else(|| role.authorize(&procedure, Action::Register))
+                .allow =>
+            {
+                Some((
+                    uris::NOT_AUTHORIZED,
+                    format!("session is not authorized to register procedure \"{procedure}\""),
+                ))
+            }
             _ => None,
         };
         let (Some(policy), Some(invoke), None) = (policy, invoke, &refusal) else {
@@ -396,6 +402,7 @@ impl Core {
         options: &Dict,
         procedure: String,
         payload: Payload,
+        granted: Option<Decision>,
     ) {
         let Some(joined) = self.joined(conn) else {
             return;
@@ -429,7 +436,7 @@ impl Core {
         let realm_idx = joined.realm;
         let realm = &self.realms[realm_idx];
         let role = &realm.roles[joined.role];
-        let decision = role.authorize(&procedure, Action::Call);
+        let decision = granted.unwrap_or_else(|| role.authorize(&procedure, Action::Call));
         let refusal = if !uri::is_valid(&procedure, realm.uri_check, MatchPolicy::Exact) {
             Some((
                 uris::INVALID_URI,

@@ -11,6 +11,7 @@ use rand::{RngExt, SeedableRng};
 
 use super::*;
 
+mod authorizer;
 mod broker;
 mod dealer;
 mod meta;
@@ -32,6 +33,7 @@ pub(super) fn realm(name: &str, permissions: Vec<Permission>) -> RealmConfig {
         roles: vec![RoleConfig {
             name: "anonymous".into(),
             permissions,
+            authorizer: None,
         }],
         uri_check: UriCheck::Loose,
         enable_meta_api: true,
@@ -133,12 +135,48 @@ impl Net {
     }
 
     pub(super) fn open(&mut self, shard: usize, serializer: Serializer) -> ConnId {
+        self.open_with(shard, serializer, crate::config::AuthConfig::default())
+    }
+
+    /// Opens a connection whose transport authenticates anonymous sessions as `role`, and
+    /// joins `realm` with it.
+    pub(super) fn join_as(&mut self, shard: usize, realm: &str, role: &str) -> ConnId {
+        use crate::config::{AuthConfig, AuthMethodConfig, Authenticator};
+        let auth = AuthConfig {
+            methods: vec![AuthMethodConfig::Anonymous(Authenticator::Static(
+                AnonymousAuth {
+                    role: role.into(),
+                    authid: None,
+                },
+            ))],
+        };
+        let conn = self.open_with(shard, Serializer::Json, auth);
+        let hello = Message::Hello {
+            realm: realm.into(),
+            details: Dict::new(),
+        };
+        self.send(conn, hello);
+        match self.recv(conn) {
+            Some(Message::Welcome { session, .. }) => {
+                self.clients.get_mut(&conn).unwrap().session = session
+            }
+            other => panic!("expected WELCOME, got {other:?}"),
+        }
+        conn
+    }
+
+    fn open_with(
+        &mut self,
+        shard: usize,
+        serializer: Serializer,
+        auth: crate::config::AuthConfig,
+    ) -> ConnId {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         let info = TransportInfo {
             serializer,
             peer: "test".into(),
-            auth: Arc::new(crate::config::AuthConfig::default()),
+            auth: Arc::new(auth),
             client_cert_sha1: None,
             channel_id: None,
             kind: "websocket",
