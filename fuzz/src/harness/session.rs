@@ -128,7 +128,8 @@ fn perm(uri: &str, match_policy: MatchPolicy, allow: Allow, disclose: Disclose) 
 }
 
 /// `realm1`: everything allowed to roles `anonymous` and `trusted` (who also sees reserved
-/// URIs in the meta API), meta API on, an event history. `realm2`: strict URIs, a few narrow
+/// URIs in the meta API), a role `user` decided by the dynamic authorizer `com.auth`, meta API
+/// on, an event history. `realm2`: strict URIs, a few narrow
 /// permissions with forced disclosure, no meta API, at most 2 sessions.
 pub fn realms() -> Vec<RealmConfig> {
     let everything = vec![perm("", MatchPolicy::Prefix, ALL, Disclose::default())];
@@ -144,6 +145,11 @@ pub fn realms() -> Vec<RealmConfig> {
                 name: "trusted".into(),
                 permissions: everything,
                 authorizer: None,
+            },
+            RoleConfig {
+                name: "user".into(),
+                permissions: Vec::new(),
+                authorizer: Some("com.auth".into()),
             },
         ],
         uri_check: UriCheck::Loose,
@@ -250,11 +256,14 @@ pub enum Auth {
     Ticket,
     /// Dynamic anonymous: the router calls `com.auth` (which a fuzzed session may register).
     Dynamic,
+    /// Static anonymous, role `user` of realm1, whose actions the authorizer `com.auth`
+    /// decides (the same procedure: whatever a fuzzed callee answers).
+    Authorized,
 }
 
 const AUTHS: [Auth; 6] = [
     Auth::Anonymous,
-    Auth::Anonymous,
+    Auth::Authorized,
     Auth::Trusted,
     Auth::NoSuchRole,
     Auth::Ticket,
@@ -273,6 +282,7 @@ impl Auth {
             Auth::Anonymous => vec![anonymous("anonymous")],
             Auth::Trusted => vec![anonymous("trusted")],
             Auth::NoSuchRole => vec![anonymous("nobody")],
+            Auth::Authorized => vec![anonymous("user")],
             Auth::Ticket => vec![
                 anonymous("anonymous"),
                 AuthMethodConfig::Ticket(Authenticator::Static(TicketPrincipals(vec![(
