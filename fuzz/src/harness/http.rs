@@ -65,6 +65,7 @@ fn ws_service(choice: u8) -> WebSocketService {
     WebSocketService {
         serializers,
         options,
+        cookie: None,
     }
 }
 
