@@ -12,6 +12,7 @@ use rand::{RngExt, SeedableRng};
 use super::*;
 
 mod broker;
+mod cookie;
 mod dealer;
 mod meta;
 use crate::codec::Serializer;
@@ -142,6 +143,7 @@ impl Net {
             client_cert_sha1: None,
             channel_id: None,
             kind: "websocket",
+            cookie: None,
         };
         self.cores[shard].handle_open(conn, info);
         self.clients.insert(
