@@ -133,6 +133,7 @@ fn core_with_subscribers(subscribers: u64, serializers: &[Serializer]) -> (Core,
                 client_cert_sha1: None,
                 channel_id: None,
                 kind: "websocket",
+                cookie: None,
             },
         );
         core.handle_message(

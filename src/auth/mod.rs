@@ -30,6 +30,9 @@
 //!   client sent its own `challenge`, the router's `pubkey` and `signature` ([`cryptosign`]);
 //!   dynamic: the authenticator returns the `pubkey`.
 //! - `tls`: the TLS client certificate's SHA-1 fingerprint picks the principal; no CHALLENGE.
+//! - `cookie`: no CHALLENGE: a WebSocket connection whose tracking cookie was authenticated
+//!   before (by another method) is welcomed as that identity when the client offers `cookie`
+//!   ([`cookie`] has the store and the rules).
 //!
 //! Failures never say which part was wrong. Where a static principal is unknown, its key not
 //! authorized or its realm not the one asked for, ticket, wampcra and cryptosign still answer
@@ -40,12 +43,15 @@
 //! dynamic authenticator's `realm` reassigns the session's realm, as in Crossbar
 //! ([`Identity::realm`]).
 
+pub mod cookie;
 pub mod cryptosign;
 mod throttle;
 pub mod wampcra;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cookie;
 #[cfg(test)]
 mod tests_dynamic;
 
@@ -183,13 +189,22 @@ pub struct HelloInfo<'a> {
     /// `details.transport` for dynamic authenticators (Crossbar's `TransportDetails.marshal()`:
     /// `peer`, `channel_type`, `http_headers_received`, `peer_cert`, …); left out when `None`.
     pub transport: Option<&'a Dict>,
+    /// The connection's tracking cookie id (a WebSocket service with a `cookie` block). Static
+    /// anonymous authentication without a configured authid uses it as the authid, as
+    /// Crossbar does, unless the transport offers cookie authentication (see [`hello`]).
+    pub cookie_id: Option<&'a str>,
+    /// The authentication remembered on the connection's cookie, as
+    /// [`cookie::CookieSession::for_hello`] gives it: with `cookie` among the client's
+    /// authmethods and the transport's, the session is welcomed as that identity at once.
+    pub cookie: Option<&'a cookie::CookieAuth>,
 }
 
 static EMPTY_DICT: Dict = Dict::new();
 
 impl<'a> HelloInfo<'a> {
     /// The fields read from a HELLO's details; the connection's (`channel_binding`,
-    /// `client_cert_sha1`, `node_key`, `transport`) are left `None` for the caller to set.
+    /// `client_cert_sha1`, `node_key`, `transport`, `cookie_id`, `cookie`) are left `None` for
+    /// the caller to set.
     pub fn from_hello(realm: &'a str, details: &'a Dict, session: u64, timestamp: &'a str) -> Self {
         let authmethods = details
             .get("authmethods")
@@ -208,6 +223,8 @@ impl<'a> HelloInfo<'a> {
             timestamp,
             node_key: None,
             transport: None,
+            cookie_id: None,
+            cookie: None,
         }
     }
 }
@@ -361,12 +378,22 @@ struct CryptosignChallenge {
 /// The answer to a HELLO: the first of the client's authmethods (client order) that the
 /// transport offers decides, as in Crossbar. `rng` must be cryptographically secure (it makes
 /// challenges and random authids).
+///
+/// Cookie authentication comes first, wherever `cookie` sits in the client's list: Crossbar
+/// authenticates the connection by its cookie at the WebSocket upgrade and welcomes a HELLO
+/// offering `cookie` before it looks at any method. When the cookie has no remembered
+/// authentication, `cookie` is skipped like a method the transport lacks.
 pub fn hello(config: &AuthConfig, info: &HelloInfo<'_>, rng: &mut impl rand::CryptoRng) -> Step {
     let offered: Vec<&str> = if info.authmethods.is_empty() {
         vec!["anonymous"]
     } else {
         info.authmethods.clone()
     };
+    if let Some(remembered) = info.cookie {
+        if offered.contains(&"cookie") && config.method("cookie").is_some() {
+            return Step::Welcome(remembered.identity());
+        }
+    }
     for m in &offered {
         if !KNOWN_METHODS.contains(m) {
             return abort(
@@ -379,11 +406,13 @@ pub fn hello(config: &AuthConfig, info: &HelloInfo<'_>, rng: &mut impl rand::Cry
             continue;
         };
         return match method {
-            AuthMethodConfig::Anonymous(a) => anonymous(a, info, rng),
+            AuthMethodConfig::Anonymous(a) => anonymous(a, config, info, rng),
             AuthMethodConfig::Ticket(a) => ticket(a, info),
             AuthMethodConfig::WampCra(a) => wampcra_hello(a, info, rng),
             AuthMethodConfig::Cryptosign(a) => cryptosign_hello(a, info, rng),
             AuthMethodConfig::Tls(a) => tls_hello(a, info),
+            // No remembered authentication (handled above): the client's next method.
+            AuthMethodConfig::Cookie => continue,
         };
     }
     abort(
@@ -398,12 +427,26 @@ pub fn hello(config: &AuthConfig, info: &HelloInfo<'_>, rng: &mut impl rand::Cry
 
 fn anonymous(
     a: &Authenticator<AnonymousAuth>,
+    config: &AuthConfig,
     info: &HelloInfo<'_>,
     rng: &mut impl rand::CryptoRng,
 ) -> Step {
+    // Crossbar gives an anonymous session the cookie id as its authid. Where the cookie also
+    // authenticates (auth.cookie), the id is a credential, and authids are shown to other
+    // sessions (meta API, caller/publisher disclosure): whoever saw it could present the
+    // cookie and, once its owner logs in by another method on it, join as them. There the
+    // authid stays random.
+    let cookie_authid = info
+        .cookie_id
+        .filter(|_| config.method("cookie").is_none())
+        .map(str::to_owned);
     match a {
         Authenticator::Static(a) => Step::Welcome(Identity {
-            authid: a.authid.clone().unwrap_or_else(|| random_authid(rng)),
+            authid: a
+                .authid
+                .clone()
+                .or(cookie_authid)
+                .unwrap_or_else(|| random_authid(rng)),
             authrole: a.role.clone(),
             authmethod: "anonymous",
             authprovider: "static",

@@ -150,6 +150,8 @@ pub(super) fn info<'a>(
         timestamp: TIMESTAMP,
         node_key: None,
         transport: None,
+        cookie_id: None,
+        cookie: None,
     }
 }
 

@@ -1,8 +1,9 @@
 //! The `auth` block of a transport, a WebSocket path or a RawSocket part: the authentication
 //! methods it offers (`anonymous`, `ticket`, `wampcra`, `cryptosign`, `tls`), each `static`
-//! (principals in the config) or `dynamic` (a WAMP procedure decides). What ferrobar does not
-//! have (`scram`, `cookie`, the proxy methods, `function` authenticators, cryptosign trust
-//! roots) is refused by name.
+//! (principals in the config) or `dynamic` (a WAMP procedure decides), and `cookie` (which
+//! has no settings of its own: the service's `cookie` block is read by the transport walker).
+//! What ferrobar does not have (`scram`, the proxy methods, `function` authenticators,
+//! cryptosign trust roots) is refused by name.
 //!
 //! Secrets (`ticket`, `secret`) may come from the environment as `"${NAME}"`, Crossbar's
 //! `maybe_from_env`; unlike Crossbar, an unset variable is an error rather than a literal
@@ -16,7 +17,7 @@ use crate::auth::wampcra;
 use crate::wamp::uri::{self, MatchPolicy, UriCheck};
 
 /// Methods Crossbar has that ferrobar refuses by name.
-const REFUSED: &[&str] = &["scram", "cookie", "anonymous-proxy", "cryptosign-proxy"];
+const REFUSED: &[&str] = &["scram", "anonymous-proxy", "cryptosign-proxy"];
 
 const DYNAMIC_KEYS: &[&str] = &[
     "type",
@@ -51,6 +52,9 @@ pub(crate) fn walk_auth(w: &mut Walker, v: &Value, path: &str) -> AuthConfig {
                 require_client_certificates(w, &mpath);
                 walk_method(w, cfg, &mpath, "tls", walk_tls_principals).map(AuthMethodConfig::Tls)
             }
+            // Crossbar's check_transport_auth_cookie accepts any value (`{}`, `{"type":
+            // "static"}`, ...) and reads none of it.
+            "cookie" => Some(AuthMethodConfig::Cookie),
             m if REFUSED.contains(&m) => {
                 w.unsupported(&mpath, format!("authentication method '{m}'"));
                 None

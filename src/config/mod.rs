@@ -22,6 +22,8 @@ mod tests;
 #[cfg(test)]
 mod tests_auth;
 #[cfg(test)]
+mod tests_cookie;
+#[cfg(test)]
 mod tests_refuse;
 #[cfg(test)]
 mod tests_tls;

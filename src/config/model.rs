@@ -345,6 +345,9 @@ pub struct WebSocketService {
     pub serializers: Vec<Serializer>,
     /// Options.
     pub options: WebSocketOptions,
+    /// `cookie`: cookie tracking (and with `auth.cookie`, cookie authentication) on this
+    /// service; `None`: no cookie is read or set.
+    pub cookie: Option<CookieConfig>,
 }
 
 impl Default for WebSocketService {
@@ -352,6 +355,75 @@ impl Default for WebSocketService {
         WebSocketService {
             serializers: vec![Serializer::Cbor, Serializer::MsgPack, Serializer::Json],
             options: WebSocketOptions::default(),
+            cookie: None,
+        }
+    }
+}
+
+/// Crossbar's default cookie name.
+pub const COOKIE_DEFAULT_NAME: &str = "cbtid";
+/// Crossbar's default cookie id length.
+pub const COOKIE_DEFAULT_LENGTH: usize = 24;
+/// Crossbar's default cookie lifetime: one week, in seconds.
+pub const COOKIE_DEFAULT_MAX_AGE: u64 = 604_800;
+/// The longest cookie lifetime Crossbar's validator accepts: "10 years" of 360 days.
+pub const COOKIE_MAX_MAX_AGE: u64 = 86_400 * 360 * 10;
+
+/// The `cookie` block of a WebSocket transport or path (Crossbar's cookie tracking): each
+/// upgrade reads the cookie `name`, keeps a known id and hands out a new one otherwise; a
+/// session's authentication is remembered on its cookie for `auth.cookie`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieConfig {
+    /// The JSON path of the block (`workers[0].transports[0].paths.ws.cookie`): unique in the
+    /// node, so it names the block's store in the log and is the key the reactor finds the
+    /// store by.
+    pub path: String,
+    /// `name` (`cbtid`): the cookie's name, `^[a-z][a-z0-9_]+$`.
+    pub name: String,
+    /// `length` (24): characters of a new cookie id, 6 to 64.
+    pub length: usize,
+    /// `max_age` in seconds (one week): the cookie's `max-age`, and how long an authentication
+    /// is remembered on it.
+    pub max_age: u64,
+    /// `store`: where remembered authentications live.
+    pub store: CookieStoreConfig,
+    /// `secure`: the cookie gets `Secure` (browsers then send it over TLS only).
+    pub secure: bool,
+    /// `http_strict`: the cookie gets `HttpOnly` (page scripts cannot read it).
+    pub http_strict: bool,
+    /// `same_site`: the cookie gets `SameSite=<value>`.
+    pub same_site: Option<SameSite>,
+}
+
+/// `cookie.store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CookieStoreConfig {
+    /// `"type": "memory"` (the default): lost on restart.
+    Memory,
+    /// `"type": "file"`: Crossbar's append-only JSON-lines file.
+    File {
+        /// `filename`, resolved against the node directory.
+        filename: PathBuf,
+        /// `purge_on_startup`: rewrite the file at start with only the live cookies.
+        purge_on_startup: bool,
+    },
+}
+
+/// `cookie.same_site`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Strict,
+    Lax,
+    None,
+}
+
+impl SameSite {
+    /// The attribute value, as configured and as sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
         }
     }
 }
@@ -429,7 +501,7 @@ impl Default for AuthConfig {
 
 impl AuthConfig {
     /// The method configured under `name` (`anonymous`, `ticket`, `wampcra`, `cryptosign`,
-    /// `tls`).
+    /// `tls`, `cookie`).
     pub fn method(&self, name: &str) -> Option<&AuthMethodConfig> {
         self.methods.iter().find(|m| m.name() == name)
     }
@@ -461,6 +533,10 @@ pub enum AuthMethodConfig {
     Cryptosign(Authenticator<CryptosignPrincipals>),
     /// `tls`: the verified TLS client certificate's SHA-1 fingerprint picks the principal.
     Tls(Authenticator<TlsPrincipals>),
+    /// `cookie`: a connection whose tracking cookie was authenticated before (by another
+    /// method) joins again as that identity. Needs the service's `cookie` block; Crossbar
+    /// takes any value for the method's own settings and so does ferrobar (none is used).
+    Cookie,
 }
 
 impl AuthMethodConfig {
@@ -472,6 +548,7 @@ impl AuthMethodConfig {
             AuthMethodConfig::WampCra(_) => "wampcra",
             AuthMethodConfig::Cryptosign(_) => "cryptosign",
             AuthMethodConfig::Tls(_) => "tls",
+            AuthMethodConfig::Cookie => "cookie",
         }
     }
 }

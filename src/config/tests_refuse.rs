@@ -69,7 +69,7 @@ fn endpoint_features_are_refused_by_name() {
 
 #[test]
 fn auth_methods_ferrobar_lacks_are_refused_by_name() {
-    for method in ["scram", "cookie", "anonymous-proxy", "cryptosign-proxy"] {
+    for method in ["scram", "anonymous-proxy", "cryptosign-proxy"] {
         let e = errors(&with_transport(ws(
             json!({"auth": {method: {"type": "static"}}}),
         )));
@@ -90,11 +90,24 @@ fn auth_methods_ferrobar_lacks_are_refused_by_name() {
         "{:?}",
         notices(&v)
     );
-    let e = errors(&with_transport(ws(json!({"cookie": {}}))));
+    // Cookie tracking and cookie authentication are accepted (tests_cookie.rs); only the
+    // database cookie store is refused by name.
+    let v = with_transport(ws(json!({"cookie": {}, "auth": {"cookie": {}}})));
+    assert!(check(&v).result.is_ok(), "{:?}", errors_or_none(&v));
+    let e = errors(&with_transport(ws(
+        json!({"cookie": {"store": {"type": "database", "path": ".cookies"}}}),
+    )));
     assert_eq!(
         e,
-        ["workers[0].transports[0].cookie: cookie tracking ('cookie') is not supported yet"]
+        ["workers[0].transports[0].cookie.store.type: the database cookie store ('database', Crossbar's LMDB store; use 'file') is not supported yet"]
     );
+}
+
+fn errors_or_none(v: &serde_json::Value) -> Option<Vec<String>> {
+    check(v)
+        .result
+        .err()
+        .map(|e| e.iter().map(ToString::to_string).collect())
 }
 
 #[test]

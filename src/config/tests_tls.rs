@@ -356,12 +356,12 @@ fn universal_auth_rules_are_those_of_the_other_transports() {
     assert!(e[0].starts_with("workers[0].transports[0].web.paths.ws: auth differs from the one at workers[0].transports[0].rawsocket"), "{e:?}");
     // The same methods and refusals as elsewhere.
     let v = universal(json!({"rawsocket": {"auth": {"scram": {"type": "static"}}},
-        "websocket": {"ws": {"auth": {"wampcra": {"type": "static"}}, "cookie": {}}}}));
+        "websocket": {"ws": {"auth": {"wampcra": {"type": "static"}}, "cookie": {"length": 5}}}}));
     assert_eq!(
         errors(&v),
         [
             "workers[0].transports[0].rawsocket.auth.scram: authentication method 'scram' is not supported yet",
-            "workers[0].transports[0].websocket.ws.cookie: cookie tracking ('cookie') is not supported yet",
+            "workers[0].transports[0].websocket.ws.cookie.length: expected an integer 6..64, found 5",
             "workers[0].transports[0].websocket.ws.auth.wampcra.users: missing (a static method needs users)",
         ]
     );

@@ -111,11 +111,13 @@ pub(crate) fn walk_transport(
             Some(a) => walk_auth(w, a, &child(path, "auth")),
             None => AuthConfig::default(),
         };
+        warn_cookie_auth_on_rawsocket(w, &auth, path);
         Some((TransportKind::RawSocket(rs), auth))
     } else {
         w.keys(map, path, WEBSOCKET_KEYS);
-        let ws = walk_websocket(w, map, path);
-        let auth = walk_auth_and_cookie(w, map, path);
+        let mut ws = walk_websocket(w, map, path);
+        let (auth, cookie) = walk_auth_and_cookie(w, map, path);
+        ws.cookie = cookie;
         Some((TransportKind::WebSocket(ws), auth))
     };
     w.transport_endpoint = None;
@@ -136,18 +138,159 @@ fn max_connections(w: &mut Walker, map: &Map<String, Value>, path: &str) -> usiz
         .map_or(50_000, |n| n as usize)
 }
 
-/// `auth` and `cookie` (refused) of a WebSocket transport or path.
+/// `auth` and `cookie` of a WebSocket transport or path.
 pub(crate) fn walk_auth_and_cookie(
     w: &mut Walker,
     map: &Map<String, Value>,
     path: &str,
-) -> AuthConfig {
-    if map.contains_key("cookie") {
-        w.unsupported(&child(path, "cookie"), "cookie tracking ('cookie')");
-    }
-    match map.get("auth") {
+) -> (AuthConfig, Option<CookieConfig>) {
+    let cookie = map
+        .get("cookie")
+        .and_then(|c| walk_cookie(w, c, &child(path, "cookie")));
+    let auth = match map.get("auth") {
         Some(a) => walk_auth(w, a, &child(path, "auth")),
         None => AuthConfig::default(),
+    };
+    // Checked on the raw block: a `cookie` block with mistakes is already an error, and a
+    // second line about it would only repeat that.
+    if auth.method("cookie").is_some() && !map.contains_key("cookie") {
+        w.warn(
+            &child(&child(path, "auth"), "cookie"),
+            "cookie authentication never succeeds here: this WebSocket service has no `cookie` \
+             block (cookie tracking), so its connections carry no cookie",
+        );
+    }
+    (auth, cookie)
+}
+
+/// `auth.cookie` on a RawSocket transport: accepted, as Crossbar does, but it can never match
+/// there. (Not called for a universal transport's RawSocket part: that part must repeat its
+/// WebSocket paths' `auth`, cookie included.)
+pub(crate) fn warn_cookie_auth_on_rawsocket(w: &mut Walker, auth: &AuthConfig, path: &str) {
+    if auth.method("cookie").is_some() {
+        w.warn(
+            &child(&child(path, "auth"), "cookie"),
+            "cookie authentication never succeeds on RawSocket: its connections carry no cookie",
+        );
+    }
+}
+
+const COOKIE_KEYS: &[&str] = &[
+    "name",
+    "length",
+    "max_age",
+    "store",
+    "secure",
+    "http_strict",
+    "same_site",
+];
+
+/// A `cookie` block (Crossbar's `check_transport_cookie`). Every bad key is one error; the
+/// block is kept only when all of it is valid.
+fn walk_cookie(w: &mut Walker, v: &Value, path: &str) -> Option<CookieConfig> {
+    let map = w.object(v, path)?;
+    let errors_before = w.errors.len();
+    w.keys(map, path, COOKIE_KEYS);
+    let name = match w.opt_str(map, path, "name") {
+        Some(n) if is_cookie_name(n) => n.to_owned(),
+        Some(n) => {
+            w.error(
+                &child(path, "name"),
+                format!("invalid cookie name {n:?} (expected ^[a-z][a-z0-9_]+$)"),
+            );
+            String::new()
+        }
+        None => COOKIE_DEFAULT_NAME.to_owned(),
+    };
+    let length = w
+        .opt_int(map, path, "length", 6, 64)
+        .map_or(COOKIE_DEFAULT_LENGTH, |n| n as usize);
+    let max_age = w
+        .opt_int(map, path, "max_age", 1, COOKIE_MAX_MAX_AGE)
+        .unwrap_or(COOKIE_DEFAULT_MAX_AGE);
+    let store = match map.get("store") {
+        Some(s) => walk_cookie_store(w, s, &child(path, "store")),
+        None => Some(CookieStoreConfig::Memory),
+    };
+    let secure = w.opt_bool(map, path, "secure").unwrap_or(false);
+    let http_strict = w.opt_bool(map, path, "http_strict").unwrap_or(false);
+    let same_site = match map.get("same_site") {
+        None => None,
+        Some(Value::String(s)) if s == "Strict" => Some(SameSite::Strict),
+        Some(Value::String(s)) if s == "Lax" => Some(SameSite::Lax),
+        Some(Value::String(s)) if s == "None" => Some(SameSite::None),
+        Some(other) => {
+            w.expected(
+                &child(path, "same_site"),
+                "\"Strict\", \"Lax\" or \"None\"",
+                other,
+            );
+            None
+        }
+    };
+    if w.errors.len() != errors_before {
+        return None;
+    }
+    Some(CookieConfig {
+        path: path.to_owned(),
+        name,
+        length,
+        max_age,
+        store: store?,
+        secure,
+        http_strict,
+        same_site,
+    })
+}
+
+/// Crossbar's `_COOKIE_NAME_PAT`: `^[a-z][a-z0-9_]+$`.
+fn is_cookie_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() >= 2
+        && b[0].is_ascii_lowercase()
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+/// `cookie.store`: `memory`, or `file` with `filename` (relative to the node directory) and
+/// `purge_on_startup`; `database` (Crossbar's LMDB store) is refused by name.
+fn walk_cookie_store(w: &mut Walker, v: &Value, path: &str) -> Option<CookieStoreConfig> {
+    let map = w.object(v, path)?;
+    let tpath = child(path, "type");
+    match map.get("type") {
+        Some(Value::String(t)) if t == "memory" => {
+            w.keys(map, path, &["type"]);
+            Some(CookieStoreConfig::Memory)
+        }
+        Some(Value::String(t)) if t == "file" => {
+            w.keys(map, path, &["type", "filename", "purge_on_startup"]);
+            let purge_on_startup = w.opt_bool(map, path, "purge_on_startup").unwrap_or(false);
+            let filename = w.req_str(map, path, "filename")?;
+            if filename.is_empty() {
+                w.error(&child(path, "filename"), "expected a non-empty file name");
+                return None;
+            }
+            Some(CookieStoreConfig::File {
+                filename: resolve(&w.cbdir, filename),
+                purge_on_startup,
+            })
+        }
+        Some(Value::String(t)) if t == "database" => {
+            w.unsupported(
+                &tpath,
+                "the database cookie store ('database', Crossbar's LMDB store; use 'file')",
+            );
+            None
+        }
+        Some(other) => {
+            w.expected(&tpath, "\"memory\" or \"file\"", other);
+            None
+        }
+        None => {
+            w.error(&tpath, "missing (expected \"memory\" or \"file\")");
+            None
+        }
     }
 }
 

@@ -252,8 +252,9 @@ pub(crate) fn walk_websocket_path(
         "debug",
     ];
     w.keys(map, path, &keys);
-    let ws = walk_websocket(w, map, path);
-    let auth = walk_auth_and_cookie(w, map, path);
+    let mut ws = walk_websocket(w, map, path);
+    let (auth, cookie) = walk_auth_and_cookie(w, map, path);
+    ws.cookie = cookie;
     auths.push((path.to_string(), auth));
     PathService::WebSocket(ws)
 }

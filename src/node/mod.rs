@@ -17,6 +17,7 @@ use crate::shard::{self, mailbox, NodeLimits, ShardSetup, TransportRuntime, WAKE
 use crate::transport::http::NodeInfo;
 use crate::transport::tls;
 
+mod cookies;
 pub mod init;
 
 /// Options of `ferrobar start` that are not part of the Crossbar config.
@@ -169,6 +170,11 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         };
         tls_configs.push(config);
     }
+    // Cookie files are read (and opened for appending) before any thread starts, too.
+    let mut cookie_stores = Vec::new();
+    for transport in &transports {
+        cookie_stores.push(cookies::open_stores(&transport.kind, &mut random_bytes)?);
+    }
     let runtimes: Arc<Vec<TransportRuntime>> = Arc::new(
         transports
             .iter()
@@ -190,6 +196,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
                 close_timeout: websocket_services(&t.kind)
                     .find_map(|ws| ws.options.close_handshake_timeout_ms)
                     .map_or(Duration::from_secs(2), Duration::from_millis),
+                cookie_stores: std::mem::take(&mut cookie_stores[i]),
             })
             .collect(),
     );

@@ -20,6 +20,9 @@ use super::{ConnId, Core, REALM_FULL};
 /// How long a dynamic authenticator or authorizer may take before the router gives up on it.
 pub(super) const INTERNAL_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// GOODBYE reason of a client logging out: its cookie forgets its authentication.
+pub(super) const LOGOUT: &str = "wamp.close.logout";
+
 /// A call the router makes itself, by internal request id.
 #[derive(Debug, Clone)]
 pub(crate) enum InternalCall {
@@ -43,6 +46,7 @@ impl Core {
         let peer = Arc::clone(&session.peer);
         let client_cert = session.client_cert_sha1.clone();
         let (channel_id, kind) = (session.channel_id, session.kind);
+        let cookie = session.cookie.clone();
         let now_secs = self.now.saturating_duration_since(self.epoch).as_secs();
         let delay = self
             .throttle
@@ -62,12 +66,14 @@ impl Core {
         }
         let features = ClientFeatures::from_hello(&details);
         let id = self.ids.next_id();
-        let millis = self
-            .wall_clock
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let millis = self.wall_millis();
         let timestamp = auth::utc_timestamp(millis);
         let mut info = HelloInfo::from_hello(&realm_name, &details, id, &timestamp);
+        let remembered = cookie
+            .as_ref()
+            .and_then(|c| c.for_hello(&auth_config, &info.authmethods, millis));
+        info.cookie_id = cookie.as_ref().map(|c| c.id());
+        info.cookie = remembered.as_ref();
         info.client_cert_sha1 = client_cert.as_deref();
         info.channel_binding = channel_id.as_ref().map(|c| &c[..]);
         let node_key = self.node_key.clone();
@@ -338,6 +344,7 @@ impl Core {
                 dynamic,
             }));
         }
+        self.remember_on_cookie(conn, &identity, &realm_name);
         self.by_session_id.insert(id, conn);
         self.realms[realm].local_sessions += 1;
         self.send(
@@ -358,6 +365,44 @@ impl Core {
             protocol: serializer.subprotocol(),
         });
         self.meta_to_home(realm, meta::MetaMsg::Joined { realm, info });
+    }
+}
+
+impl Core {
+    /// Now, in Unix milliseconds (the wall clock of the last tick).
+    fn wall_millis(&self) -> u64 {
+        self.wall_clock
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    /// A session joined: its connection's cookie remembers how, for cookie authentication on
+    /// later connections (Crossbar's `onJoin`). A cookie-authenticated join has nothing new to
+    /// remember.
+    fn remember_on_cookie(&self, conn: ConnId, identity: &Identity, realm_name: &str) {
+        let Some(cookie) = self.sessions.get(&conn).and_then(|s| s.cookie.as_ref()) else {
+            return;
+        };
+        if identity.authprovider == "cookie" {
+            return;
+        }
+        let remembered = auth::cookie::CookieAuth {
+            authid: identity.authid.clone(),
+            authrole: identity.authrole.clone(),
+            authmethod: identity.authmethod.to_owned(),
+            authrealm: realm_name.to_owned(),
+            authextra: identity.authextra.clone(),
+        };
+        cookie.remember(remembered, self.wall_millis());
+    }
+
+    /// GOODBYE `wamp.close.logout`: the connection's cookie forgets its authentication, so it
+    /// no longer authenticates anyone. (Crossbar also closes the other connections that share
+    /// the cookie; ferrobar leaves them open: they are already authenticated sessions.)
+    pub(super) fn cookie_logout(&self, conn: ConnId) {
+        if let Some(cookie) = self.sessions.get(&conn).and_then(|s| s.cookie.as_ref()) {
+            cookie.forget(self.wall_millis());
+        }
     }
 }
 

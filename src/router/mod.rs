@@ -293,6 +293,7 @@ impl Core {
                 client_cert_sha1: info.client_cert_sha1,
                 channel_id: info.channel_id,
                 kind: info.kind,
+                cookie: info.cookie,
                 state: State::ExpectHello,
             },
         );
@@ -520,7 +521,10 @@ impl Core {
             Message::Hello { .. } => {
                 self.protocol_violation(conn, "HELLO received on a session that has already joined")
             }
-            Message::Goodbye { .. } => {
+            Message::Goodbye { reason, .. } => {
+                if reason == handshake::LOGOUT {
+                    self.cookie_logout(conn);
+                }
                 let reply = Message::Goodbye {
                     details: Dict::new(),
                     reason: uris::CLOSE_NORMAL.into(),

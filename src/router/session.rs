@@ -28,6 +28,9 @@ pub struct TransportInfo {
     pub channel_id: Option<[u8; 32]>,
     /// `websocket` or `rawsocket`, as dynamic authenticators see it.
     pub kind: &'static str,
+    /// The connection's tracking cookie: a WebSocket service with a `cookie` block read or set
+    /// it at the upgrade. `None` on RawSocket and on services without cookie tracking.
+    pub cookie: Option<crate::auth::cookie::CookieSession>,
 }
 
 /// A call this session made that has not been answered yet.
@@ -146,6 +149,8 @@ pub(crate) struct Session {
     pub(crate) client_cert_sha1: Option<Arc<str>>,
     pub(crate) channel_id: Option<[u8; 32]>,
     pub(crate) kind: &'static str,
+    /// See [`TransportInfo::cookie`].
+    pub(crate) cookie: Option<crate::auth::cookie::CookieSession>,
     pub(crate) state: State,
 }
 

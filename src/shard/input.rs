@@ -3,9 +3,11 @@
 //! messages are decoded and handed to the core.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
+use crate::auth::cookie::CookieSession;
 use crate::router::{Core, TransportInfo};
-use crate::transport::http::{self, HttpContext, HttpOutcome, NodeInfo};
+use crate::transport::http::{self, CookieRequest, HttpContext, HttpOutcome, NodeInfo};
 use crate::transport::rawsocket::{self, HandshakeOutcome, RawEvent, RawReader};
 use crate::transport::websocket::{self, Flow, WsEvent, WsLimits, WsReader};
 
@@ -103,10 +105,12 @@ impl Input<'_> {
             }
             HttpOutcome::Upgrade {
                 serializer,
-                response,
+                mut response,
                 consumed,
                 options,
+                cookie,
             } => {
+                let cookie = cookie.and_then(|c| track_cookie(transport, &c, &mut response));
                 conn.wbuf.extend_from_slice(&response);
                 self.mark_dirty(conn, key);
                 conn.rbuf.drain(..consumed.min(conn.rbuf.len()));
@@ -126,7 +130,7 @@ impl Input<'_> {
                         options.auto_ping_size,
                     )
                 });
-                self.open_session(conn, key, serializer);
+                self.open_session(conn, key, serializer, cookie);
                 if !conn.rbuf.is_empty() {
                     self.buffered_frames(conn, key);
                 }
@@ -168,7 +172,7 @@ impl Input<'_> {
                     max_len,
                     client_max_len,
                 };
-                self.open_session(conn, key, serializer);
+                self.open_session(conn, key, serializer, None);
                 if !conn.rbuf.is_empty() {
                     self.buffered_frames(conn, key);
                 }
@@ -177,7 +181,13 @@ impl Input<'_> {
         }
     }
 
-    fn open_session(&mut self, conn: &mut Conn, key: usize, serializer: crate::codec::Serializer) {
+    fn open_session(
+        &mut self,
+        conn: &mut Conn,
+        key: usize,
+        serializer: crate::codec::Serializer,
+        cookie: Option<CookieSession>,
+    ) {
         conn.session_open = true;
         let auth = Arc::clone(&self.transports[conn.transport].auth);
         let client_cert_sha1 = conn.tls.as_ref().and_then(|t| client_cert_fingerprint(t));
@@ -196,6 +206,7 @@ impl Input<'_> {
             client_cert_sha1,
             channel_id,
             kind,
+            cookie,
         };
         self.core.handle_open(conn.id(key), info);
     }
@@ -283,6 +294,35 @@ impl Input<'_> {
             }
         }
     }
+}
+
+/// The connection's cookie on a WebSocket endpoint with cookie tracking: a known one is kept,
+/// anything else gets a new one, sent back in `Set-Cookie` with the 101 (see
+/// [`crate::auth::cookie`]). Locks the store once per upgrade.
+fn track_cookie(
+    transport: &TransportRuntime,
+    request: &CookieRequest,
+    response: &mut Vec<u8>,
+) -> Option<CookieSession> {
+    let Some(store) = transport
+        .cookie_stores
+        .iter()
+        .find(|s| s.config().path == request.store)
+    else {
+        // The node makes a store for every cookie block; reaching this is a bug, not a reason
+        // to refuse the connection.
+        tracing::error!(cookie = %request.store, "no cookie store for this endpoint");
+        return None;
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let headers: Vec<&str> = request.headers.iter().map(String::as_str).collect();
+    let upgrade = store.upgrade(&headers, now_ms);
+    if let Some(value) = &upgrade.set_cookie {
+        http::add_header(response, "Set-Cookie", value);
+    }
+    Some(upgrade.session)
 }
 
 fn deliver(

@@ -75,6 +75,9 @@ pub struct TransportRuntime {
     /// How long a closing connection waits for the peer to close after us
     /// (`close_handshake_timeout`, else 2 s).
     pub close_timeout: Duration,
+    /// The cookie stores of its WebSocket services with a `cookie` block, shared by every
+    /// shard; found by [`crate::config::CookieConfig::path`].
+    pub cookie_stores: Vec<Arc<crate::auth::cookie::CookieStore>>,
 }
 
 impl TransportRuntime {

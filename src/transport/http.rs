@@ -80,12 +80,40 @@ pub enum HttpOutcome {
         consumed: usize,
         /// The WebSocket options of the endpoint that accepted the upgrade.
         options: WebSocketOptions,
+        /// The endpoint tracks cookies: the reactor gives the connection its cookie (and adds
+        /// `Set-Cookie` to `response` with [`add_header`] when the cookie is new).
+        cookie: Option<CookieRequest>,
     },
     /// Write `response` (complete HTTP/1.1 response, head + body), then close the connection.
     Respond {
         /// The complete response.
         response: Vec<u8>,
     },
+}
+
+/// What an upgrade on a WebSocket endpoint with a `cookie` block hands the reactor, which owns
+/// the cookie stores (this module only parses and answers HTTP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieRequest {
+    /// The endpoint's `cookie` block's JSON path ([`crate::config::CookieConfig::path`]): the
+    /// key of its store.
+    pub store: String,
+    /// The request's `Cookie` header values, in order (a value that is not UTF-8 is left
+    /// out: no cookie id is).
+    pub headers: Vec<String>,
+}
+
+/// Adds a header to a complete response head (one ending in the empty line), before that
+/// line; the value is made header-safe. False (nothing added) if `response` is not a complete
+/// head.
+pub fn add_header(response: &mut Vec<u8>, name: &str, value: &str) -> bool {
+    if !response.ends_with(b"\r\n\r\n") {
+        return false;
+    }
+    response.truncate(response.len() - 2);
+    push_header(response, name, &header_safe(value));
+    response.extend_from_slice(b"\r\n");
+    true
 }
 
 /// Decides what to do with the bytes read so far on a new connection. Never panics.
@@ -383,11 +411,20 @@ fn websocket(
     }
     push_header(&mut response, "Server", SERVER);
     response.extend_from_slice(b"\r\n");
+    let cookie = svc.cookie.as_ref().map(|c| CookieRequest {
+        store: c.path.clone(),
+        headers: req
+            .header_values("Cookie")
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .map(str::to_owned)
+            .collect(),
+    });
     HttpOutcome::Upgrade {
         serializer,
         response,
         consumed,
         options: svc.options.clone(),
+        cookie,
     }
 }
 
@@ -976,6 +1013,70 @@ pub(crate) mod tests {
                 prop_assert!(matches!(status, 200 | 301 | 302 | 400 | 404), "{status}");
             }
         }
+    }
+
+    #[test]
+    fn cookie_tracking_endpoints_hand_over_the_cookie_headers() {
+        let plain = ws_transport(BOTH.to_vec(), true, true);
+        let mut with_cookie = WebSocketService {
+            serializers: BOTH.to_vec(),
+            ..Default::default()
+        };
+        with_cookie.cookie = Some(crate::config::CookieConfig {
+            path: "workers[0].transports[0].cookie".into(),
+            name: "cbtid".into(),
+            length: 24,
+            max_age: 60,
+            store: crate::config::CookieStoreConfig::Memory,
+            secure: false,
+            http_strict: false,
+            same_site: None,
+        });
+        let tracked = TransportKind::WebSocket(with_cookie);
+        let mut req = upgrade_req(&["wamp.2.json"]);
+        req.truncate(req.len() - 2);
+        req.extend_from_slice(b"Cookie: a=1; cbtid=abc\r\nCookie: \xff\xfe\r\nCookie: b=2\r\n\r\n");
+        match run(&tracked, &req) {
+            HttpOutcome::Upgrade { cookie, .. } => assert_eq!(
+                cookie,
+                Some(CookieRequest {
+                    store: "workers[0].transports[0].cookie".into(),
+                    headers: vec!["a=1; cbtid=abc".into(), "b=2".into()],
+                })
+            ),
+            other => panic!("{other:?}"),
+        }
+        match run(&tracked, &upgrade_req(&["wamp.2.json"])) {
+            HttpOutcome::Upgrade { cookie, .. } => assert_eq!(cookie.unwrap().headers.len(), 0),
+            other => panic!("{other:?}"),
+        }
+        match run(&plain, &req) {
+            HttpOutcome::Upgrade { cookie, .. } => assert_eq!(cookie, None),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn add_header_goes_before_the_empty_line() {
+        let t = ws_transport(BOTH.to_vec(), true, true);
+        let HttpOutcome::Upgrade { mut response, .. } = run(&t, &upgrade_req(&["wamp.2.json"]))
+        else {
+            panic!("expected an upgrade")
+        };
+        assert!(add_header(
+            &mut response,
+            "Set-Cookie",
+            "cbtid=x;max-age=5\r\nX-Evil: 1"
+        ));
+        let p = parse(&response);
+        assert_eq!(p.status, 101);
+        assert_eq!(p.header("set-cookie"), Some("cbtid=x;max-age=5X-Evil: 1"));
+        assert_eq!(p.header("x-evil"), None);
+        assert_eq!(p.header("server"), Some("ferrobar"));
+        assert!(response.ends_with(b"X-Evil: 1\r\n\r\n"));
+        let mut partial = b"HTTP/1.1 101 Switching Protocols\r\n".to_vec();
+        assert!(!add_header(&mut partial, "Set-Cookie", "x"));
+        assert_eq!(partial, b"HTTP/1.1 101 Switching Protocols\r\n");
     }
 
     #[test]

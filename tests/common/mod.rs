@@ -278,6 +278,39 @@ impl Router {
         }
     }
 
+    /// Stops the router (SIGTERM, bounded) and starts it again on the same node directory and
+    /// port, so what a node keeps on disk across restarts can be tested.
+    pub fn restart(&mut self, shards: usize) {
+        self.terminate();
+        let mut child = self.child.take().expect("router already stopped");
+        if wait_bounded(&mut child, STOP_TIMEOUT).is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the router did not stop for a restart; stderr:\n{}",
+                self.stderr()
+            );
+        }
+        let cbdir = self._tmp.path().join(".crossbar");
+        self.child = Some(spawn(&cbdir, &self.stderr_path, shards));
+        let deadline = Instant::now() + START_TIMEOUT;
+        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if !self.is_alive() || Instant::now() >= deadline {
+                panic!(
+                    "the router did not come back after a restart; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The node directory (`<tmp>/.crossbar`).
+    pub fn cbdir(&self) -> PathBuf {
+        self._tmp.path().join(".crossbar")
+    }
+
     /// SIGTERM, then wait (bounded) for the exit status.
     pub fn stop(self) -> ExitStatus {
         self.terminate();

@@ -716,3 +716,243 @@ def test_autobahn_js_wrong_secrets(watched, clients):
     ]
     for p in procs:
         check_refused(p)
+
+
+# ---------------------------------------------------------------------------
+# cookie tracking and cookie authentication (Crossbar's `cookie` transport block
+# and `cookie` auth method), with Autobahn|Python sending the Cookie header a
+# browser would send and reading the Set-Cookie of the 101 response
+# (clients/cookie_client.py)
+
+COOKIE_CLIENT = os.path.join(harness.CLIENTS, "cookie_client.py")
+NO_AUTH_METHOD = "wamp.error.no_auth_method"
+COOKIE_ID = re.compile(r"^[A-Za-z0-9]{24}$")
+
+
+class CookieNode:
+    """realm1 (the ROLES above) on one web transport: `ws` and `attrs` both
+    offer ticket (joe) and cookie authentication; `ws` tracks the cookie `cbtid`
+    with Crossbar's defaults (memory store), `attrs` a cookie with every
+    attribute set. `store` replaces ws's store (the file store test)."""
+
+    def __init__(self, root, store=None):
+        self.cbdir = os.path.join(root, ".crossbar")
+        os.makedirs(self.cbdir)
+        self.port = harness.free_port()
+        auth = {"ticket": {"type": "static", "principals": {"joe": {"ticket": JOE_TICKET, "role": "frontend"}}},
+                "cookie": {}}
+        ws_cookie = {} if store is None else {"store": store}
+        attrs_cookie = {"name": "sid", "length": 32, "max_age": 3600, "secure": True, "http_strict": True,
+                        "same_site": "Lax"}
+        config = {
+            "version": 2,
+            "controller": {},
+            "workers": [{
+                "type": "router",
+                "realms": [{"name": "realm1", "roles": ROLES}],
+                "transports": [{
+                    "type": "web",
+                    "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": self.port},
+                    "paths": {
+                        "ws": {"type": "websocket", "auth": auth, "cookie": ws_cookie},
+                        "attrs": {"type": "websocket", "auth": auth, "cookie": attrs_cookie},
+                    },
+                }],
+            }],
+        }
+        with open(os.path.join(self.cbdir, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+        self.router = Router(self.cbdir, self.port, name="cookie")
+
+    def argv(self, *args, path="ws", cookie=None, source=None):
+        argv = [sys.executable, COOKIE_CLIENT, "--timeout", str(CLIENT_TIMEOUT),
+                "--url", "ws://127.0.0.1:%d/%s" % (self.port, path), "--tcp", "127.0.0.1:%d" % self.port]
+        if cookie:
+            argv += ["--cookie", cookie]
+        if source:
+            argv += ["--source", source]
+        return argv + list(args)
+
+
+@pytest.fixture(scope="module")
+def cookie_node(tmp_path_factory):
+    n = CookieNode(str(tmp_path_factory.mktemp("cookie")))
+    n.router.start()
+    yield n
+    rc = n.router.stop()
+    if IS_FERROBAR:
+        assert rc == 0, "ferrobar exited with %s after SIGTERM\n%s" % (rc, n.router.log_tail())
+
+
+@pytest.fixture
+def cookies(cookie_node, clients):
+    clients.watch(cookie_node.router)
+    yield cookie_node
+    assert cookie_node.router.alive(), "the router died during this test\n%s" % cookie_node.router.log_tail()
+
+
+def cookie_run(clients, node, name, *args, **kw):
+    """Runs the cookie client to its end; returns (rc, HTTP, CHALLENGE list, JOINED or None, LEAVE or None)."""
+    p = clients.start(name, node.argv(*args, **kw))
+    rc = p.wait_exit(timeout=CLIENT_TIMEOUT + 10)
+    http = p.markers("HTTP")
+    assert http, "no HTTP line: the WebSocket handshake did not complete\n%s" % p.output()
+    joined = p.markers("JOINED")
+    leave = p.markers("LEAVE")
+    return rc, http[0], p.markers("CHALLENGE"), (joined[0] if joined else None), (leave[0] if leave else None), p
+
+
+def set_cookie_id(http, name="cbtid"):
+    """The id of the Set-Cookie `name=<id>;...` of a 101 response."""
+    set_cookie = http["set_cookie"]
+    assert set_cookie, "expected a Set-Cookie, got %r" % http
+    first = set_cookie.split(";")[0]
+    got_name, _, value = first.partition("=")
+    assert got_name == name, set_cookie
+    return value
+
+
+def ticket_login(clients, node, name, cookie=None, methods="ticket"):
+    """Joins as joe by ticket; returns (cookie id the router set or None, JOINED)."""
+    rc, http, challenges, joined, _, p = cookie_run(
+        clients, node, name, "--authmethods", methods, "--authid", "joe", "--ticket", JOE_TICKET, cookie=cookie)
+    assert rc == 0 and joined is not None, p.output()
+    assert [c["method"] for c in challenges] == ["ticket"], p.output()
+    assert (joined["authid"], joined["authrole"], joined["authmethod"], joined["authprovider"]) == (
+        "joe", "frontend", "ticket", "static"), p.output()
+    return (set_cookie_id(http) if http["set_cookie"] else None), joined
+
+
+def test_cookie_login_by_ticket_then_the_cookie_joins_without_challenge(cookies, clients):
+    """A first connection gets Set-Cookie `cbtid=<24 chars>;max-age=604800`
+    and authenticates by ticket. Later connections sending that cookie with
+    authmethods ["cookie", "ticket"] join at once (no CHALLENGE) as joe, role
+    frontend, authmethod "ticket", authprovider "cookie"; the cookie is not set
+    again. Several of them, so both shards answer."""
+    cbtid, first = ticket_login(clients, cookies, "cookie-first-login")
+    assert cbtid and COOKIE_ID.match(cbtid), cbtid
+    for i in range(4):
+        rc, http, challenges, joined, _, p = cookie_run(
+            clients, cookies, "cookie-again-%d" % i, "--authmethods", "cookie,ticket",
+            cookie="theme=dark; cbtid=%s" % cbtid)
+        assert rc == 0 and joined is not None, p.output()
+        assert challenges == [], "cookie authentication must not CHALLENGE\n%s" % p.output()
+        assert http["set_cookie"] is None, "a known cookie is not set again: %r" % http
+        got = (joined["authid"], joined["authrole"], joined["authmethod"], joined["authprovider"], joined["realm"])
+        assert got == ("joe", "frontend", "ticket", "cookie", "realm1"), p.output()
+        assert joined["session"] != first["session"]
+
+
+def test_cookie_first_set_cookie_has_crossbars_form(cookies, clients):
+    """The default cookie: `cbtid=<id>;max-age=604800` and nothing else, as Crossbar sends it."""
+    rc, http, _, joined, _, p = cookie_run(clients, cookies, "cookie-form", "--authmethods", "cookie,ticket",
+                                           "--authid", "joe", "--ticket", JOE_TICKET)
+    assert rc == 0 and joined is not None, p.output()
+    cbtid = set_cookie_id(http)
+    assert http["set_cookie"] == "cbtid=%s;max-age=604800" % cbtid, http
+
+
+def test_cookie_set_cookie_attributes_follow_the_config(cookies, clients):
+    """`name`, `length`, `max_age`, `secure`, `http_strict` and `same_site`
+    all show in the Set-Cookie; that cookie then authenticates on its path."""
+    rc, http, _, joined, _, p = cookie_run(
+        clients, cookies, "cookie-attrs", "--authmethods", "ticket", "--authid", "joe", "--ticket", JOE_TICKET,
+        path="attrs")
+    assert rc == 0 and joined is not None, p.output()
+    sid = set_cookie_id(http, "sid")
+    assert re.match(r"^[A-Za-z0-9]{32}$", sid), sid
+    assert http["set_cookie"] == "sid=%s;max-age=3600;Secure;HttpOnly;SameSite=Lax" % sid, http
+    rc, http, challenges, joined, _, p = cookie_run(clients, cookies, "cookie-attrs-again", "--authmethods",
+                                                    "cookie", cookie="sid=%s" % sid, path="attrs")
+    assert rc == 0 and joined is not None and challenges == [], p.output()
+    assert joined["authprovider"] == "cookie", joined
+
+
+def test_cookie_forged_or_unknown_is_not_adopted(cookies, clients):
+    """A cookie id the router never handed out is not adopted (session
+    fixation): the 101 sets a new one, cookie authentication falls through to
+    ticket when it is offered, and with cookie alone the client is refused
+    with wamp.error.no_auth_method. No cookie at all is the same."""
+    forged = "AAAAAAAAAAAAAAAAAAAAAAAA"
+    rc, http, challenges, joined, _, p = cookie_run(
+        clients, cookies, "cookie-forged-ticket", "--authmethods", "cookie,ticket", "--authid", "joe",
+        "--ticket", JOE_TICKET, cookie="cbtid=%s" % forged)
+    assert rc == 0 and joined is not None, p.output()
+    given = set_cookie_id(http)
+    assert given != forged and COOKIE_ID.match(given), http
+    assert [c["method"] for c in challenges] == ["ticket"], p.output()
+    assert joined["authprovider"] == "static", joined
+    for name, cookie in (("cookie-forged-only", "cbtid=%s" % forged), ("cookie-none-only", None),
+                         ("cookie-garbage-only", "cbtid=\"; = ;;")):
+        rc, http, challenges, joined, leave, p = cookie_run(clients, cookies, name, "--authmethods", "cookie",
+                                                            cookie=cookie, source=fresh_source())
+        assert joined is None and rc == 5, p.output()
+        assert http["set_cookie"] and set_cookie_id(http) != forged, http
+        assert leave["reason"] == NO_AUTH_METHOD, p.output()
+    # What the forged id connection authenticated is the id the router gave it.
+    rc, _, challenges, joined, _, p = cookie_run(clients, cookies, "cookie-given", "--authmethods", "cookie",
+                                                 cookie="cbtid=%s" % given)
+    assert rc == 0 and joined is not None and challenges == [], p.output()
+
+
+def test_cookie_logout_makes_the_cookie_stop_authenticating(cookies, clients):
+    """Leaving with reason wamp.close.logout deletes the cookie's
+    authentication: the next connection with that cookie gets a new one and
+    cannot join by cookie alone."""
+    cbtid, _ = ticket_login(clients, cookies, "cookie-logout-login")
+    rc, _, challenges, joined, _, p = cookie_run(
+        clients, cookies, "cookie-logout", "--authmethods", "cookie", "--leave", "wamp.close.logout",
+        cookie="cbtid=%s" % cbtid)
+    assert rc == 0 and joined is not None and challenges == [], p.output()
+    rc, http, _, joined, leave, p = cookie_run(clients, cookies, "cookie-after-logout", "--authmethods", "cookie",
+                                               cookie="cbtid=%s" % cbtid, source=fresh_source())
+    assert joined is None and rc == 5, p.output()
+    assert leave["reason"] == NO_AUTH_METHOD, p.output()
+    assert set_cookie_id(http) != cbtid, http
+
+
+def test_cookie_not_offered_revokes_it(cookies, clients):
+    """A client with an authenticated cookie that does not offer `cookie`
+    (here: ticket only) is authenticated anew, and the cookie's earlier
+    authentication is revoked until that login succeeds (Crossbar's rule)."""
+    cbtid, _ = ticket_login(clients, cookies, "cookie-revoke-login")
+    rc, http, challenges, joined, leave, p = cookie_run(
+        clients, cookies, "cookie-revoke-wrong-ticket", "--authmethods", "ticket", "--authid", "joe",
+        "--ticket", "not-joes-ticket", cookie="cbtid=%s" % cbtid, source=fresh_source())
+    assert joined is None and rc == 5, p.output()
+    assert [c["method"] for c in challenges] == ["ticket"], p.output()
+    assert http["set_cookie"] is None, http
+    rc, _, _, joined, leave, p = cookie_run(clients, cookies, "cookie-revoked", "--authmethods", "cookie",
+                                            cookie="cbtid=%s" % cbtid, source=fresh_source())
+    assert joined is None and leave["reason"] == NO_AUTH_METHOD, p.output()
+
+
+def test_cookie_file_store_survives_a_restart(tmp_path_factory, clients):
+    """`store: {type: file}`: authenticate by ticket, stop the router, start
+    it again on the same node directory: the cookie still authenticates. The
+    file holds Crossbar's JSON-lines records."""
+    node = CookieNode(str(tmp_path_factory.mktemp("cookie-file")), store={"type": "file", "filename": "cookies.dat"})
+    clients.watch(node.router)
+    node.router.start()
+    try:
+        cbtid, _ = ticket_login(clients, node, "cookie-file-login")
+        path = os.path.join(node.cbdir, "cookies.dat")
+        with open(path) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        mine = [r for r in records if r["cbtid"] == cbtid]
+        assert mine, records
+        assert mine[-1]["authid"] == "joe" and mine[-1]["authmethod"] == "ticket", mine
+        assert mine[-1]["authrealm"] == "realm1", mine
+        for key in ("status", "created", "modified", "deleted", "max_age", "authrole", "authextra"):
+            assert key in mine[-1], (key, mine)
+        rc = node.router.stop()
+        if IS_FERROBAR:
+            assert rc == 0, node.router.log_tail()
+        node.router.start()
+        rc, http, challenges, joined, _, p = cookie_run(clients, node, "cookie-file-after-restart",
+                                                        "--authmethods", "cookie,ticket", cookie="cbtid=%s" % cbtid)
+        assert rc == 0 and joined is not None, p.output() + node.router.log_tail()
+        assert challenges == [] and http["set_cookie"] is None, p.output()
+        assert (joined["authid"], joined["authmethod"], joined["authprovider"]) == ("joe", "ticket", "cookie"), joined
+    finally:
+        node.router.kill()

@@ -65,6 +65,7 @@ fn ws_service(choice: u8) -> WebSocketService {
     WebSocketService {
         serializers,
         options,
+        cookie: None,
     }
 }
 
@@ -143,6 +144,7 @@ pub fn run(data: &[u8]) {
             response,
             consumed,
             options: _,
+            cookie: _,
         } => {
             assert!(consumed > 0 && consumed <= buf.len(), "consumed {consumed}");
             assert!(response.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));

@@ -314,6 +314,7 @@ pub fn transport_info(serializer: Serializer, auth: AuthConfig) -> TransportInfo
         client_cert_sha1: None,
         channel_id: None,
         kind: "websocket",
+        cookie: None,
     }
 }
 

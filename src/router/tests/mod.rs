@@ -13,6 +13,7 @@ use super::*;
 
 mod authorizer;
 mod broker;
+mod cookie;
 mod dealer;
 mod meta;
 use crate::codec::Serializer;
@@ -180,6 +181,7 @@ impl Net {
             client_cert_sha1: None,
             channel_id: None,
             kind: "websocket",
+            cookie: None,
         };
         self.cores[shard].handle_open(conn, info);
         self.clients.insert(
