@@ -293,7 +293,7 @@ impl Core {
                 client_cert_sha1: info.client_cert_sha1,
                 channel_id: info.channel_id,
                 kind: info.kind,
-                cookie: info.cookie,
+                cookie: info.cookie.map(Box::new),
                 state: State::ExpectHello,
             },
         );

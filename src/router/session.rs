@@ -150,7 +150,8 @@ pub(crate) struct Session {
     pub(crate) channel_id: Option<[u8; 32]>,
     pub(crate) kind: &'static str,
     /// See [`TransportInfo::cookie`].
-    pub(crate) cookie: Option<crate::auth::cookie::CookieSession>,
+    /// Boxed: most connections have none, and every idle session pays for this field.
+    pub(crate) cookie: Option<Box<crate::auth::cookie::CookieSession>>,
     pub(crate) state: State,
 }
 
