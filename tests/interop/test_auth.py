@@ -726,7 +726,9 @@ def test_autobahn_js_wrong_secrets(watched, clients):
 
 COOKIE_CLIENT = os.path.join(harness.CLIENTS, "cookie_client.py")
 NO_AUTH_METHOD = "wamp.error.no_auth_method"
-COOKIE_ID = re.compile(r"^[A-Za-z0-9]{24}$")
+# ferrobar's ids: alphanumeric; Crossbar's: base64 characters (also + and /).
+ID_CHARS = "A-Za-z0-9" if IS_FERROBAR else "A-Za-z0-9+/"
+COOKIE_ID = re.compile(r"^[%s]{24}$" % ID_CHARS)
 
 
 class CookieNode:
@@ -741,9 +743,11 @@ class CookieNode:
         self.port = harness.free_port()
         auth = {"ticket": {"type": "static", "principals": {"joe": {"ticket": JOE_TICKET, "role": "frontend"}}},
                 "cookie": {}}
-        ws_cookie = {} if store is None else {"store": store}
+        # ferrobar defaults the store to memory; Crossbar 26.10 fails to start without one.
+        default_store = {} if IS_FERROBAR else {"store": {"type": "memory"}}
+        ws_cookie = default_store if store is None else {"store": store}
         attrs_cookie = {"name": "sid", "length": 32, "max_age": 3600, "secure": True, "http_strict": True,
-                        "same_site": "Lax"}
+                        "same_site": "Lax", "store": {"type": "memory"}}
         config = {
             "version": 2,
             "controller": {},
@@ -860,7 +864,7 @@ def test_cookie_set_cookie_attributes_follow_the_config(cookies, clients):
         path="attrs")
     assert rc == 0 and joined is not None, p.output()
     sid = set_cookie_id(http, "sid")
-    assert re.match(r"^[A-Za-z0-9]{32}$", sid), sid
+    assert re.match(r"^[%s]{32}$" % ID_CHARS, sid), sid
     assert http["set_cookie"] == "sid=%s;max-age=3600;Secure;HttpOnly;SameSite=Lax" % sid, http
     rc, http, challenges, joined, _, p = cookie_run(clients, cookies, "cookie-attrs-again", "--authmethods",
                                                     "cookie", cookie="sid=%s" % sid, path="attrs")
