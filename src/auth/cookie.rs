@@ -120,6 +120,11 @@ impl CookieSession {
         &self.id
     }
 
+    /// The cookie's value, shared.
+    pub fn id_arc(&self) -> Arc<str> {
+        Arc::clone(&self.id)
+    }
+
     /// The store the cookie belongs to.
     pub fn store(&self) -> &Arc<CookieStore> {
         &self.store

@@ -397,11 +397,59 @@ impl Core {
     }
 
     /// GOODBYE `wamp.close.logout`: the connection's cookie forgets its authentication, so it
-    /// no longer authenticates anyone. (Crossbar also closes the other connections that share
-    /// the cookie; ferrobar leaves them open: they are already authenticated sessions.)
-    pub(super) fn cookie_logout(&self, conn: ConnId) {
-        if let Some(cookie) = self.sessions.get(&conn).and_then(|s| s.cookie.as_ref()) {
-            cookie.forget(self.wall_millis());
+    /// no longer authenticates anyone, and every other connection carrying the same cookie, on
+    /// any shard, is closed (Crossbar's logout: all the browser's tabs are logged out).
+    pub(super) fn cookie_logout(&mut self, conn: ConnId) {
+        let Some(cookie) = self.sessions.get(&conn).and_then(|s| s.cookie.clone()) else {
+            return;
+        };
+        cookie.forget(self.wall_millis());
+        let this_shard = self.shard;
+        for shard in (0..self.shards).filter(|&s| s != this_shard) {
+            self.send_to_shard(shard, Inner::CookieLogout(cookie.clone()));
+        }
+        self.close_cookie_connections(&cookie, Some(conn));
+    }
+
+    /// Closes this shard's connections that carry `cookie` (but `except`): a joined session
+    /// first gets GOODBYE `wamp.close.logout`.
+    pub(super) fn close_cookie_connections(
+        &mut self,
+        cookie: &auth::cookie::CookieSession,
+        except: Option<ConnId>,
+    ) {
+        let candidates = self
+            .cookie_conns
+            .get(cookie.id())
+            .cloned()
+            .unwrap_or_default();
+        let conns: Vec<ConnId> = candidates
+            .into_iter()
+            .filter(|&c| Some(c) != except)
+            .filter(|c| {
+                self.sessions.get(c).is_some_and(|s| {
+                    !matches!(s.state, State::Closed)
+                        && s.cookie.as_ref().is_some_and(|sc| {
+                            Arc::ptr_eq(sc.store(), cookie.store()) && sc.id() == cookie.id()
+                        })
+                })
+            })
+            .collect();
+        for conn in conns {
+            if self.joined(conn).is_some() {
+                let details = Dict::new().with("message", "logged out on another connection");
+                let goodbye = Message::Goodbye {
+                    details,
+                    reason: LOGOUT.into(),
+                };
+                self.send(conn, &goodbye);
+            }
+            if let Some(mut session) = self.sessions.remove(&conn) {
+                self.leave(&mut session);
+                session.state = State::Closed;
+                self.sessions.insert(conn, session);
+            }
+            self.outputs.push_back(super::Output::Close { conn });
         }
     }
 }

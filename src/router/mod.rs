@@ -177,6 +177,9 @@ pub struct Core {
     hello_timeout: std::time::Duration,
     max_pending_calls: usize,
     realm_sessions: Arc<[std::sync::atomic::AtomicUsize]>,
+    /// Connections by tracking-cookie id, so a logout closes its cookie's other connections
+    /// without a scan of every session.
+    cookie_conns: HashMap<Arc<str>, Vec<ConnId>>,
 }
 
 impl Core {
@@ -218,6 +221,7 @@ impl Core {
             hello_timeout: config.hello_timeout,
             max_pending_calls: config.max_pending_calls.max(1),
             realm_sessions: config.realm_sessions,
+            cookie_conns: HashMap::new(),
         }
     }
 
@@ -283,6 +287,12 @@ impl Core {
 
     /// A WAMP transport connection is open (WebSocket handshake done).
     pub fn handle_open(&mut self, conn: ConnId, info: TransportInfo) {
+        if let Some(cookie) = &info.cookie {
+            self.cookie_conns
+                .entry(cookie.id_arc())
+                .or_default()
+                .push(conn);
+        }
         self.sessions.insert(
             conn,
             Session {
@@ -304,6 +314,14 @@ impl Core {
     /// The transport closed (by the peer, an error, or after a `Close` output).
     pub fn handle_closed(&mut self, conn: ConnId) {
         if let Some(mut session) = self.sessions.remove(&conn) {
+            if let Some(cookie) = &session.cookie {
+                if let Some(conns) = self.cookie_conns.get_mut(cookie.id()) {
+                    conns.retain(|&c| c != conn);
+                    if conns.is_empty() {
+                        self.cookie_conns.remove(cookie.id());
+                    }
+                }
+            }
             self.leave(&mut session);
         }
     }
@@ -423,6 +441,7 @@ impl Core {
             Inner::SubRelease { realm, key } => self.home_sub_release(realm, key),
             Inner::Dealer(msg) => self.handle_dealer_msg(*msg),
             Inner::Meta(msg) => self.handle_meta_msg(*msg),
+            Inner::CookieLogout(cookie) => self.close_cookie_connections(&cookie, None),
         }
     }
 

@@ -64,4 +64,7 @@ pub(crate) enum Inner {
     Dealer(Box<DealerMsg>),
     /// Meta API traffic.
     Meta(Box<super::meta::MetaMsg>),
+    /// A client logged out (GOODBYE `wamp.close.logout`): close every connection of this shard
+    /// that carries the same cookie.
+    CookieLogout(Box<crate::auth::cookie::CookieSession>),
 }

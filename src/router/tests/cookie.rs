@@ -239,6 +239,49 @@ fn logout_deletes_the_cookies_authentication() {
 }
 
 #[test]
+fn logout_closes_the_cookies_other_connections_on_every_shard() {
+    let mut net = Net::new(2, realms(), 25);
+    let store = store();
+    let (conn, cookie) = net.ticket_join(&store);
+    // Another tab, joined by cookie on the other shard; a third, not joined yet.
+    let tab = net.open_cookie(1, &ticket_and_cookie(), Some(presented(&store, &cookie)));
+    assert!(matches!(
+        net.hello(tab, "realm1", &["cookie", "ticket"]),
+        Some(Message::Welcome { .. })
+    ));
+    let idle = net.open_cookie(0, &ticket_and_cookie(), Some(presented(&store, &cookie)));
+    // Another browser's cookie is not affected.
+    let (other, _) = net.ticket_join(&store);
+    net.send(
+        conn,
+        Message::Goodbye {
+            details: Dict::new(),
+            reason: "wamp.close.logout".into(),
+        },
+    );
+    assert!(matches!(net.recv(conn), Some(Message::Goodbye { .. })));
+    match net.recv(tab) {
+        Some(Message::Goodbye { reason, .. }) => assert_eq!(reason, "wamp.close.logout"),
+        other => panic!("expected GOODBYE on the other tab, got {other:?}"),
+    }
+    assert!(net.clients[&tab].closed && net.clients[&idle].closed);
+    assert!(
+        net.recv(idle).is_none(),
+        "nothing for a connection that had not joined"
+    );
+    assert!(
+        !net.clients[&conn].closed,
+        "the logging-out connection may join again"
+    );
+    assert!(!net.clients[&other].closed);
+    assert!(net.recv(other).is_none());
+    for c in [conn, tab, idle, other] {
+        net.close(c);
+    }
+    net.assert_empty();
+}
+
+#[test]
 fn anonymous_sessions_are_remembered_with_the_cookie_id_as_authid() {
     let mut net = Net::new(1, realms(), 24);
     let store = store();

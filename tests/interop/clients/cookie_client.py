@@ -1,7 +1,8 @@
 """Autobahn|Python (asyncio) client for the cookie tests in test_auth.py: one
 WebSocket connection that may send a `Cookie` header (as a browser sends the
 cookie it was given), reports the `Set-Cookie` of the router's 101 response,
-joins with the given authmethods, then leaves with the given reason.
+joins with the given authmethods, then leaves with the given reason (or, with
+--stay, waits until the router ends the session).
 
 Autobahn's own pieces do the work: WampWebSocketClientFactory(headers=...)
 sends the header; the protocol's onConnect(response) sees the response headers;
@@ -14,7 +15,8 @@ Output on stdout, one fact per line, `TAG {json}`:
     CHALLENGE {"method"}
     JOINED    {"session", "realm", "authid", "authrole", "authmethod", "authprovider", "authextra"}
     LEAVE     {"reason", "message", "joined"}
-    DONE      {}                                 (exit 0 after joining and leaving)
+    DONE      {}                                 (exit 0 after joining and leaving, or being
+                                                  sent away with --stay)
     CONNECT_FAILED {...}                         (exit 4)
     FAIL      {...}                              (exit 1 / watchdog: exit 3)
 
@@ -68,6 +70,8 @@ def parse():
     ap.add_argument("--authid")
     ap.add_argument("--ticket")
     ap.add_argument("--leave", default="wamp.close.normal", help="the GOODBYE reason after joining")
+    ap.add_argument("--stay", action="store_true",
+                    help="after joining, stay until the router ends the session (no GOODBYE of ours)")
     return ap.parse_args()
 
 
@@ -99,7 +103,8 @@ def main():
                 "authprovider": details.authprovider,
                 "authextra": details.authextra,
             })
-            self.leave(o.leave)
+            if not o.stay:
+                self.leave(o.leave)
 
         def onLeave(self, details):
             emit("LEAVE", {"reason": details.reason, "message": details.message, "joined": state["joined"]})
