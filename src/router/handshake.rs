@@ -45,7 +45,8 @@ impl Core {
         let auth_config = Arc::clone(&session.auth);
         let peer = Arc::clone(&session.peer);
         let client_cert = session.client_cert_sha1.clone();
-        let (channel_id, kind) = (session.channel_id, session.kind);
+        let channel_id = session.channel_id;
+        let transport = session.transport_details();
         let cookie = session.cookie.clone();
         let now_secs = self.now.saturating_duration_since(self.epoch).as_secs();
         let delay = self
@@ -78,7 +79,6 @@ impl Core {
         info.channel_binding = channel_id.as_ref().map(|c| &c[..]);
         let node_key = self.node_key.clone();
         info.node_key = node_key.as_deref();
-        let transport = Dict::new().with("type", kind).with("peer", &*peer);
         info.transport = Some(&transport);
         let step = auth::hello(&auth_config, &info, &mut self.crypto_rng);
         if let Some(s) = self.sessions.get_mut(&conn) {
@@ -297,8 +297,7 @@ impl Core {
         let Some(session) = self.sessions.get(&conn) else {
             return;
         };
-        let (peer, serializer, kind) =
-            (Arc::clone(&session.peer), session.serializer, session.kind);
+        let (peer, serializer) = (Arc::clone(&session.peer), session.serializer);
         if let Ok(mut t) = self.throttle.lock() {
             t.record_success(auth::peer_host(&peer));
         }
@@ -321,7 +320,11 @@ impl Core {
                         authorizer_details.insert(key, v.clone());
                     }
                 }
-                let transport = Dict::new().with("type", kind).with("peer", &*peer);
+                let transport = self
+                    .sessions
+                    .get(&conn)
+                    .map(super::session::Session::transport_details)
+                    .unwrap_or_default();
                 let authorizer_details = authorizer_details.with("transport", transport);
                 Box::new(super::authorizer::DynamicAuthz::new(
                     Arc::clone(authorizer),

@@ -156,6 +156,19 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// `details.transport` as dynamic authenticators and authorizers get it: a subset of
+    /// Crossbar's `TransportDetails.marshal()` (`type`, `peer`, and `http_cbtid` when the
+    /// connection carries a tracking cookie).
+    pub(crate) fn transport_details(&self) -> crate::wamp::Dict {
+        let details = crate::wamp::Dict::new()
+            .with("type", self.kind)
+            .with("peer", &*self.peer);
+        match &self.cookie {
+            Some(cookie) => details.with("http_cbtid", cookie.id()),
+            None => details,
+        }
+    }
+
     pub(crate) fn joined(&self) -> Option<&Joined> {
         match &self.state {
             State::Established(j) => Some(j),

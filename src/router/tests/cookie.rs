@@ -306,3 +306,50 @@ fn anonymous_sessions_are_remembered_with_the_cookie_id_as_authid() {
         other => panic!("expected WELCOME, got {other:?}"),
     }
 }
+
+#[test]
+fn authorizers_see_the_cookie_id_in_the_transport_details() {
+    let mut config = realm("realm1", allow_all());
+    config.roles.push(RoleConfig {
+        name: "user".into(),
+        permissions: Vec::new(),
+        authorizer: Some("com.example.authorize".into()),
+    });
+    let mut net = Net::new(1, vec![config], 26);
+    let backend = net.join(0, Serializer::Json, "realm1");
+    net.register(backend, "com.example.authorize");
+    let store = store();
+    let cookie = store.upgrade(&[], NOW).session;
+    let as_user = AuthConfig {
+        methods: vec![AuthMethodConfig::Anonymous(Authenticator::Static(
+            crate::config::AnonymousAuth {
+                role: "user".into(),
+                authid: None,
+            },
+        ))],
+    };
+    let conn = net.open_cookie(0, &as_user, Some(cookie.clone()));
+    assert!(matches!(
+        net.hello(conn, "realm1", &["anonymous"]),
+        Some(Message::Welcome { .. })
+    ));
+    let request = net.request(conn);
+    net.send(
+        conn,
+        Message::Subscribe {
+            request,
+            options: Dict::new(),
+            topic: "com.x".into(),
+        },
+    );
+    let Some(Message::Invocation { payload, .. }) = net.recv(backend) else {
+        panic!("expected the authorizer's INVOCATION")
+    };
+    let args = payload.args.unwrap_or_default();
+    let transport = args[0]
+        .as_dict()
+        .and_then(|d| d.get_dict("transport"))
+        .expect("session_details.transport");
+    assert_eq!(transport.get_str("http_cbtid"), Some(cookie.id()));
+    assert_eq!(transport.get_str("type"), Some("websocket"));
+}
