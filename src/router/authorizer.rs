@@ -28,7 +28,7 @@ use super::{ConnId, Core};
 /// Messages one session may have parked; beyond it, new actions fail at once (a client that
 /// floods a slow authorizer only hurts itself).
 const MAX_PARKED: usize = 1024;
-/// Cached decisions per session; the cache starts over when full.
+/// URIs with cached decisions per session; the cache starts over when full.
 const MAX_CACHED: usize = 1024;
 
 /// The dynamic-authorization state of a session whose role has an authorizer.
@@ -39,7 +39,8 @@ pub(crate) struct DynamicAuthz {
     /// The first argument of every call: Crossbar's session details.
     details: Value,
     /// Decisions the authorizer allowed to be reused.
-    cache: HashMap<(String, Action), Decision>,
+    /// Decisions by URI, then action (looked up by `&str`: no allocation per message).
+    cache: HashMap<Box<str>, [Option<Decision>; 4]>,
     /// Messages waiting for a decision, or behind one that is.
     parked: VecDeque<Parked>,
 }
@@ -56,8 +57,14 @@ impl DynamicAuthz {
 
     /// A decision the authorizer gave for this session and allowed to be reused.
     pub(crate) fn cached(&self, uri: &str, action: Action) -> Option<Decision> {
-        // The key is owned; a lookup allocates only on this (dynamic-role) path.
-        self.cache.get(&(uri.to_owned(), action)).copied()
+        self.cache.get(uri).and_then(|d| d[action as usize])
+    }
+
+    fn remember(&mut self, uri: &str, action: Action, decision: Decision) {
+        if !self.cache.contains_key(uri) && self.cache.len() >= MAX_CACHED {
+            self.cache.clear();
+        }
+        self.cache.entry(uri.into()).or_default()[action as usize] = Some(decision);
     }
 }
 
@@ -294,10 +301,7 @@ impl Core {
             Ok(answer) => {
                 if answer.cache {
                     if let Some(d) = self.dynamic_of(conn, session) {
-                        if d.cache.len() >= MAX_CACHED {
-                            d.cache.clear();
-                        }
-                        d.cache.insert((uri.to_owned(), action), answer.decision);
+                        d.remember(uri, action, answer.decision);
                     }
                 }
                 Verdict::Decided(answer.decision)

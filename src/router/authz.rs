@@ -6,13 +6,13 @@
 use crate::config::{Allow, Disclose, Permission, RoleConfig};
 use crate::wamp::uri::{wildcard_matches, MatchPolicy};
 
-/// The four actions a permission governs.
+/// The four actions a permission governs (the discriminants index per-action tables).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
-    Call,
-    Register,
-    Publish,
-    Subscribe,
+    Call = 0,
+    Register = 1,
+    Publish = 2,
+    Subscribe = 3,
 }
 
 impl Action {

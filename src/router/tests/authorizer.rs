@@ -206,6 +206,23 @@ fn parked_messages_keep_their_order_and_share_one_question() {
         "a cached decision is not asked again"
     );
     assert_eq!(event_args(net.recv(subscriber)), vec![Value::from(5u64)]);
+    // The cached decision is for publishing only: subscribing to the same URI is asked.
+    let request = net.request(user);
+    net.send(
+        user,
+        Message::Subscribe {
+            request,
+            options: Dict::new(),
+            topic: "com.app.tick".into(),
+        },
+    );
+    let (q, _, uri, action) = question(&mut net, backend);
+    assert_eq!(
+        (uri.as_str(), action.as_str()),
+        ("com.app.tick", "subscribe")
+    );
+    answer(&mut net, backend, q, Value::Bool(false));
+    assert_eq!(error_uri(net.recv(user)), "wamp.error.not_authorized");
 }
 
 #[test]
