@@ -1,6 +1,8 @@
 //! Router benchmarks without sockets: the subscription index (exact, prefix, wildcard over
 //! 10 k patterns; hits and misses; insert/remove) and in-process fan-out through the core
-//! (one PUBLISH delivered to 1000 local subscribers, EVENT encoded once per serializer).
+//! (one PUBLISH delivered to 1000 local subscribers, EVENT encoded once per serializer), and
+//! the per-publication cost of static permissions against a dynamic authorizer's cached
+//! decision.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -195,5 +197,174 @@ fn bench_fanout(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_index, bench_fanout);
+/// One publisher and one subscriber; the publisher's role is static (`anonymous`) or dynamic
+/// (`user`, decided by an authorizer whose first answer is `{allow, cache: true}`).
+fn core_with_publisher(dynamic: bool) -> (Core, ConnId) {
+    let everything = vec![Permission {
+        uri: String::new(),
+        match_policy: MatchPolicy::Prefix,
+        allow: Allow {
+            call: true,
+            register: true,
+            publish: true,
+            subscribe: true,
+        },
+        disclose: Disclose::default(),
+        cache: true,
+    }];
+    let realm = RealmConfig {
+        name: "realm1".into(),
+        roles: vec![
+            RoleConfig {
+                name: "anonymous".into(),
+                permissions: everything,
+                authorizer: None,
+            },
+            RoleConfig {
+                name: "user".into(),
+                permissions: Vec::new(),
+                authorizer: Some("com.auth".into()),
+            },
+        ],
+        uri_check: UriCheck::Loose,
+        enable_meta_api: true,
+        max_sessions: None,
+        store: None,
+    };
+    let mut core = Core::new(CoreConfig {
+        shard: 0,
+        shards: 1,
+        realms: vec![realm],
+        node_id: "bench".into(),
+        worker_id: "worker001".into(),
+        pid: 1,
+        seed: 1,
+        start: std::time::Instant::now(),
+        hello_timeout: std::time::Duration::from_secs(10),
+        max_pending_calls: 1000,
+        realm_sessions: Arc::new([std::sync::atomic::AtomicUsize::new(0)]),
+        crypto_seed: [7; 32],
+        throttle: Arc::new(std::sync::Mutex::new(ferrobar::auth::FailureTracker::new(
+            ferrobar::auth::ThrottleConfig::default(),
+        ))),
+        node_key: None,
+    });
+    let role = if dynamic { "user" } else { "anonymous" };
+    let as_role = |role: &str| {
+        use ferrobar::config::{AnonymousAuth, AuthConfig, AuthMethodConfig, Authenticator};
+        Arc::new(AuthConfig {
+            methods: vec![AuthMethodConfig::Anonymous(Authenticator::Static(
+                AnonymousAuth {
+                    role: role.into(),
+                    authid: None,
+                },
+            ))],
+        })
+    };
+    let (authorizer, subscriber, publisher) = (ConnId(0), ConnId(1), ConnId(2));
+    for (conn, role) in [
+        (authorizer, "anonymous"),
+        (subscriber, "anonymous"),
+        (publisher, role),
+    ] {
+        let info = TransportInfo {
+            serializer: Serializer::MsgPack,
+            peer: "bench".into(),
+            auth: as_role(role),
+            client_cert_sha1: None,
+            channel_id: None,
+            kind: "websocket",
+            cookie: None,
+        };
+        core.handle_open(conn, info);
+        let hello = Message::Hello {
+            realm: "realm1".into(),
+            details: Dict::new(),
+        };
+        core.handle_message(conn, hello);
+    }
+    let register = Message::Register {
+        request: 1,
+        options: Dict::new(),
+        procedure: "com.auth".into(),
+    };
+    core.handle_message(authorizer, register);
+    let subscribe = Message::Subscribe {
+        request: 1,
+        options: Dict::new(),
+        topic: "com.myapp.hello".into(),
+    };
+    core.handle_message(subscriber, subscribe);
+    while core.poll_output().is_some() {}
+    // The first publication asks the authorizer; its answer is cached for the rest.
+    let publish = Message::Publish {
+        request: 1,
+        options: Dict::new(),
+        topic: "com.myapp.hello".into(),
+        payload: Payload::empty(),
+    };
+    core.handle_message(publisher, publish);
+    let mut invocation = None;
+    while let Some(out) = core.poll_output() {
+        if let Output::Send { conn, frame } = out {
+            let mut bytes = frame.to_vec();
+            if let (true, Ok(Message::Invocation { request, .. })) =
+                (conn == authorizer, Serializer::MsgPack.decode(&mut bytes))
+            {
+                invocation = Some(request);
+            }
+        }
+    }
+    if let Some(request) = invocation {
+        let answer = Dict::new().with("allow", true).with("cache", true);
+        let yield_ = Message::Yield {
+            request,
+            options: Dict::new(),
+            payload: Payload::args(vec![Value::Dict(answer)]),
+        };
+        core.handle_message(authorizer, yield_);
+    }
+    assert_eq!(
+        invocation.is_some(),
+        dynamic,
+        "the authorizer is asked only for a dynamic role"
+    );
+    while core.poll_output().is_some() {}
+    (core, publisher)
+}
+
+/// The cost of authorization per publication: static permissions against a dynamic role's
+/// cached decision (one subscriber, so routing the event is a small part).
+fn bench_authorization(c: &mut Criterion) {
+    let mut group = c.benchmark_group("publish_1_subscriber");
+    for (name, dynamic) in [("static_role", false), ("dynamic_role_cached", true)] {
+        let (mut core, publisher) = core_with_publisher(dynamic);
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || Message::Publish {
+                    request: 2,
+                    options: Dict::new(),
+                    topic: "com.myapp.hello".into(),
+                    payload: Payload::args(vec![Value::Str("x".repeat(64))]),
+                },
+                |publish| {
+                    core.handle_message(publisher, publish);
+                    let mut sent = 0usize;
+                    while let Some(out) = core.poll_output() {
+                        if let Output::Send { .. } | Output::SendMany { .. } = out {
+                            sent += 1;
+                        }
+                    }
+                    assert_eq!(sent, 1, "one EVENT to the subscriber");
+                    sent
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_index, bench_fanout, bench_authorization);
 criterion_main!(benches);
