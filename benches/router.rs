@@ -80,31 +80,9 @@ fn bench_index(c: &mut Criterion) {
     group.finish();
 }
 
-fn core_with_subscribers(subscribers: u64, serializers: &[Serializer]) -> (Core, ConnId) {
-    let realm = RealmConfig {
-        name: "realm1".into(),
-        roles: vec![RoleConfig {
-            name: "anonymous".into(),
-            permissions: vec![Permission {
-                uri: String::new(),
-                match_policy: MatchPolicy::Prefix,
-                allow: Allow {
-                    call: true,
-                    register: true,
-                    publish: true,
-                    subscribe: true,
-                },
-                disclose: Disclose::default(),
-                cache: true,
-            }],
-            authorizer: None,
-        }],
-        uri_check: UriCheck::Loose,
-        enable_meta_api: true,
-        max_sessions: None,
-        store: None,
-    };
-    let mut core = Core::new(CoreConfig {
+/// A one-shard core serving `realm`.
+fn one_shard_core(realm: RealmConfig) -> Core {
+    Core::new(CoreConfig {
         shard: 0,
         shards: 1,
         realms: vec![realm],
@@ -121,7 +99,39 @@ fn core_with_subscribers(subscribers: u64, serializers: &[Serializer]) -> (Core,
             ferrobar::auth::ThrottleConfig::default(),
         ))),
         node_key: None,
-    });
+    })
+}
+
+/// Everything allowed on every URI.
+fn allow_everything() -> Vec<Permission> {
+    vec![Permission {
+        uri: String::new(),
+        match_policy: MatchPolicy::Prefix,
+        allow: Allow {
+            call: true,
+            register: true,
+            publish: true,
+            subscribe: true,
+        },
+        disclose: Disclose::default(),
+        cache: true,
+    }]
+}
+
+fn core_with_subscribers(subscribers: u64, serializers: &[Serializer]) -> (Core, ConnId) {
+    let realm = RealmConfig {
+        name: "realm1".into(),
+        roles: vec![RoleConfig {
+            name: "anonymous".into(),
+            permissions: allow_everything(),
+            authorizer: None,
+        }],
+        uri_check: UriCheck::Loose,
+        enable_meta_api: true,
+        max_sessions: None,
+        store: None,
+    };
+    let mut core = one_shard_core(realm);
     let auth = Arc::new(ferrobar::config::AuthConfig::default());
     for i in 0..=subscribers {
         let serializer = serializers[i as usize % serializers.len()];
@@ -200,24 +210,12 @@ fn bench_fanout(c: &mut Criterion) {
 /// One publisher and one subscriber; the publisher's role is static (`anonymous`) or dynamic
 /// (`user`, decided by an authorizer whose first answer is `{allow, cache: true}`).
 fn core_with_publisher(dynamic: bool) -> (Core, ConnId) {
-    let everything = vec![Permission {
-        uri: String::new(),
-        match_policy: MatchPolicy::Prefix,
-        allow: Allow {
-            call: true,
-            register: true,
-            publish: true,
-            subscribe: true,
-        },
-        disclose: Disclose::default(),
-        cache: true,
-    }];
     let realm = RealmConfig {
         name: "realm1".into(),
         roles: vec![
             RoleConfig {
                 name: "anonymous".into(),
-                permissions: everything,
+                permissions: allow_everything(),
                 authorizer: None,
             },
             RoleConfig {
@@ -231,24 +229,7 @@ fn core_with_publisher(dynamic: bool) -> (Core, ConnId) {
         max_sessions: None,
         store: None,
     };
-    let mut core = Core::new(CoreConfig {
-        shard: 0,
-        shards: 1,
-        realms: vec![realm],
-        node_id: "bench".into(),
-        worker_id: "worker001".into(),
-        pid: 1,
-        seed: 1,
-        start: std::time::Instant::now(),
-        hello_timeout: std::time::Duration::from_secs(10),
-        max_pending_calls: 1000,
-        realm_sessions: Arc::new([std::sync::atomic::AtomicUsize::new(0)]),
-        crypto_seed: [7; 32],
-        throttle: Arc::new(std::sync::Mutex::new(ferrobar::auth::FailureTracker::new(
-            ferrobar::auth::ThrottleConfig::default(),
-        ))),
-        node_key: None,
-    });
+    let mut core = one_shard_core(realm);
     let role = if dynamic { "user" } else { "anonymous" };
     let as_role = |role: &str| {
         use ferrobar::config::{AnonymousAuth, AuthConfig, AuthMethodConfig, Authenticator};
