@@ -45,7 +45,7 @@ impl Core {
         let auth_config = Arc::clone(&session.auth);
         let peer = Arc::clone(&session.peer);
         let client_cert = session.client_cert_sha1.clone();
-        let channel_id = session.channel_id;
+        let channel_id = session.channel_id.clone();
         let transport = session.transport_details();
         let cookie = session.cookie.clone();
         let now_secs = self.now.saturating_duration_since(self.epoch).as_secs();
@@ -76,7 +76,7 @@ impl Core {
         info.cookie_id = cookie.as_ref().map(|c| c.id());
         info.cookie = remembered.as_ref();
         info.client_cert_sha1 = client_cert.as_deref();
-        info.channel_binding = channel_id.as_ref().map(|c| &c[..]);
+        info.channel_binding = channel_id.as_deref().map(|c| &c[..]);
         let node_key = self.node_key.clone();
         info.node_key = node_key.as_deref();
         info.transport = Some(&transport);

@@ -301,7 +301,7 @@ impl Core {
                 peer: info.peer,
                 auth: info.auth,
                 client_cert_sha1: info.client_cert_sha1,
-                channel_id: info.channel_id,
+                channel_id: info.channel_id.map(Box::new),
                 kind: info.kind,
                 cookie: info.cookie.map(Box::new),
                 state: State::ExpectHello,

@@ -147,7 +147,8 @@ pub(crate) struct Session {
     pub(crate) peer: Arc<str>,
     pub(crate) auth: Arc<AuthConfig>,
     pub(crate) client_cert_sha1: Option<Arc<str>>,
-    pub(crate) channel_id: Option<[u8; 32]>,
+    /// Boxed: 8 bytes, where most sessions (no TLS channel id) would pay 33.
+    pub(crate) channel_id: Option<Box<[u8; 32]>>,
     pub(crate) kind: &'static str,
     /// See [`TransportInfo::cookie`].
     /// Boxed: most connections have none, and every idle session pays for this field.
