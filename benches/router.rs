@@ -190,14 +190,21 @@ fn bench_fanout(c: &mut Criterion) {
                 },
                 |publish| {
                     core.handle_message(publisher, publish);
-                    let mut bytes = 0usize;
+                    let (mut bytes, mut deliveries) = (0usize, 0usize);
                     while let Some(out) = core.poll_output() {
                         match out {
-                            Output::Send { frame, .. } => bytes += frame.len(),
-                            Output::SendMany { frame, conns } => bytes += frame.len() * conns.len(),
+                            Output::Send { frame, .. } => {
+                                bytes += frame.len();
+                                deliveries += 1;
+                            }
+                            Output::SendMany { frame, conns } => {
+                                bytes += frame.len() * conns.len();
+                                deliveries += conns.len();
+                            }
                             _ => {}
                         }
                     }
+                    assert_eq!(deliveries, 1000, "one EVENT per subscriber");
                     bytes
                 },
                 BatchSize::SmallInput,
