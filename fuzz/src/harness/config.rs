@@ -21,12 +21,7 @@ use super::session::core_config;
 
 fn cbdir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("ferrobar-fuzz-config-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("web")).expect("create the node directory");
-        std::fs::write(dir.join("web").join("index.html"), "x").expect("write index.html");
-        dir
-    })
+    DIR.get_or_init(|| super::fixture_dir("ferrobar-fuzz-config", &[("web/index.html", "x")]))
 }
 
 fn env(name: &str) -> Option<String> {

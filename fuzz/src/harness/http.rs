@@ -25,18 +25,17 @@ use ferrobar::transport::http::{handle_request, HttpContext, HttpOutcome, NodeIn
 /// In the file next to the static directory; must never appear in a response.
 pub const SECRET: &str = "FERROBAR-FUZZ-SECRET-7f3a";
 
-/// A directory tree made once per process:
-/// `<tmp>/ferrobar-fuzz-http-<pid>/{secret.txt, web/index.html, web/sub/a.txt}`.
+/// A directory tree shared by every process (see [`super::fixture_dir`]):
+/// `<tmp>/ferrobar-fuzz-http/{secret.txt, web/index.html, web/sub/a.txt}`.
 fn fixture() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let root = std::env::temp_dir().join(format!("ferrobar-fuzz-http-{}", std::process::id()));
-        let web = root.join("web");
-        std::fs::create_dir_all(web.join("sub")).expect("create the fixture directory");
-        std::fs::write(root.join("secret.txt"), SECRET).expect("write secret.txt");
-        std::fs::write(web.join("index.html"), "<p>index</p>").expect("write index.html");
-        std::fs::write(web.join("sub").join("a.txt"), "a").expect("write a.txt");
-        web
+        let files = [
+            ("secret.txt", SECRET),
+            ("web/index.html", "<p>index</p>"),
+            ("web/sub/a.txt", "a"),
+        ];
+        super::fixture_dir("ferrobar-fuzz-http", &files).join("web")
     })
 }
 

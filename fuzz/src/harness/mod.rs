@@ -12,6 +12,26 @@ pub mod websocket;
 
 use ferrobar::wamp::{Dict, Message, Payload, Value};
 
+/// A fixture directory under the system temp dir, the same for every process: one fixture
+/// on the machine, not one left behind per test or fuzz process. Files are written to a
+/// process-unique name and renamed into place, so processes building it at once (parallel
+/// tests, `-jobs`) never see a half-written file.
+pub fn fixture_dir(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let root = std::env::temp_dir().join(name);
+    for (path, content) in files {
+        let target = root.join(path);
+        if std::fs::read_to_string(&target).is_ok_and(|c| c == *content) {
+            continue;
+        }
+        let dir = target.parent().expect("a fixture file has a directory");
+        std::fs::create_dir_all(dir).expect("create the fixture directory");
+        let partial = dir.join(format!(".partial-{}", std::process::id()));
+        std::fs::write(&partial, content).expect("write a fixture file");
+        std::fs::rename(&partial, &target).expect("move a fixture file into place");
+    }
+    root
+}
+
 /// Reads structured choices out of fuzz bytes. Past the end every read returns zeros, so every
 /// input (including the empty one) is a valid program.
 #[derive(Debug, Clone)]
