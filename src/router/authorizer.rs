@@ -6,7 +6,7 @@
 //! The shard never waits. A session's messages are parked, in arrival order, while any decision
 //! they depend on is outstanding, and released in that order as answers come: a publisher's
 //! events and a caller's calls keep their order whatever the authorizer's latency. Answers to
-//! invocations (YIELD, ERROR) are not parked: they concern other sessions' calls.
+//! invocations (YIELD, ERROR) are not parked: they concern other sessions' calls; nor is ABORT.
 //!
 //! Several parked actions on the same URI share one authorizer call, and a decision the
 //! authorizer marks `cache` is kept for the rest of the session (Crossbar keeps it per role;
@@ -182,7 +182,12 @@ fn failure_text(action: Action, uri: &str, why: &str) -> String {
 impl Core {
     /// A message from a session whose role has an authorizer.
     pub(super) fn dynamic_message(&mut self, conn: ConnId, msg: Message) {
-        if matches!(msg, Message::Yield { .. } | Message::Error { .. }) {
+        // Answers to invocations concern other sessions' calls; an ABORT ends the session now,
+        // dropping whatever is parked.
+        if matches!(
+            msg,
+            Message::Yield { .. } | Message::Error { .. } | Message::Abort { .. }
+        ) {
             return self.dispatch(conn, msg, None);
         }
         let Some(joined) = self.joined(conn) else {

@@ -357,6 +357,27 @@ fn leaving_with_parked_messages_leaves_nothing_behind() {
     assert_eq!(event_args(net.recv(subscriber)), vec![Value::from(1u64)]);
     assert!(matches!(net.recv(user), Some(Message::Goodbye { .. })));
 
+    // ABORT is not parked: the session ends at once, its parked publication with it.
+    let user3 = net.join_as(1, "realm1", "user");
+    net.publish(user3, "com.last", vec![3u64.into()], Dict::new());
+    let (q3, ..) = question(&mut net, backend);
+    net.send(
+        user3,
+        Message::Abort {
+            details: Dict::new(),
+            reason: "wamp.close.normal".into(),
+        },
+    );
+    assert!(
+        net.clients[&user3].closed,
+        "ABORT closes without waiting for the authorizer"
+    );
+    answer(&mut net, backend, q3, Value::Bool(true));
+    assert!(
+        net.recv(subscriber).is_none(),
+        "an aborted session's parked event is dropped"
+    );
+
     // A session that drops with a question outstanding; the late answer changes nothing.
     let user2 = net.join_as(1, "realm1", "user");
     let request = net.request(user2);
@@ -369,7 +390,7 @@ fn leaving_with_parked_messages_leaves_nothing_behind() {
     let (q, ..) = question(&mut net, backend);
     net.close(user2);
     answer(&mut net, backend, q, Value::Bool(true));
-    for c in [user, subscriber, backend] {
+    for c in [user, user3, subscriber, backend] {
         net.close(c);
     }
     net.assert_empty();
