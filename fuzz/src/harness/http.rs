@@ -9,18 +9,24 @@
 //! `Sec-WebSocket-Accept` and a serializer the endpoint offers; every other answer is a
 //! well-formed HTTP/1.1 response (parsed back with httparse) with `Connection: close` and a
 //! `Content-Length` equal to the body sent; and no response ever carries a byte of the file
-//! beside (outside) the static directory.
+//! beside (outside) the static directory. On endpoints with cookie tracking, the upgrade's
+//! `Cookie` headers go through the cookie store as the reactor does: a known cookie is kept,
+//! anything else gets a fresh alphanumeric id (never the presented one) in a well-formed
+//! `Set-Cookie`, and unauthenticated ids never grow the store.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
+use ferrobar::auth::cookie::{parse_cookie, CookieAuth, CookieStore};
 use ferrobar::codec::Serializer;
 use ferrobar::config::{
-    PathService, StaticService, TransportKind, UniversalService, WebService, WebSocketOptions,
-    WebSocketService,
+    CookieConfig, CookieStoreConfig, PathService, SameSite, StaticService, TransportKind,
+    UniversalService, WebService, WebSocketOptions, WebSocketService,
 };
-use ferrobar::transport::http::{handle_request, HttpContext, HttpOutcome, NodeInfo, MAX_HEAD};
+use ferrobar::transport::http::{
+    add_header, handle_request, CookieRequest, HttpContext, HttpOutcome, NodeInfo, MAX_HEAD,
+};
 
 /// In the file next to the static directory; must never appear in a response.
 pub const SECRET: &str = "FERROBAR-FUZZ-SECRET-7f3a";
@@ -61,11 +67,92 @@ fn ws_service(choice: u8) -> WebSocketService {
     } else if choice & 64 != 0 {
         options.allowed_origins = vec!["*".into()];
     }
+    // Cookie tracking on about half the endpoints (by parity, independent of the bits above).
+    let cookie = (choice.count_ones() % 2 == 1).then(cookie_config);
     WebSocketService {
         serializers,
         options,
-        cookie: None,
+        cookie,
     }
+}
+
+/// The cookie block of every tracking endpoint here (one store serves them all).
+fn cookie_config() -> CookieConfig {
+    CookieConfig {
+        path: "fuzz.cookie".into(),
+        name: "cbtid".into(),
+        length: 24,
+        max_age: 3600,
+        store: CookieStoreConfig::Memory,
+        secure: true,
+        http_strict: true,
+        same_site: Some(SameSite::Lax),
+    }
+}
+
+/// The id the store remembers an authentication for: a presented cookie with this id is kept.
+const KNOWN_COOKIE: &str = "KnownCookieKnownCookie42";
+
+/// One store for the process, remembering [`KNOWN_COOKIE`] and nothing else.
+fn cookie_store() -> &'static Arc<CookieStore> {
+    static STORE: OnceLock<Arc<CookieStore>> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let store = Arc::new(CookieStore::new(cookie_config(), [7; 32]));
+        let known = CookieAuth {
+            authid: "joe".into(),
+            authrole: "frontend".into(),
+            authmethod: "ticket".into(),
+            authrealm: "realm1".into(),
+            authextra: ferrobar::wamp::Dict::new(),
+        };
+        let report = store.load(&known_record(&known), 0);
+        assert_eq!(report.live, 1, "the fixture record loads");
+        store
+    })
+}
+
+/// The known cookie as a line of Crossbar's cookie file.
+fn known_record(auth: &CookieAuth) -> String {
+    format!(
+        "{{\"cbtid\": \"{KNOWN_COOKIE}\", \"status\": \"created\", \"created\": \"2100-01-01T00:00:00.000Z\", \
+         \"modified\": null, \"deleted\": null, \"max_age\": 3600, \"authid\": \"{}\", \
+         \"authrole\": \"{}\", \"authmethod\": \"{}\", \"authrealm\": \"{}\", \"authextra\": {{}}}}\n",
+        auth.authid, auth.authrole, auth.authmethod, auth.authrealm
+    )
+}
+
+/// What the reactor does with an upgrade's cookie, checked: a presented known id is kept with
+/// no `Set-Cookie`; anything else gets a fresh alphanumeric id (never the presented one) in a
+/// well-formed `Set-Cookie` that survives being added to the response; unauthenticated ids
+/// never grow the store.
+fn check_cookie(request: &CookieRequest, response: &[u8]) {
+    assert_eq!(request.store, "fuzz.cookie");
+    let store = cookie_store();
+    let headers: Vec<&str> = request.headers.iter().map(String::as_str).collect();
+    let presented = headers.iter().find_map(|h| parse_cookie(h, "cbtid"));
+    let upgrade = store.upgrade(&headers, 0);
+    let id = upgrade.session.id();
+    if presented == Some(KNOWN_COOKIE) {
+        assert_eq!(id, KNOWN_COOKIE, "a known cookie is kept");
+        assert_eq!(upgrade.set_cookie, None);
+    } else {
+        assert_ne!(Some(id), presented, "a presented unknown id was adopted");
+        assert!(
+            id.len() == 24 && id.bytes().all(|b| b.is_ascii_alphanumeric()),
+            "new id {id:?}"
+        );
+        let value = upgrade.set_cookie.as_deref().expect("a new id is sent");
+        assert_eq!(
+            value,
+            format!("cbtid={id};max-age=3600;Secure;HttpOnly;SameSite=Lax")
+        );
+        let mut with_cookie = response.to_vec();
+        assert!(add_header(&mut with_cookie, "Set-Cookie", value));
+        let (status, headers, _) = parse_response(&with_cookie);
+        assert_eq!(status, 101);
+        assert_eq!(header(&headers, "set-cookie"), Some(value));
+    }
+    assert_eq!(store.len(), 1, "only the authenticated cookie is stored");
 }
 
 fn web_service(choice: u8) -> WebService {
@@ -143,13 +230,16 @@ pub fn run(data: &[u8]) {
             response,
             consumed,
             options: _,
-            cookie: _,
+            cookie,
         } => {
             assert!(consumed > 0 && consumed <= buf.len(), "consumed {consumed}");
             assert!(response.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
             let (status, headers, body) = parse_response(&response);
             assert_eq!(status, 101);
             assert!(body.is_empty(), "a 101 with a body");
+            if let Some(request) = &cookie {
+                check_cookie(request, &response);
+            }
             assert!(header(&headers, "sec-websocket-accept").is_some());
             if let Some(p) = header(&headers, "sec-websocket-protocol") {
                 assert_eq!(p, serializer.subprotocol());
