@@ -38,18 +38,37 @@ pub(crate) struct DynamicAuthz {
     authorizer: std::sync::Arc<str>,
     /// The first argument of every call: Crossbar's session details.
     details: Value,
-    /// Decisions the authorizer allowed to be reused.
-    /// Decisions by URI, then action (looked up by `&str`: no allocation per message).
+    /// Decisions the authorizer allowed to be reused, by URI, then action (looked up by `&str`: no allocation per message).
     cache: HashMap<Box<str>, [Option<Decision>; 4]>,
     /// Messages waiting for a decision, or behind one that is.
     parked: VecDeque<Parked>,
 }
 
 impl DynamicAuthz {
-    pub(crate) fn new(authorizer: std::sync::Arc<str>, details: Dict) -> Self {
+    /// The state of session `session`, which joined with WELCOME `welcome` over a transport
+    /// described by `transport`.
+    pub(crate) fn new(
+        authorizer: std::sync::Arc<str>,
+        session: u64,
+        welcome: &Dict,
+        transport: Dict,
+    ) -> Self {
+        // Crossbar's `session_details` argument of the authorizer.
+        let mut details = Dict::new().with("session", session);
+        for key in [
+            "authid",
+            "authrole",
+            "authmethod",
+            "authprovider",
+            "authextra",
+        ] {
+            if let Some(v) = welcome.get(key) {
+                details.insert(key, v.clone());
+            }
+        }
         DynamicAuthz {
             authorizer,
-            details: Value::Dict(details),
+            details: Value::Dict(details.with("transport", transport)),
             cache: HashMap::new(),
             parked: VecDeque::new(),
         }
@@ -58,6 +77,16 @@ impl DynamicAuthz {
     /// A decision the authorizer gave for this session and allowed to be reused.
     pub(crate) fn cached(&self, uri: &str, action: Action) -> Option<Decision> {
         self.cache.get(uri).and_then(|d| d[action as usize])
+    }
+
+    /// The outstanding authorizer call a parked message on `(uri, action)` waits for.
+    fn waiting_on(&self, uri: &str, action: Action) -> Option<u64> {
+        self.parked
+            .iter()
+            .find_map(|p| match (&p.verdict, action_of(&p.msg)) {
+                (Verdict::Waiting(id), Some((u, a, _))) if u == uri && a == action => Some(*id),
+                _ => None,
+            })
     }
 
     fn remember(&mut self, uri: &str, action: Action, decision: Decision) {
@@ -83,6 +112,14 @@ enum Verdict {
     Decided(Decision),
     /// The authorizer could not decide (error, timeout, invalid answer): why.
     Failed(String),
+}
+
+/// What to do with a dynamic session's message.
+enum Next {
+    /// Its verdict is known (or shared with a question already asked).
+    Known(Verdict),
+    /// The authorizer must be asked about `(uri, action)`, with the message's options.
+    Ask(String, Action, Dict),
 }
 
 /// What an authorizer answered, once checked.
@@ -201,32 +238,21 @@ impl Core {
         let continuation = matches!(&msg, Message::Call { request, .. }
             if joined.pending_calls.contains_key(request));
         let action = action_of(&msg).filter(|_| !continuation);
-        // The verdict known now; `None`: the authorizer must be asked.
-        let known =
-            match action {
-                None => Some(Verdict::Pass),
-                Some((uri, action, _)) => dynamic
-                    .cached(uri, action)
-                    .map(Verdict::Decided)
-                    .or_else(|| {
-                        // An identical question already asked shares its answer.
-                        dynamic
-                            .parked
-                            .iter()
-                            .find_map(|p| match (&p.verdict, action_of(&p.msg)) {
-                                (Verdict::Waiting(id), Some((u, a, _)))
-                                    if u == uri && a == action =>
-                                {
-                                    Some(Verdict::Waiting(*id))
-                                }
-                                _ => None,
-                            })
-                    }),
-            };
+        let next = match action {
+            None => Next::Known(Verdict::Pass),
+            Some((uri, action, options)) => match dynamic.cached(uri, action) {
+                Some(decision) => Next::Known(Verdict::Decided(decision)),
+                // An identical question already asked shares its answer.
+                None => match dynamic.waiting_on(uri, action) {
+                    Some(id) => Next::Known(Verdict::Waiting(id)),
+                    None => Next::Ask(uri.to_owned(), action, options.clone()),
+                },
+            },
+        };
         if dynamic.parked.is_empty() {
-            match known {
-                Some(Verdict::Pass) => return self.dispatch(conn, msg, None),
-                Some(Verdict::Decided(d)) => return self.dispatch(conn, msg, Some(d)),
+            match next {
+                Next::Known(Verdict::Pass) => return self.dispatch(conn, msg, None),
+                Next::Known(Verdict::Decided(d)) => return self.dispatch(conn, msg, Some(d)),
                 _ => {}
             }
         }
@@ -248,40 +274,44 @@ impl Core {
                 ),
             };
         }
-        let question = match (&known, action) {
-            (None, Some((uri, action, options))) => Some((
-                uri.to_owned(),
-                action,
-                options.clone(),
-                std::sync::Arc::clone(&dynamic.authorizer),
-                dynamic.details.clone(),
-            )),
-            _ => None,
+        match next {
+            Next::Known(verdict) => self.park(conn, Parked { msg, verdict }),
+            Next::Ask(uri, action, options) => {
+                // Parked before the call is sent: its answer may come at once.
+                let internal = self.register_internal_call(InternalCall::Authorize {
+                    conn,
+                    session,
+                    uri: uri.clone(),
+                    action,
+                });
+                let verdict = Verdict::Waiting(internal);
+                self.park(conn, Parked { msg, verdict });
+                self.ask_authorizer(conn, internal, realm, uri, action, options);
+            }
+        }
+    }
+
+    /// Sends the authorizer of `conn`'s session the question booked as `internal`.
+    fn ask_authorizer(
+        &mut self,
+        conn: ConnId,
+        internal: u64,
+        realm: usize,
+        uri: String,
+        action: Action,
+        options: Dict,
+    ) {
+        let Some(d) = self.joined(conn).and_then(|j| j.dynamic.as_deref()) else {
+            return;
         };
-        let Some((uri, action, options, authorizer, details)) = question else {
-            let verdict = known.unwrap_or(Verdict::Pass);
-            return self.park(conn, Parked { msg, verdict });
-        };
-        let internal = self.register_internal_call(InternalCall::Authorize {
-            conn,
-            session,
-            uri: uri.clone(),
-            action,
-        });
-        self.park(
-            conn,
-            Parked {
-                msg,
-                verdict: Verdict::Waiting(internal),
-            },
-        );
+        let procedure = d.authorizer.to_string();
         let args = vec![
-            details,
+            d.details.clone(),
             Value::Str(uri),
             Value::Str(action.as_str().into()),
             Value::Dict(options),
         ];
-        self.send_internal_call(internal, realm, authorizer.to_string(), args);
+        self.send_internal_call(internal, realm, procedure, args);
     }
 
     fn park(&mut self, conn: ConnId, parked: Parked) {
@@ -300,9 +330,20 @@ impl Core {
         action: Action,
         result: Result<Value, (String, Option<String>)>,
     ) {
-        let verdict = match result.as_ref().map_err(Clone::clone).and_then(|v| {
-            parse_answer(v).map_err(|e| (uris::AUTHORIZATION_FAILED.to_owned(), Some(e)))
-        }) {
+        let outcome = match result {
+            Ok(value) => {
+                parse_answer(&value).map_err(|e| format!("{}: {e}", uris::AUTHORIZATION_FAILED))
+            }
+            Err((error, _)) if error == uris::TIMEOUT => {
+                Err("the authorizer did not answer in time".to_owned())
+            }
+            Err((error, _)) if error == uris::NO_SUCH_PROCEDURE => {
+                Err("the authorizer is not registered".to_owned())
+            }
+            Err((error, Some(message))) => Err(format!("{error}: {message}")),
+            Err((error, None)) => Err(error),
+        };
+        let verdict = match outcome {
             Ok(answer) => {
                 if answer.cache {
                     if let Some(d) = self.dynamic_of(conn, session) {
@@ -311,15 +352,7 @@ impl Core {
                 }
                 Verdict::Decided(answer.decision)
             }
-            Err((error, message)) => {
-                let why = match message {
-                    _ if error == uris::TIMEOUT => "the authorizer did not answer in time".into(),
-                    _ if error == uris::NO_SUCH_PROCEDURE => {
-                        "the authorizer is not registered".into()
-                    }
-                    Some(m) => format!("{error}: {m}"),
-                    None => error,
-                };
+            Err(why) => {
                 tracing::warn!(
                     session,
                     uri,

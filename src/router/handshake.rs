@@ -307,28 +307,11 @@ impl Core {
             .authorizer
             .as_ref()
             .map(|authorizer| {
-                // Crossbar's `session_details` argument of the authorizer.
-                let mut authorizer_details = Dict::new().with("session", id);
-                for key in [
-                    "authid",
-                    "authrole",
-                    "authmethod",
-                    "authprovider",
-                    "authextra",
-                ] {
-                    if let Some(v) = details.get(key) {
-                        authorizer_details.insert(key, v.clone());
-                    }
-                }
-                let transport = self
-                    .sessions
-                    .get(&conn)
-                    .map(super::session::Session::transport_details)
-                    .unwrap_or_default();
-                let authorizer_details = authorizer_details.with("transport", transport);
                 Box::new(super::authorizer::DynamicAuthz::new(
                     Arc::clone(authorizer),
-                    authorizer_details,
+                    id,
+                    &details,
+                    session.transport_details(),
                 ))
             });
         if let Some(session) = self.sessions.get_mut(&conn) {
