@@ -404,38 +404,22 @@ impl Core {
         cookie: &auth::cookie::CookieSession,
         except: Option<ConnId>,
     ) {
-        let candidates = self
+        let same_cookie = |s: &super::session::Session| {
+            !matches!(s.state, State::Closed)
+                && s.cookie.as_ref().is_some_and(|c| {
+                    Arc::ptr_eq(c.store(), cookie.store()) && c.id() == cookie.id()
+                })
+        };
+        let conns: Vec<ConnId> = self
             .cookie_conns
             .get(cookie.id())
-            .cloned()
-            .unwrap_or_default();
-        let conns: Vec<ConnId> = candidates
             .into_iter()
-            .filter(|&c| Some(c) != except)
-            .filter(|c| {
-                self.sessions.get(c).is_some_and(|s| {
-                    !matches!(s.state, State::Closed)
-                        && s.cookie.as_ref().is_some_and(|sc| {
-                            Arc::ptr_eq(sc.store(), cookie.store()) && sc.id() == cookie.id()
-                        })
-                })
-            })
+            .flatten()
+            .copied()
+            .filter(|&c| Some(c) != except && self.sessions.get(&c).is_some_and(same_cookie))
             .collect();
         for conn in conns {
-            if self.joined(conn).is_some() {
-                let details = Dict::new().with("message", "logged out on another connection");
-                let goodbye = Message::Goodbye {
-                    details,
-                    reason: LOGOUT.into(),
-                };
-                self.send(conn, &goodbye);
-            }
-            if let Some(mut session) = self.sessions.remove(&conn) {
-                self.leave(&mut session);
-                session.state = State::Closed;
-                self.sessions.insert(conn, session);
-            }
-            self.outputs.push_back(super::Output::Close { conn });
+            self.goodbye_and_close(conn, LOGOUT, "logged out on another connection");
         }
     }
 }

@@ -329,19 +329,24 @@ impl Core {
     /// The shell closes a connection whose output queue passed its limit: the session ends with
     /// GOODBYE `wamp.close.slow_consumer` (queued behind what the peer has not read yet).
     pub fn handle_slow_consumer(&mut self, conn: ConnId) {
-        let joined = self.sessions.get(&conn).and_then(|s| s.joined()).is_some();
-        if joined {
-            let details = Dict::new().with(
-                "message",
-                "the router's output queue for this session was full",
-            );
-            self.send(
-                conn,
-                &Message::Goodbye {
-                    details,
-                    reason: SLOW_CONSUMER.into(),
-                },
-            );
+        self.goodbye_and_close(
+            conn,
+            SLOW_CONSUMER,
+            "the router's output queue for this session was full",
+        );
+    }
+
+    /// Ends a connection from the router's side: a joined session gets GOODBYE `reason` with
+    /// `message` (queued behind what the peer has not read yet) and leaves; then the
+    /// connection is closed.
+    fn goodbye_and_close(&mut self, conn: ConnId, reason: &str, message: &str) {
+        if self.joined(conn).is_some() {
+            let details = Dict::new().with("message", message);
+            let goodbye = Message::Goodbye {
+                details,
+                reason: reason.into(),
+            };
+            self.send(conn, &goodbye);
         }
         if let Some(mut session) = self.sessions.remove(&conn) {
             self.leave(&mut session);
