@@ -17,5 +17,6 @@ pub mod config;
 pub mod node;
 pub mod router;
 pub mod shard;
+pub mod timestamp;
 pub mod transport;
 pub mod wamp;

@@ -47,6 +47,7 @@ use crate::config::{AuthConfig, CookieConfig};
 use crate::wamp::{Dict, Value};
 
 use super::{Identity, KNOWN_METHODS};
+use crate::timestamp::parse_utc_timestamp;
 
 /// Authenticated cookies one store keeps at most (a few hundred bytes each).
 pub const MAX_ENTRIES: usize = 100_000;
@@ -564,7 +565,7 @@ pub fn parse_cookie<'h>(header: &'h str, name: &str) -> Option<&'h str> {
 /// One JSON line of the cookie file. `deleted_ms` is set on `deleted` records.
 fn record(id: &str, status: &str, e: &Entry, deleted_ms: Option<u64>) -> String {
     let ts = |ms: Option<u64>| match ms {
-        Some(ms) => serde_json::Value::String(super::utc_timestamp(ms)),
+        Some(ms) => serde_json::Value::String(crate::timestamp::utc_timestamp(ms)),
         None => serde_json::Value::Null,
     };
     let v = serde_json::json!({
@@ -676,54 +677,4 @@ fn json_to_value(v: &serde_json::Value) -> Value {
         serde_json::Value::Array(a) => Value::List(a.iter().map(json_to_value).collect()),
         serde_json::Value::Object(m) => Value::Dict(json_to_dict(m)),
     }
-}
-
-/// Unix milliseconds of a UTC time as Autobahn's `utcnow()` writes it
-/// (`2026-05-01T12:00:00.000Z`); the fraction and the `Z` are optional. `None` if malformed.
-pub fn parse_utc_timestamp(s: &str) -> Option<u64> {
-    let s = s.strip_suffix('Z').unwrap_or(s);
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.splitn(3, '-');
-    let year: i64 = d.next()?.parse().ok()?;
-    let month: u32 = d.next()?.parse().ok()?;
-    let day: u32 = d.next()?.parse().ok()?;
-    let (hms, frac) = match time.split_once('.') {
-        Some((hms, frac)) => (hms, Some(frac)),
-        None => (time, None),
-    };
-    let mut t = hms.splitn(3, ':');
-    let hour: u64 = t.next()?.parse().ok()?;
-    let minute: u64 = t.next()?.parse().ok()?;
-    let second: u64 = t.next()?.parse().ok()?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    if second > 60 || !(1970..=9999).contains(&year) {
-        return None;
-    }
-    let millis = match frac {
-        None => 0,
-        Some(f) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => {
-            // Milliseconds from the first three digits (Python may write microseconds).
-            let digits: String = f.chars().chain("000".chars()).take(3).collect();
-            digits.parse::<u64>().ok()?
-        }
-        Some(_) => return None,
-    };
-    let days = u64::try_from(days_from_civil(year, month, day)).ok()?;
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
-    Some(secs * 1000 + millis)
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`, the inverse of
-/// the `civil_from_days` that formats timestamps).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }

@@ -36,6 +36,7 @@ use crate::config::{
     CryptosignPrincipals, TicketPrincipal, TicketPrincipals, TlsPrincipal, TlsPrincipals,
     WampCraUser, WampCraUsers,
 };
+use crate::timestamp::utc_timestamp;
 use crate::wamp::{Dict, Value};
 
 // ----- vectors from Autobahn|Python -----

@@ -14,6 +14,7 @@ use crate::config::{
     AnonymousAuth, AuthConfig, AuthMethodConfig, Authenticator, CookieConfig, CookieStoreConfig,
     SameSite, TicketPrincipal, TicketPrincipals,
 };
+use crate::timestamp::{parse_utc_timestamp, utc_timestamp};
 use crate::wamp::{Dict, Value};
 
 /// 2026-05-01T12:00:00.000Z.

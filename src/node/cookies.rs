@@ -27,9 +27,7 @@ pub(super) fn open_stores(
         TransportKind::Universal(u) => collect(&u.web, &mut configs),
         TransportKind::RawSocket(_) => {}
     }
-    let now_ms = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now_ms = crate::timestamp::unix_millis(SystemTime::now());
     configs
         .into_iter()
         .map(|c| open_store(c, seed(), now_ms).map(Arc::new))

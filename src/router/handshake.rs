@@ -3,7 +3,7 @@
 //! state machines of [`crate::auth`]; this module drives them and joins the session.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use hashbrown::HashMap;
 
@@ -68,7 +68,7 @@ impl Core {
         let features = ClientFeatures::from_hello(&details);
         let id = self.ids.next_id();
         let millis = self.wall_millis();
-        let timestamp = auth::utc_timestamp(millis);
+        let timestamp = crate::timestamp::utc_timestamp(millis);
         let mut info = HelloInfo::from_hello(&realm_name, &details, id, &timestamp);
         let remembered = cookie
             .as_ref()
@@ -357,9 +357,7 @@ impl Core {
 impl Core {
     /// Now, in Unix milliseconds (the wall clock of the last tick).
     fn wall_millis(&self) -> u64 {
-        self.wall_clock
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
+        crate::timestamp::unix_millis(self.wall_clock)
     }
 
     /// A session joined: its connection's cookie remembers how, for cookie authentication on

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use hashbrown::HashMap;
 
+use crate::timestamp::rfc3339;
 use crate::wamp::error_uri as uris;
 use crate::wamp::uri::{self, MatchPolicy};
 use crate::wamp::{Dict, Message, MessageType, Payload, Value};
@@ -172,29 +173,6 @@ pub(super) fn str_arg<'a>(
             format!("argument {i} must be {what}"),
         )
     })
-}
-
-fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 impl Core {
@@ -817,16 +795,4 @@ fn sub_details(id: u64, info: &SubInfo) -> Dict {
         .with("created", rfc3339(info.created))
         .with("uri", info.key.uri.as_str())
         .with("match", info.key.policy.as_str())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_formats_civil_dates() {
-        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_564_800 + 3661);
-        assert_eq!(rfc3339(t), "2026-11-25T01:01:01Z");
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
-    }
 }

@@ -314,9 +314,7 @@ fn track_cookie(
         tracing::error!(cookie = %request.store, "no cookie store for this endpoint");
         return None;
     };
-    let now_ms = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now_ms = crate::timestamp::unix_millis(SystemTime::now());
     let headers: Vec<&str> = request.headers.iter().map(String::as_str).collect();
     let upgrade = store.upgrade(&headers, now_ms);
     if let Some(value) = &upgrade.set_cookie {

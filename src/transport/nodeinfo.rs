@@ -4,7 +4,9 @@
 //! WebSocket endpoint renders the status page. The page chrome (`page`, `escape_html`) is
 //! shared with the static directory listing. Every interpolated value is escaped.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
+
+use crate::timestamp::rfc3339;
 
 use crate::config::model::WebSocketService;
 use crate::transport::http::NodeInfo;
@@ -115,35 +117,6 @@ fn list(items: &[String]) -> String {
     out
 }
 
-/// `t` as RFC 3339 UTC with whole seconds (`2023-11-14T22:13:20Z`). Times before 1970 print as
-/// the epoch: a clock that far off is not worth a dependency.
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`, unsigned because we start at the epoch).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
-}
-
 /// `3d 04h 05m 06s`, dropping leading zero units.
 pub fn format_uptime(d: Duration) -> String {
     let s = d.as_secs();
@@ -163,6 +136,8 @@ pub fn format_uptime(d: Duration) -> String {
 mod tests {
     use super::*;
     use crate::transport::http::tests::node;
+
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn dates() {
