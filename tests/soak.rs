@@ -68,60 +68,9 @@ fn node(limits: Json, extra_realms: Vec<Json>, transports: Vec<Json>) -> Json {
 }
 
 /// Starts a router on `make(ports)` with `n` fresh ports (`ports[0]` is the first
-/// transport's, which [`Router::start`] waits for) and waits until every port accepts.
-/// Retries with other ports when one was taken in between.
+/// transport's) and waits until every port accepts.
 fn start(n: usize, make: impl Fn(&[u16]) -> Json) -> (Router, Vec<u16>) {
-    let mut last = String::new();
-    for _ in 0..3 {
-        let mut ports: Vec<u16> = Vec::new();
-        while ports.len() < n {
-            let p = free_port();
-            if !ports.contains(&p) {
-                ports.push(p);
-            }
-        }
-        let config = make(&ports);
-        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Router::start(config, SHARDS)
-        }));
-        let mut router = match started {
-            Ok(r) => r,
-            Err(e) => {
-                let msg = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                if msg.contains("in use") {
-                    last = msg;
-                    continue;
-                }
-                std::panic::resume_unwind(e);
-            }
-        };
-        let deadline = Instant::now() + START_TIMEOUT;
-        let mut pending: Vec<u16> = ports[1..].to_vec();
-        loop {
-            pending.retain(|&p| TcpStream::connect(("127.0.0.1", p)).is_err());
-            if pending.is_empty() {
-                return (router, ports);
-            }
-            if !router.is_alive() {
-                if router.stderr().contains("in use") {
-                    last = router.stderr();
-                    break;
-                }
-                panic!("the router exited; stderr:\n{}", router.stderr());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "listeners {pending:?} not up within {START_TIMEOUT:?}; stderr:\n{}",
-                router.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    panic!("could not get free ports after 3 tries; last:\n{last}")
+    Router::start_on_ports(n, SHARDS, &[], make)
 }
 
 // ===================================================================================
@@ -135,26 +84,6 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-/// Open descriptors of `pid`.
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-/// Waits (up to `within`) until the router holds at most `limit` descriptors; returns the last
-/// count.
-fn fds_settle(pid: u32, limit: usize, within: Duration) -> usize {
-    let deadline = Instant::now() + within;
-    loop {
-        let n = fd_count(pid);
-        if n <= limit || Instant::now() >= deadline {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Samples the router's RSS every 10 ms in a thread; [`RssPeak::stop`] returns the peak (KiB).

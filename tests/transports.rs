@@ -161,63 +161,11 @@ fn unix_endpoint(path: &Path) -> Json {
     json!({"type": "unix", "path": path})
 }
 
-/// Starts a router on `make(ports)` with `n` fresh TCP ports (`ports[0]` must be the port of
-/// the first transport), and waits (bounded) until every port and every socket in `sockets`
-/// accepts. Retries with other ports if one was taken in between.
+/// Starts a router (2 shards) on `make(ports)` with `n` fresh TCP ports (`ports[0]` must be
+/// the port of the first transport), and waits until every port and every socket in `sockets`
+/// accepts.
 fn start(n: usize, sockets: &[&Path], make: impl Fn(&[u16]) -> Json) -> (Router, Vec<u16>) {
-    let mut last = String::new();
-    for _ in 0..3 {
-        let mut ports: Vec<u16> = Vec::new();
-        while ports.len() < n {
-            let p = free_port();
-            if !ports.contains(&p) {
-                ports.push(p);
-            }
-        }
-        let config = make(&ports);
-        let started =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Router::start(config, 2)));
-        let mut router = match started {
-            Ok(r) => r,
-            Err(e) => {
-                let msg = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                if msg.contains("in use") {
-                    last = msg;
-                    continue;
-                }
-                std::panic::resume_unwind(e);
-            }
-        };
-        let deadline = Instant::now() + START_TIMEOUT;
-        let mut pending_ports: Vec<u16> = ports.clone();
-        let mut pending_socks: Vec<&Path> = sockets.to_vec();
-        loop {
-            pending_ports.retain(|&p| TcpStream::connect(("127.0.0.1", p)).is_err());
-            pending_socks.retain(|p| UnixStream::connect(p).is_err());
-            if pending_ports.is_empty() && pending_socks.is_empty() {
-                return (router, ports);
-            }
-            if !router.is_alive() {
-                if router.stderr().contains("in use") {
-                    last = router.stderr();
-                    break;
-                }
-                panic!("the router exited; stderr:\n{}", router.stderr());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "listeners not up within {START_TIMEOUT:?}: ports {pending_ports:?}, sockets \
-                 {pending_socks:?}; stderr:\n{}",
-                router.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    panic!("could not get free ports after 3 tries; last:\n{last}")
+    Router::start_on_ports(n, 2, sockets, make)
 }
 
 // ===================================================================================
@@ -1310,23 +1258,9 @@ fn tls_with_ca_certificates_requires_a_client_certificate_from_that_ca() {
 // ===================================================================================
 // Tests: open handshake timeout (silent and half-finished handshakes)
 
-/// Number of open file descriptors of `pid` (Linux).
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 /// Waits (up to 5 s) until the router's fd count is at most `limit`; returns the last count.
 fn fds_settle(pid: u32, limit: usize) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let n = fd_count(pid);
-        if n <= limit || Instant::now() >= deadline {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::fds_settle(pid, limit, Duration::from_secs(5))
 }
 
 /// Opens one connection per input (writing it, if any), then expects every one closed within

@@ -189,6 +189,60 @@ impl Router {
         panic!("ferrobar could not get a free port after 3 tries; last stderr:\n{last}")
     }
 
+    /// Starts a router on `make(ports)` with `n` fresh TCP ports (`ports[0]` must be the port
+    /// of the first transport) and waits (bounded) until every port and every Unix socket in
+    /// `sockets` accepts. Retries with other ports if one was taken in between.
+    pub fn start_on_ports(
+        n: usize,
+        shards: usize,
+        sockets: &[&std::path::Path],
+        make: impl Fn(&[u16]) -> serde_json::Value,
+    ) -> (Router, Vec<u16>) {
+        let mut last = String::new();
+        for _ in 0..3 {
+            let mut ports: Vec<u16> = Vec::new();
+            while ports.len() < n {
+                let p = free_port();
+                if !ports.contains(&p) {
+                    ports.push(p);
+                }
+            }
+            let mut router = match Self::try_start(&make(&ports), ports[0], shards) {
+                Ok(r) => r,
+                Err(stderr) if stderr.contains("in use") => {
+                    last = stderr;
+                    continue;
+                }
+                Err(stderr) => panic!("ferrobar did not start; stderr:\n{stderr}"),
+            };
+            let deadline = Instant::now() + START_TIMEOUT;
+            let mut pending_ports: Vec<u16> = ports.clone();
+            let mut pending_socks: Vec<&std::path::Path> = sockets.to_vec();
+            loop {
+                pending_ports.retain(|&p| TcpStream::connect(("127.0.0.1", p)).is_err());
+                pending_socks.retain(|p| std::os::unix::net::UnixStream::connect(p).is_err());
+                if pending_ports.is_empty() && pending_socks.is_empty() {
+                    return (router, ports);
+                }
+                if !router.is_alive() {
+                    if router.stderr().contains("in use") {
+                        last = router.stderr();
+                        break;
+                    }
+                    panic!("the router exited; stderr:\n{}", router.stderr());
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "listeners not up within {START_TIMEOUT:?}: ports {pending_ports:?}, \
+                     sockets {pending_socks:?}; stderr:\n{}",
+                    router.stderr()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("could not get free ports after 3 tries; last:\n{last}")
+    }
+
     fn try_start(config: &serde_json::Value, port: u16, shards: usize) -> Result<Router, String> {
         let (tmp, cbdir) = node_dir(config);
         let stderr_path = tmp.path().join("stderr.log");
@@ -940,5 +994,24 @@ impl Witness {
             Ok(args(vec![Value::Int(n)])),
             "{context}: witness call"
         );
+    }
+}
+
+/// Open descriptors of `pid` (Linux).
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Waits (up to `within`) until `pid` holds at most `limit` descriptors; returns the last count.
+pub fn fds_settle(pid: u32, limit: usize, within: Duration) -> usize {
+    let deadline = Instant::now() + within;
+    loop {
+        let n = fd_count(pid);
+        if n <= limit || Instant::now() >= deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
