@@ -16,6 +16,7 @@ mod basic;
 mod broker;
 mod cookie;
 mod dealer;
+mod limits;
 mod meta;
 use crate::codec::Serializer;
 use crate::config::{Allow, AnonymousAuth, Disclose, Permission, RealmConfig, RoleConfig};
