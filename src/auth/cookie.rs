@@ -34,10 +34,14 @@
 //! every change is one JSON line in Crossbar's format (`cbtid`, `status`
 //! `created`/`modified`/`deleted`, `created`, `modified`, `deleted`, `max_age`, `authid`,
 //! `authrole`, `authmethod`, `authrealm`, `authextra`), so Crossbar's own cookie file loads and
-//! ferrobar's loads in Crossbar. A write error is logged; the store goes on in memory.
+//! ferrobar's loads in Crossbar. The records are written by [`CookieStore::flush`], which the
+//! shell calls at the end of each reactor turn and when the node stops: the core, which makes
+//! the records when sessions join or log out, never does the I/O. A write error is logged; the
+//! store goes on in memory.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rand::rngs::StdRng;
@@ -51,6 +55,9 @@ use crate::timestamp::parse_utc_timestamp;
 
 /// Authenticated cookies one store keeps at most (a few hundred bytes each).
 pub const MAX_ENTRIES: usize = 100_000;
+
+/// Changes recorded for the file store and not written yet, at most.
+const MAX_JOURNAL: usize = MAX_ENTRIES;
 
 /// The alphabet of new cookie ids: what any browser and proxy passes through unquoted.
 const ID_CHARS: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -199,6 +206,9 @@ struct Inner {
     expiry: BTreeSet<(u64, String)>,
     rng: StdRng,
     log: Option<Box<dyn Write + Send>>,
+    /// Records not written to `log` yet: the shell writes them ([`CookieStore::flush`]), so a
+    /// session joining on a reactor thread never waits for the disk.
+    journal: Vec<String>,
     write_errors: u64,
 }
 
@@ -207,6 +217,9 @@ pub struct CookieStore {
     config: CookieConfig,
     max_entries: usize,
     inner: Mutex<Inner>,
+    /// Set when `inner.journal` has records: the shell checks it every reactor turn without
+    /// taking the lock.
+    unwritten: AtomicBool,
 }
 
 impl std::fmt::Debug for CookieStore {
@@ -234,8 +247,10 @@ impl CookieStore {
                 expiry: BTreeSet::new(),
                 rng: StdRng::from_seed(seed),
                 log: None,
+                journal: Vec::new(),
                 write_errors: 0,
             }),
+            unwritten: AtomicBool::new(false),
         }
     }
 
@@ -254,9 +269,38 @@ impl CookieStore {
         self.len() == 0
     }
 
-    /// From now on every change is appended to `log` as one JSON line (the file store).
+    /// From now on every change is recorded for `log` as one JSON line (the file store), and
+    /// written by [`CookieStore::flush`].
     pub fn set_log(&self, log: Box<dyn Write + Send>) {
         self.lock().log = Some(log);
+    }
+
+    /// Writes the records made since the last flush to the log. The shell calls it at the end
+    /// of every reactor turn (before the turn's output is sent, so a client's WELCOME never
+    /// precedes its cookie's record) and once more when the node stops; with nothing to write
+    /// it costs one atomic swap. Errors are logged (the first one and then at powers of two, so
+    /// a full disk does not flood the log), never fatal: the cookies stay in memory.
+    pub fn flush(&self) {
+        if !self.unwritten.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let mut inner = self.lock();
+        if inner.journal.is_empty() {
+            return;
+        }
+        let text = std::mem::take(&mut inner.journal).concat();
+        let Some(log) = inner.log.as_mut() else {
+            return;
+        };
+        if let Err(e) = log.write_all(text.as_bytes()).and_then(|()| log.flush()) {
+            inner.write_errors += 1;
+            if inner.write_errors.is_power_of_two() {
+                tracing::warn!(
+                    errors = inner.write_errors,
+                    "cannot write to the cookie file ({e}); cookies are kept in memory"
+                );
+            }
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -336,6 +380,7 @@ impl CookieStore {
             e.modified_ms = Some(now_ms);
             let line = record(id, "modified", e, None);
             inner.append(&line);
+            self.note_unwritten(&inner);
             return;
         }
         let expires_ms = expiry(issued_ms, max_age);
@@ -363,6 +408,7 @@ impl CookieStore {
             }
             inner.remove(&oldest);
         }
+        self.note_unwritten(&inner);
     }
 
     /// Forgets cookie `id`'s authentication. True if there was one.
@@ -374,7 +420,16 @@ impl CookieStore {
         let line = record(id, "deleted", e, Some(now_ms));
         inner.remove(id);
         inner.append(&line);
+        self.note_unwritten(&inner);
         true
+    }
+
+    /// Tells [`CookieStore::flush`] there is something to write (called with the lock held,
+    /// after the records were added, so a concurrent flush never misses one).
+    fn note_unwritten(&self, inner: &Inner) {
+        if !inner.journal.is_empty() {
+            self.unwritten.store(true, Ordering::Release);
+        }
     }
 
     /// Reads a cookie file's text (Crossbar's JSON lines): per `cbtid` the records are merged
@@ -480,21 +535,25 @@ impl Inner {
         }
     }
 
-    /// Appends one record to the file store, if there is one. Errors are logged (the first
-    /// one and then at powers of two, so a full disk does not flood the log), never fatal.
+    /// Records one change for the file store, if there is one (written by
+    /// [`CookieStore::flush`]; the caller sets [`CookieStore::unwritten`]). Bounded: past
+    /// [`MAX_JOURNAL`] unwritten records (the shell stopped flushing) further ones are dropped
+    /// from the file, never from memory.
     fn append(&mut self, line: &str) {
-        let Some(log) = self.log.as_mut() else {
+        if self.log.is_none() {
             return;
-        };
-        if let Err(e) = log.write_all(line.as_bytes()).and_then(|()| log.flush()) {
+        }
+        if self.journal.len() >= MAX_JOURNAL {
             self.write_errors += 1;
             if self.write_errors.is_power_of_two() {
                 tracing::warn!(
                     errors = self.write_errors,
-                    "cannot write to the cookie file ({e}); cookies are kept in memory"
+                    "cookie file records are not being written; cookies are kept in memory"
                 );
             }
+            return;
         }
+        self.journal.push(line.to_owned());
     }
 }
 

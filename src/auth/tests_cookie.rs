@@ -319,6 +319,7 @@ fn past_the_cap_the_entry_that_expires_first_is_evicted() {
         assert_eq!(s.authentication(NOW + 10).is_some(), i >= 2, "user{i}");
     }
     // The evictions are in the file too, so a restart does not bring them back.
+    store.flush();
     let reloaded = CookieStore::new(config(), [4; 32]);
     let report = reloaded.load(&log.text(), NOW + 10);
     assert_eq!(report.live, 3);
@@ -474,6 +475,7 @@ fn the_file_round_trips_and_purge_keeps_only_live_cookies() {
     // Unchanged: nothing written.
     mary.remember(ticket_auth("mary"), NOW + 4);
     assert!(gone.forget(NOW + 5));
+    store.flush();
     let text = log.text();
     let statuses: Vec<String> = text
         .lines()
@@ -529,6 +531,7 @@ fn the_file_round_trips_and_purge_keeps_only_live_cookies() {
         },
         NOW + 11,
     );
+    store.flush();
     assert_eq!(log.text().lines().count(), before);
     assert_eq!(
         reloaded.authentication(mary.id(), NOW + 10),
@@ -553,8 +556,10 @@ fn write_errors_are_not_fatal() {
     let store = store();
     store.set_log(Box::new(BrokenDisk));
     let s = authenticated(&store, "joe", NOW);
+    store.flush();
     assert!(s.authentication(NOW).is_some());
     assert!(s.forget(NOW));
+    store.flush();
 }
 
 #[test]

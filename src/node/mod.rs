@@ -308,6 +308,10 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
             }
         }
     }
+    // What the shards recorded since their last housekeeping.
+    for store in runtimes.iter().flat_map(|t| &t.cookie_stores) {
+        store.flush();
+    }
     if let Some(p) = pid_file {
         let _ = std::fs::remove_file(p);
     }

@@ -179,6 +179,8 @@ struct Shard {
     mail_pending: bool,
     /// Some WebSocket service has auto-ping: wake up regularly to send pings.
     pings_enabled: bool,
+    /// The cookie stores of every transport (shared with the other shards).
+    cookie_stores: Vec<Arc<crate::auth::cookie::CookieStore>>,
     last_ping_sweep: Instant,
     /// Connections still in the HTTP phase, oldest first (one timeout for all keeps it sorted).
     handshake_deadlines: BinaryHeap<Reverse<(Instant, usize, u32)>>,
@@ -206,6 +208,11 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         listeners.push((l, transport));
     }
     let pings_enabled = setup.transports.iter().any(|t| t.auto_ping);
+    let cookie_stores = setup
+        .transports
+        .iter()
+        .flat_map(|t| t.cookie_stores.iter().cloned())
+        .collect();
     let mut shard = Shard {
         id: setup.id,
         poll: setup.poll,
@@ -239,6 +246,7 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         shutdown_deadline: None,
         mail_pending: false,
         pings_enabled,
+        cookie_stores,
         last_ping_sweep: Instant::now(),
         handshake_deadlines: BinaryHeap::new(),
     };
@@ -539,6 +547,12 @@ impl Shard {
 
     /// Carries out everything the core asked for.
     fn route_outputs(&mut self) {
+        // Cookie records the core just made (a join, a logout) reach the file before the
+        // WELCOME that goes with them is queued for its client. Nothing to write: one atomic
+        // swap per store, and most nodes have none.
+        for store in &self.cookie_stores {
+            store.flush();
+        }
         loop {
             self.route_core_outputs();
             if self.slow_consumers.is_empty() {
