@@ -4,8 +4,10 @@
 //! strings and byte strings are sliced straight out of the input. What a WAMP value cannot
 //! carry is refused:
 //!
-//! - tags: only the self-describe tag 55799 (`d9 d9 f7`), which any item may carry, is accepted
-//!   (and dropped); every other tag (dates, bignums, ...) is [`DecodeError::Malformed`];
+//! - tags: the self-describe tag 55799 (`d9 d9 f7`), which any item may carry, is accepted
+//!   (and dropped); so are the uint8 typed-array tags 64 and 68 (RFC 8746) on a byte string,
+//!   which decode as bytes (cbor-x, in wampy.js and browsers, writes every `Uint8Array` so);
+//!   every other tag (dates, bignums, ...) is [`DecodeError::Malformed`];
 //! - simple values other than false/true/null/undefined (undefined decodes as `Null`, as
 //!   JavaScript's `undefined` becomes `null` in JSON);
 //! - negative integers below `i64::MIN`;
@@ -27,6 +29,11 @@ const SERIALIZER: &str = "CBOR";
 
 /// The self-describe tag (RFC 8949 §3.4.6): "what follows is CBOR", no meaning of its own.
 const SELF_DESCRIBE: u64 = 55799;
+
+/// RFC 8746 typed arrays of unsigned bytes (64: uint8, 68: uint8 clamped): a byte string with
+/// a JavaScript type attached, which WAMP carries as plain binary.
+const UINT8_ARRAY: u64 = 64;
+const UINT8_CLAMPED_ARRAY: u64 = 68;
 
 /// The "break" stop code that ends an indefinite-length item.
 const BREAK: u8 = 0xff;
@@ -114,18 +121,35 @@ impl<'a> Reader<'a> {
 
     /// Drops any self-describe tags in front of the next item; refuses every other tag.
     fn skip_self_describe(&mut self) -> Result<(), DecodeError> {
+        let at = self.d.position();
+        if self.tags()? {
+            return Err(self.malformed_at(at, "a typed-array tag is only allowed on a value"));
+        }
+        Ok(())
+    }
+
+    /// Consumes the tags in front of the next item: self-describe tags are dropped, and a
+    /// uint8 typed-array tag ends the run (true: a byte string must follow). Every other tag is
+    /// refused.
+    fn tags(&mut self) -> Result<bool, DecodeError> {
         // Tags are 0xc0..=0xdb; each loop turn consumes at least one byte, so this ends.
         while matches!(self.current(), Some(0xc0..=0xdb)) {
             let at = self.d.position();
-            let tag = self.wrap(|d| d.tag())?.as_u64();
-            if tag != SELF_DESCRIBE {
-                return Err(self.malformed_at(
-                    at,
-                    format!("CBOR tag {tag} is not supported by WAMP (only 55799, self-describe)"),
-                ));
+            match self.wrap(|d| d.tag())?.as_u64() {
+                SELF_DESCRIBE => {}
+                UINT8_ARRAY | UINT8_CLAMPED_ARRAY => return Ok(true),
+                tag => {
+                    return Err(self.malformed_at(
+                        at,
+                        format!(
+                            "CBOR tag {tag} is not supported by WAMP (only 55799, self-describe, \
+                             and 64/68, byte arrays)"
+                        ),
+                    ))
+                }
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Upper bound for preallocating `len` elements: each takes at least one byte, so a forged
@@ -186,8 +210,15 @@ impl<'a> Reader<'a> {
 
     /// Decodes one value. `depth` is the number of enclosing lists/maps.
     fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
-        self.skip_self_describe()?;
+        let byte_array = self.tags()?;
         let at = self.d.position();
+        if byte_array {
+            return match self.datatype()? {
+                Type::Bytes => Ok(Value::Bytes(self.byte_string(false)?)),
+                Type::BytesIndef => Ok(Value::Bytes(self.byte_string(true)?)),
+                _ => Err(self.malformed_at(at, "a uint8 typed-array tag must wrap a byte string")),
+            };
+        }
         Ok(match self.datatype()? {
             Type::Null | Type::Undefined => {
                 self.d.set_position(at + 1);
@@ -234,7 +265,7 @@ impl<'a> Reader<'a> {
                 }
                 Value::Dict(Dict(entries))
             }
-            // `skip_self_describe` consumed every tag it accepts.
+            // `tags` consumed every tag it accepts.
             Type::Tag => return Err(self.malformed("unexpected tag")),
             Type::Simple => {
                 return Err(self.malformed("CBOR simple values are not supported by WAMP"))

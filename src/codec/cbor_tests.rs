@@ -552,3 +552,44 @@ proptest! {
         let _ = dec(&out);
     }
 }
+
+#[test]
+fn uint8_typed_arrays_decode_as_bytes() {
+    // cbor-x (wampy.js, browsers) writes a Uint8Array as tag 64 on a byte string; 68 is the
+    // clamped variant. Both are plain binary to WAMP, in args and in kwargs, also behind a
+    // self-describe tag and as an indefinite byte string.
+    assert_eq!(
+        arg(&hex("d8 40 43 010203")),
+        Ok(Value::Bytes(vec![1, 2, 3]))
+    );
+    assert_eq!(arg(&hex("d8 44 42 ff00")), Ok(Value::Bytes(vec![0xff, 0])));
+    assert_eq!(arg(&hex("d9d9f7 d8 40 40")), Ok(Value::Bytes(vec![])));
+    assert_eq!(
+        arg(&hex("d8 40 5f 41 01 42 0203 ff")),
+        Ok(Value::Bytes(vec![1, 2, 3]))
+    );
+    let kwargs = hex("86 18 24 01 02 a0 80 a1 61 62 d8 40 42 0a0b");
+    match dec(&kwargs) {
+        Ok(Message::Event { payload, .. }) => assert_eq!(
+            payload.kwargs.and_then(|k| k.get("b").cloned()),
+            Some(Value::Bytes(vec![10, 11]))
+        ),
+        other => panic!("expected EVENT, got {other:?}"),
+    }
+    // Re-encoded as a plain byte string, which every CBOR reader takes as binary.
+    let m = dec(&event_with_arg(&hex("d8 40 43 010203"))).expect("decodes");
+    assert_eq!(enc(&m), event_with_arg(&hex("43 010203")));
+}
+
+#[test]
+fn uint8_typed_array_tags_need_a_byte_string() {
+    for bad in ["d8 40 63 616263", "d8 40 01", "d8 40 80", "d8 40"] {
+        malformed_detail(dec(&event_with_arg(&hex(bad))));
+    }
+    // Other typed arrays (here 65, uint16 big-endian) have no WAMP meaning.
+    let d = malformed_detail(dec(&event_with_arg(&hex("d8 41 42 0001"))));
+    assert!(d.contains("tag 65"), "{d}");
+    // A typed-array tag cannot stand on a map key or the message itself.
+    malformed_detail(dec(&hex("85 18 24 01 02 a1 d8 40 41 61 01 81 01")));
+    malformed_detail(dec(&[hex("d8 40"), hex("82 1823 05")].concat()));
+}
