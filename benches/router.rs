@@ -130,6 +130,8 @@ fn core_with_subscribers(subscribers: u64, serializers: &[Serializer]) -> (Core,
         enable_meta_api: true,
         max_sessions: None,
         store: None,
+        call_timeout_unit: Default::default(),
+        disclose_callee: true,
     };
     let mut core = one_shard_core(realm);
     let auth = Arc::new(ferrobar::config::AuthConfig::default());
@@ -146,6 +148,7 @@ fn core_with_subscribers(subscribers: u64, serializers: &[Serializer]) -> (Core,
                 channel_id: None,
                 kind: "websocket",
                 cookie: None,
+                max_message_len: usize::MAX,
             },
         );
         core.handle_message(
@@ -235,6 +238,8 @@ fn core_with_publisher(dynamic: bool) -> (Core, ConnId) {
         enable_meta_api: true,
         max_sessions: None,
         store: None,
+        call_timeout_unit: Default::default(),
+        disclose_callee: true,
     };
     let mut core = one_shard_core(realm);
     let role = if dynamic { "user" } else { "anonymous" };
@@ -263,6 +268,7 @@ fn core_with_publisher(dynamic: bool) -> (Core, ConnId) {
             channel_id: None,
             kind: "websocket",
             cookie: None,
+            max_message_len: usize::MAX,
         };
         core.handle_open(conn, info);
         let hello = Message::Hello {

@@ -267,6 +267,8 @@ pub fn default_node(cbdir: &Path) -> NodeConfig {
                 enable_meta_api: true,
                 max_sessions: None,
                 store: None,
+                call_timeout_unit: Default::default(),
+                disclose_callee: true,
             }],
             transports: vec![TransportConfig {
                 id: "transport001".into(),

@@ -47,6 +47,22 @@ pub struct RealmConfig {
     pub max_sessions: Option<usize>,
     /// `store`: the in-memory realm store (event history).
     pub store: Option<StoreConfig>,
+    /// `options.call_timeout_unit` (ferrobar extension): how a CALL's `timeout` is read.
+    pub call_timeout_unit: CallTimeoutUnit,
+    /// `options.disclose_callee` (ferrobar extension, default true): RESULT details name the
+    /// callee (`callee`, `callee_authid`, `callee_authrole`), as Crossbar's always do.
+    pub disclose_callee: bool,
+}
+
+/// How a CALL's `timeout` option is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CallTimeoutUnit {
+    /// Seconds, as Crossbar and Autobahn|Python read it; `call_timeout` is not announced.
+    #[default]
+    Seconds,
+    /// The WAMP spec's milliseconds; `call_timeout` is announced in WELCOME and an expired call
+    /// answers `wamp.error.timeout`.
+    Millis,
 }
 
 /// `realms[].store` of type `memory`: which topics keep an event history, and how much.

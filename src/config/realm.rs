@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::model::{
-    Allow, Disclose, HistoryRule, Permission, RealmConfig, RoleConfig, StoreConfig,
+    Allow, CallTimeoutUnit, Disclose, HistoryRule, Permission, RealmConfig, RoleConfig, StoreConfig,
 };
 use super::walk::{child, is_valid_id, item, Walker};
 use crate::wamp::uri::{self, MatchPolicy, UriCheck};
@@ -26,6 +26,8 @@ const REALM_OPTION_KEYS: &[&str] = &[
     "enable_meta_api",
     "bridge_meta_api",
     "max_sessions",
+    "call_timeout_unit",
+    "disclose_callee",
 ];
 const ROLE_KEYS: &[&str] = &[
     "id",
@@ -97,7 +99,7 @@ pub(crate) fn walk_realm(w: &mut Walker, v: &Value, path: &str) -> Option<RealmC
             w.error(&child(path, "name"), msg);
         }
     }
-    let (uri_check, enable_meta_api, max_sessions) = walk_options(w, map, path);
+    let options = walk_options(w, map, path);
     let store = map
         .get("store")
         .and_then(|v| walk_store(w, v, &child(path, "store")));
@@ -124,10 +126,12 @@ pub(crate) fn walk_realm(w: &mut Walker, v: &Value, path: &str) -> Option<RealmC
     Some(RealmConfig {
         name: name?.to_string(),
         roles,
-        uri_check,
-        enable_meta_api,
-        max_sessions,
+        uri_check: options.uri_check,
+        enable_meta_api: options.enable_meta_api,
+        max_sessions: options.max_sessions,
         store,
+        call_timeout_unit: options.call_timeout_unit,
+        disclose_callee: options.disclose_callee,
     })
 }
 
@@ -207,19 +211,37 @@ fn walk_store(w: &mut Walker, v: &Value, path: &str) -> Option<StoreConfig> {
     })
 }
 
-fn walk_options(
-    w: &mut Walker,
-    map: &Map<String, Value>,
-    path: &str,
-) -> (UriCheck, bool, Option<usize>) {
+/// What a realm's `options` say.
+struct RealmOptions {
+    uri_check: UriCheck,
+    enable_meta_api: bool,
+    max_sessions: Option<usize>,
+    call_timeout_unit: CallTimeoutUnit,
+    disclose_callee: bool,
+}
+
+impl Default for RealmOptions {
+    fn default() -> Self {
+        RealmOptions {
+            uri_check: UriCheck::default(),
+            enable_meta_api: true,
+            max_sessions: None,
+            call_timeout_unit: CallTimeoutUnit::default(),
+            disclose_callee: true,
+        }
+    }
+}
+
+fn walk_options(w: &mut Walker, map: &Map<String, Value>, path: &str) -> RealmOptions {
+    let mut options = RealmOptions::default();
     let Some(o) = map.get("options") else {
-        return (UriCheck::default(), true, None);
+        return options;
     };
     let opath = child(path, "options");
     let Some(o) = w.object(o, &opath) else {
-        return (UriCheck::default(), true, None);
+        return options;
     };
-    let max_sessions = w
+    options.max_sessions = w
         .opt_int(o, &opath, "max_sessions", 1, u32::MAX as u64)
         .map(|n| n as usize);
     w.keys(o, &opath, REALM_OPTION_KEYS);
@@ -235,12 +257,12 @@ fn walk_options(
     {
         w.no_effect(&opath, "event_dispatching_chunk_size");
     }
-    let enable_meta_api = w.opt_bool(o, &opath, "enable_meta_api").unwrap_or(true);
+    options.enable_meta_api = w.opt_bool(o, &opath, "enable_meta_api").unwrap_or(true);
     if w.opt_bool(o, &opath, "bridge_meta_api") == Some(true) {
         // There is no node management router to bridge to.
         w.no_effect(&opath, "bridge_meta_api");
     }
-    let uri_check = match o.get("uri_check") {
+    options.uri_check = match o.get("uri_check") {
         None => UriCheck::default(),
         Some(Value::String(s)) if s == "strict" => UriCheck::Strict,
         Some(Value::String(s)) if s == "loose" => UriCheck::Loose,
@@ -253,7 +275,21 @@ fn walk_options(
             UriCheck::default()
         }
     };
-    (uri_check, enable_meta_api, max_sessions)
+    options.call_timeout_unit = match o.get("call_timeout_unit") {
+        None => CallTimeoutUnit::default(),
+        Some(Value::String(s)) if s == "s" => CallTimeoutUnit::Seconds,
+        Some(Value::String(s)) if s == "ms" => CallTimeoutUnit::Millis,
+        Some(other) => {
+            w.expected(
+                &child(&opath, "call_timeout_unit"),
+                "\"s\" or \"ms\"",
+                other,
+            );
+            CallTimeoutUnit::default()
+        }
+    };
+    options.disclose_callee = w.opt_bool(o, &opath, "disclose_callee").unwrap_or(true);
+    options
 }
 
 fn walk_role(w: &mut Walker, v: &Value, path: &str) -> Option<RoleConfig> {

@@ -357,8 +357,9 @@ impl Core {
             details.insert("retained", true);
             scratch.clear();
             serializer.encode_event(id, publication.id, &details, &publication.payload, scratch);
-            outputs.push_back(Output::Send {
-                conn,
+            // An EVENT like any other: the shell drops it for a peer that cannot take its size.
+            outputs.push_back(Output::SendMany {
+                conns: vec![conn],
                 frame: Bytes::copy_from_slice(scratch),
             });
         }

@@ -213,7 +213,7 @@ impl Core {
             caller: None,
             receive_progress: false,
             progress: false,
-            timeout_ms: None,
+            timeout: None,
             ppt: Dict::new(),
             payload: Payload::args(args),
         };

@@ -303,6 +303,7 @@ impl Core {
                 client_cert_sha1: info.client_cert_sha1,
                 channel_id: info.channel_id.map(Box::new),
                 kind: info.kind,
+                max_message_len: u32::try_from(info.max_message_len).unwrap_or(u32::MAX),
                 cookie: info.cookie.map(Box::new),
                 state: State::ExpectHello,
             },
@@ -496,28 +497,24 @@ impl Core {
                 "event_history",
             ]),
         );
-        let dealer_features = [
+        let mut dealer_features = vec![
             "caller_identification",
             "pattern_based_registration",
             "shared_registration",
             "call_canceling",
             "progressive_call_results",
             "progressive_call_invocations",
-            "call_timeout",
             "payload_passthru_mode",
             "session_meta_api",
             "registration_meta_api",
             "testament_meta_api",
         ];
-        let dealer = Dict::new().with(
-            "features",
-            Dict(
-                dealer_features
-                    .iter()
-                    .map(|f| ((*f).to_owned(), Value::Bool(true)))
-                    .collect(),
-            ),
-        );
+        // Clients that see `call_timeout` send the spec's milliseconds; the realm reads
+        // Crossbar's seconds unless it opted into milliseconds, so it only announces then.
+        if self.realms[realm].call_timeout_unit == crate::config::CallTimeoutUnit::Millis {
+            dealer_features.push("call_timeout");
+        }
+        let dealer = Dict::new().with("features", flags(&dealer_features));
         let authextra = identity
             .authextra
             .clone()
@@ -666,6 +663,10 @@ impl Core {
         };
         self.scratch.clear();
         session.serializer.encode(msg, &mut self.scratch);
+        let (len, max) = (self.scratch.len(), session.max_message_len as usize);
+        if len > max && self.refuse_oversized(conn, msg, len, max) {
+            return;
+        }
         let frame = Bytes::copy_from_slice(&self.scratch);
         self.outputs.push_back(Output::Send { conn, frame });
     }

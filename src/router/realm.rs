@@ -27,6 +27,10 @@ pub(crate) struct Realm {
     pub(crate) meta_enabled: bool,
     /// `options.max_sessions`.
     pub(crate) max_sessions: Option<usize>,
+    /// `options.call_timeout_unit`: how a CALL's `timeout` is read.
+    pub(crate) call_timeout_unit: crate::config::CallTimeoutUnit,
+    /// `options.disclose_callee`: RESULT details name the callee.
+    pub(crate) disclose_callee: bool,
     /// Home shard only: event histories (`store.event-history`).
     pub(crate) history: super::history::History,
 }
@@ -52,6 +56,8 @@ impl Realm {
             catalog: Default::default(),
             meta_enabled: config.enable_meta_api,
             max_sessions: config.max_sessions,
+            call_timeout_unit: config.call_timeout_unit,
+            disclose_callee: config.disclose_callee,
             history: super::history::History::new(config.store.as_ref()),
             local_sessions: 0,
         }

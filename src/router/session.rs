@@ -31,6 +31,10 @@ pub struct TransportInfo {
     /// The connection's tracking cookie: a WebSocket service with a `cookie` block read or set
     /// it at the upgrade. `None` on RawSocket and on services without cookie tracking.
     pub cookie: Option<crate::auth::cookie::CookieSession>,
+    /// The largest message the peer accepts: a RawSocket client's announced maximum, or the
+    /// WebSocket service's `max_message_size`. Larger results, invocations and errors become
+    /// an ERROR for their caller, larger EVENTs are dropped for this peer.
+    pub max_message_len: usize,
 }
 
 /// A call this session made that has not been answered yet.
@@ -44,6 +48,9 @@ pub(crate) struct PendingCall {
     pub(crate) progressive: bool,
     /// When the router cancels the call (CALL `timeout`).
     pub(crate) deadline: Option<Instant>,
+    /// The caller already has its final answer, but this progressive call's input was still
+    /// open: the CALLs still coming with its request id are dropped, up to the last one.
+    pub(crate) answered: bool,
 }
 
 /// Where an invocation this session (as callee) must answer came from.
@@ -64,8 +71,6 @@ pub(crate) struct InvocationOrigin {
 pub(crate) struct ClientFeatures {
     /// The callee handles INTERRUPT.
     pub(crate) call_canceling: bool,
-    /// The callee can send progressive results.
-    pub(crate) progressive_call_results: bool,
     /// The callee accepts progressive call invocations.
     pub(crate) progressive_call_invocations: bool,
 }
@@ -80,7 +85,6 @@ impl ClientFeatures {
         ClientFeatures {
             // The spec text misspells it in one place; accept both.
             call_canceling: flag("call_canceling") || flag("call_cancelling"),
-            progressive_call_results: flag("progressive_call_results"),
             progressive_call_invocations: flag("progressive_call_invocations"),
         }
     }
@@ -108,6 +112,25 @@ pub(crate) struct Joined {
     pub(crate) testaments: Vec<super::testament::Testament>,
     /// Set when the session's role has a dynamic authorizer.
     pub(crate) dynamic: Option<Box<super::authorizer::DynamicAuthz>>,
+}
+
+impl Joined {
+    /// The call `request` got its final answer: returns it if it was still unanswered. A
+    /// progressive call whose input is still open stays, marked answered, so that its
+    /// remaining CALLs are dropped instead of starting a new call with the same request id.
+    pub(crate) fn end_call(&mut self, request: u64) -> Option<PendingCall> {
+        let pending = self.pending_calls.get_mut(&request)?;
+        if pending.answered {
+            return None;
+        }
+        let ended = *pending;
+        if pending.progressive {
+            pending.answered = true;
+        } else {
+            self.pending_calls.remove(&request);
+        }
+        Some(ended)
+    }
 }
 
 /// A session between HELLO and WELCOME.
@@ -150,6 +173,8 @@ pub(crate) struct Session {
     /// Boxed: 8 bytes, where most sessions (no TLS channel id) would pay 33.
     pub(crate) channel_id: Option<Box<[u8; 32]>>,
     pub(crate) kind: &'static str,
+    /// See [`TransportInfo::max_message_len`] (saturated: no peer announces more than 4 GiB).
+    pub(crate) max_message_len: u32,
     /// See [`TransportInfo::cookie`].
     /// Boxed: most connections have none, and every idle session pays for this field.
     pub(crate) cookie: Option<Box<crate::auth::cookie::CookieSession>>,

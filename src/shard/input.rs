@@ -194,10 +194,10 @@ impl Input<'_> {
         // `tls-unique` (RFC 5929) is the first Finished message, which rustls does not expose:
         // cryptosign channel binding is refused, with or without TLS.
         let channel_id = None;
-        let kind = if matches!(conn.phase, Phase::RawSocket { .. }) {
-            "rawsocket"
-        } else {
-            "websocket"
+        let (kind, max_message_len) = match &conn.phase {
+            Phase::RawSocket { client_max_len, .. } => ("rawsocket", *client_max_len),
+            Phase::WebSocket { limits, .. } => ("websocket", limits.max_message),
+            _ => ("websocket", usize::MAX),
         };
         let info = TransportInfo {
             serializer,
@@ -207,6 +207,7 @@ impl Input<'_> {
             channel_id,
             kind,
             cookie,
+            max_message_len,
         };
         self.core.handle_open(conn.id(key), info);
     }

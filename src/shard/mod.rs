@@ -149,6 +149,8 @@ struct Shard {
     /// Connections closed as slow consumers, and EVENTs dropped for them.
     slow_closed: u64,
     events_dropped: u64,
+    /// Of those, EVENTs larger than their peer accepts.
+    oversized_events: u64,
     poll: Poll,
     listeners: Vec<(Listener, usize)>,
     transports: Arc<Vec<TransportRuntime>>,
@@ -230,6 +232,7 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         accept_retry: Vec::new(),
         slow_closed: 0,
         events_dropped: 0,
+        oversized_events: 0,
         conns: Slab::new(),
         next_generation: 0,
         scratch: vec![0; SCRATCH_SIZE],
@@ -500,6 +503,29 @@ impl Shard {
                     "dropping events for slow consumers"
                 );
             }
+            return;
+        }
+        let peer_max = match &c.phase {
+            Phase::WebSocket { limits, .. } => limits.max_message,
+            Phase::RawSocket { client_max_len, .. } => *client_max_len,
+            _ => usize::MAX,
+        };
+        if event && frame.len() > peer_max {
+            // Too large for this peer: dropped for it alone, counted, and reported to it once
+            // it has written what it has (marked dirty so that the flush sees the count).
+            c.dropped_events = c.dropped_events.saturating_add(1);
+            self.events_dropped += 1;
+            self.oversized_events += 1;
+            if self.oversized_events.is_power_of_two() {
+                tracing::warn!(
+                    shard = self.id,
+                    dropped = self.oversized_events,
+                    peer = %c.stream.peer(),
+                    "dropping an event of {} bytes: the peer accepts at most {peer_max}",
+                    frame.len()
+                );
+            }
+            mark_dirty(c, key, &mut self.dirty);
             return;
         }
         if c.pending_output() == 0 {

@@ -461,3 +461,51 @@ fn batched_subprotocols_are_not_offered_and_the_serializer_list_is_honoured() {
     exchange_with(&mut c, &mut w, "cbor_only");
     router.assert_alive();
 }
+
+/// `max_message_size` bounds what a WebSocket peer is sent too: an EVENT larger than that is
+/// dropped for the peers of that path alone (counted and reported to them), never their
+/// connection; peers on other paths get it.
+#[test]
+fn max_message_size_drops_larger_events_for_that_path_only() {
+    let (mut router, ports) = start(1, &[], |p| {
+        node(vec![witness_web(
+            p[0],
+            json!({"small": {"type": "websocket", "options": {"max_message_size": 4096}}}),
+        )])
+    });
+    let port = ports[0];
+    let mut witness = Witness::new(port);
+    let url = format!("ws://127.0.0.1:{port}/small");
+    let mut c = Ws::open(tcp(port), &url, &["wamp.2.json"], Serializer::Json);
+    hello(&mut c);
+    let topic_sub = subscribe(&mut c, "test.sizes");
+    let dropped_sub = subscribe(&mut c, "ferrobar.session.on_events_dropped");
+    let mut w = WampClient::joined(port, JSON);
+    let big = Value::Str("b".repeat(6000));
+    for arg in [big.clone(), Value::Int(7)] {
+        w.publish_acked("test.sizes", Dict::new(), args(vec![arg]));
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match c.recv(T) {
+            In::Msg(Message::Event {
+                subscription,
+                payload,
+                ..
+            }) => seen.push((subscription, payload.args.unwrap_or_default())),
+            other => panic!("expected two EVENTs, got {other:?} after {seen:?}"),
+        }
+    }
+    seen.sort_by_key(|(sub, _)| *sub != topic_sub);
+    assert_eq!(seen[0], (topic_sub, vec![Value::Int(7)]));
+    assert_eq!(seen[1].0, dropped_sub);
+    assert_eq!(seen[1].1.first().and_then(Value::as_u64), Some(1));
+    // The other path's peer got both.
+    let mut other = WampClient::joined(port, JSON);
+    let sub = other.subscribe("test.sizes");
+    w.publish_acked("test.sizes", Dict::new(), args(vec![big.clone()]));
+    let (s, payload) = other.expect_event();
+    assert_eq!((s, payload.args), (sub, Some(vec![big])));
+    witness.check("after dropping an event too large for one path");
+    router.assert_alive();
+}

@@ -173,6 +173,8 @@ pub fn realms() -> Vec<RealmConfig> {
                 },
             ],
         }),
+        call_timeout_unit: Default::default(),
+        disclose_callee: true,
     };
     let pubsub = Allow {
         subscribe: true,
@@ -215,6 +217,8 @@ pub fn realms() -> Vec<RealmConfig> {
         enable_meta_api: false,
         max_sessions: Some(2),
         store: None,
+        call_timeout_unit: Default::default(),
+        disclose_callee: true,
     };
     vec![realm1, realm2]
 }
@@ -318,6 +322,7 @@ pub fn transport_info(serializer: Serializer, auth: AuthConfig) -> TransportInfo
         channel_id: None,
         kind: "websocket",
         cookie: None,
+        max_message_len: usize::MAX,
     }
 }
 

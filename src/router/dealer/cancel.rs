@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use crate::config::CallTimeoutUnit;
 use crate::router::session::Joined;
 use crate::router::shard_msg::Inner;
 use crate::router::{ConnId, Core};
@@ -22,7 +23,12 @@ impl Core {
             session: joined.id,
             request,
         };
-        let Some(pending) = joined.pending_calls.get(&request).copied() else {
+        let Some(pending) = joined
+            .pending_calls
+            .get(&request)
+            .copied()
+            .filter(|p| !p.answered)
+        else {
             // Already answered: nothing to cancel (the spec says to ignore it).
             return;
         };
@@ -43,7 +49,7 @@ impl Core {
         if mode != CancelMode::Kill {
             // skip and killnowait answer the caller at once; a late result is dropped.
             if let Some(j) = self.joined_mut(conn) {
-                j.pending_calls.remove(&request);
+                j.end_call(request);
             }
             let msg = Message::Error {
                 request_type: MessageType::Call.code(),
@@ -169,15 +175,22 @@ impl Core {
             let Some(pending) = joined.pending_calls.get(&request).copied() else {
                 continue;
             };
-            if pending.deadline != Some(deadline) {
+            if pending.answered || pending.deadline != Some(deadline) {
                 continue;
             }
-            joined.pending_calls.remove(&request);
+            joined.end_call(request);
+            let realm = joined.realm;
+            // Crossbar's seconds answer `canceled`; a realm on the spec's milliseconds answers
+            // the spec's `timeout`.
+            let error = match self.realms[realm].call_timeout_unit {
+                CallTimeoutUnit::Seconds => uris::CANCELED,
+                CallTimeoutUnit::Millis => uris::TIMEOUT,
+            };
             let msg = Message::Error {
                 request_type: MessageType::Call.code(),
                 request,
                 details: Dict::new(),
-                error: uris::CANCELED.into(),
+                error: error.into(),
                 payload: Payload::args(vec!["call timed out".into()]),
             };
             self.send(conn, &msg);
@@ -193,7 +206,7 @@ impl Core {
     /// A session left: the callees of its calls forget them, the callers of its invocations
     /// get `wamp.error.canceled`, its registrations are removed.
     pub(in crate::router) fn leave_dealer(&mut self, joined: &Joined) {
-        for (&request, pending) in &joined.pending_calls {
+        for (&request, pending) in joined.pending_calls.iter().filter(|(_, p)| !p.answered) {
             let call = CallRef {
                 shard: self.shard,
                 session: joined.id,
@@ -226,5 +239,82 @@ impl Core {
             };
             self.send_to_home(joined.realm, Inner::Dealer(Box::new(msg)));
         }
+    }
+}
+
+impl Core {
+    /// `msg` (`len` bytes encoded) exceeds the `max` bytes its peer accepts. A RESULT or an
+    /// ERROR for a caller becomes ERROR `wamp.error.invalid_argument`, and an INVOCATION fails
+    /// its call the same way, so a large answer never costs the peer its connection. Returns
+    /// false for any other message: the shell refuses those.
+    pub(in crate::router) fn refuse_oversized(
+        &mut self,
+        conn: ConnId,
+        msg: &Message,
+        len: usize,
+        max: usize,
+    ) -> bool {
+        match msg {
+            Message::Result { request, .. } => {
+                self.refuse_answer(conn, *request, "result", len, max)
+            }
+            Message::Error {
+                request_type,
+                request,
+                ..
+            } if *request_type == MessageType::Call.code() => {
+                self.refuse_answer(conn, *request, "error", len, max)
+            }
+            Message::Invocation { request, .. } => {
+                let Some(origin) = self
+                    .joined_mut(conn)
+                    .and_then(|j| j.invocations.remove(request))
+                else {
+                    return true;
+                };
+                tracing::info!(
+                    conn = conn.0,
+                    len,
+                    max,
+                    "invocation too large for its callee"
+                );
+                let message = format!(
+                    "the invocation ({len} bytes) exceeds the {max} bytes the callee accepts"
+                );
+                self.fail_call(origin.call, uris::INVALID_ARGUMENT, message);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn refuse_answer(&mut self, conn: ConnId, request: u64, what: &str, len: usize, max: usize) {
+        tracing::info!(
+            conn = conn.0,
+            len,
+            max,
+            "call {what} too large for its caller"
+        );
+        if let Some(joined) = self.joined_mut(conn) {
+            let session = joined.id;
+            // A progressive call ends here: the callee is told, its later results are dropped.
+            if let Some(pending) = joined.end_call(request) {
+                let call = CallRef {
+                    shard: self.shard,
+                    session,
+                    request,
+                };
+                self.interrupt_callee(call, pending.callee, CancelMode::KillNoWait, uris::CANCELED);
+            }
+        }
+        let message =
+            format!("the call's {what} ({len} bytes) exceeds the {max} bytes this session accepts");
+        self.send_error(
+            conn,
+            MessageType::Call,
+            request,
+            uris::INVALID_ARGUMENT,
+            Some(message),
+        );
     }
 }

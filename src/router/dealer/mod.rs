@@ -29,10 +29,14 @@ use super::index::PatternIndex;
 use super::session::{InvocationOrigin, PendingCall};
 use super::shard_msg::{Identity, Inner};
 use super::{ConnId, Core};
+use crate::config::CallTimeoutUnit;
 use msg::{CallRef, Callee, DealerMsg, Invoke, InvokePolicy, Registration};
 
-/// Error when a shared registration's invocation policy differs from an existing one (Crossbar).
-pub(crate) const POLICY_CONFLICT: &str = "wamp.error.procedure_exists_invocation_policy_conflict";
+/// Error when a shared registration's invocation policy differs from an existing one: the URI
+/// Crossbar, Bondy and WampSharp send, and Autobahn's
+/// `ApplicationError.PROCEDURE_EXISTS_INVOCATION_POLICY_CONFLICT`, which clients compare with.
+pub(crate) const POLICY_CONFLICT: &str =
+    "wamp.error.procedure_exists_with_different_invocation_policy";
 
 /// One shard's part of a realm's dealer.
 #[derive(Debug, Default)]
@@ -110,21 +114,32 @@ type Precedence = (u8, usize, usize);
 struct CallOptions {
     receive_progress: bool,
     progress: bool,
-    timeout: Option<Duration>,
+    /// The router-side timeout, and the caller's value as written (forwarded to the callee).
+    timeout: Option<(Duration, Value)>,
     disclose_me: bool,
     ppt: Dict,
 }
 
 impl CallOptions {
-    fn parse(options: &Dict) -> Self {
-        // Crossbar and Autobahn|Python give `timeout` in seconds (a float is allowed).
-        let timeout = match options.get("timeout") {
-            Some(Value::Float(f)) if *f > 0.0 && f.is_finite() => {
-                Some(Duration::from_secs_f64(f.min(1e9)))
-            }
-            Some(v) => v.as_u64().filter(|&s| s > 0).map(Duration::from_secs),
-            None => None,
+    fn parse(options: &Dict, unit: CallTimeoutUnit) -> Self {
+        // Crossbar and Autobahn|Python give `timeout` in seconds, the spec in milliseconds; the
+        // realm says which (a float is allowed in either).
+        let per_second = match unit {
+            CallTimeoutUnit::Seconds => 1.0,
+            CallTimeoutUnit::Millis => 1000.0,
         };
+        let timeout = options.get("timeout").and_then(|v| {
+            let n = match v {
+                Value::Float(f) => *f,
+                other => other.as_u64()? as f64,
+            };
+            (n > 0.0 && n.is_finite()).then(|| {
+                (
+                    Duration::from_secs_f64((n / per_second).min(1e9)),
+                    v.clone(),
+                )
+            })
+        });
         CallOptions {
             receive_progress: options.get_bool("receive_progress").unwrap_or(false),
             progress: options.get_bool("progress").unwrap_or(false),
@@ -253,11 +268,21 @@ impl Core {
             session: joined.id,
             request,
         };
-        let opts = CallOptions::parse(options);
+        let opts = CallOptions::parse(options, self.realms[joined.realm].call_timeout_unit);
         if let Some(pending) = joined.pending_calls.get(&request) {
             if !pending.progressive {
                 let msg = format!("CALL request id {request} reused while that call is pending");
                 return self.protocol_violation(conn, &msg);
+            }
+            if pending.answered {
+                // The call already ended (refused, failed or answered early): the rest of its
+                // input is dropped, and its last chunk frees the request id.
+                if !opts.progress {
+                    if let Some(j) = self.joined_mut(conn) {
+                        j.pending_calls.remove(&request);
+                    }
+                }
+                return;
             }
             return self.continue_call(conn, call, opts.progress, payload);
         }
@@ -314,12 +339,13 @@ impl Core {
                 Some(msg),
             );
         }
-        let deadline = opts.timeout.map(|t| self.now + t);
+        let deadline = opts.timeout.as_ref().map(|(t, _)| self.now + *t);
         let pending = PendingCall {
             callee: target.map(|(_, c)| c),
             receive_progress: opts.receive_progress,
             progressive: opts.progress,
             deadline,
+            answered: false,
         };
         if let Some(j) = self.joined_mut(conn) {
             j.pending_calls.insert(request, pending);
@@ -339,7 +365,7 @@ impl Core {
             caller,
             receive_progress: opts.receive_progress,
             progress: opts.progress,
-            timeout_ms: opts.timeout.map(|t| t.as_millis() as u64),
+            timeout: opts.timeout.map(|(_, value)| value),
             ppt: opts.ppt,
             payload,
         };
@@ -441,7 +467,6 @@ impl Core {
         }
         joined.next_invocation += 1;
         let request = joined.next_invocation;
-        let receive_progress = invoke.receive_progress && joined.features.progressive_call_results;
         let mut details = invoke.ppt;
         if pattern {
             details.insert("procedure", invoke.procedure.as_str());
@@ -451,14 +476,17 @@ impl Core {
             details.insert("caller_authid", &*c.authid);
             details.insert("caller_authrole", &*c.authrole);
         }
-        if receive_progress {
+        // Forwarded whether or not the callee announced progressive results, as Crossbar does:
+        // callees that never announce it (wampy.js) still send progress when asked, and one
+        // that cannot ignores the option.
+        if invoke.receive_progress {
             details.insert("receive_progress", true);
         }
         if invoke.progress {
             details.insert("progress", true);
         }
-        if let Some(ms) = invoke.timeout_ms {
-            details.insert("timeout", ms);
+        if let Some(timeout) = invoke.timeout {
+            details.insert("timeout", timeout);
         }
         // The first CALL's options hold for the whole progressive invocation: later
         // INVOCATIONs repeat these details.
@@ -549,16 +577,30 @@ impl Core {
         };
         let (call, receive_progress) = (origin.call, origin.receive_progress);
         if progress && !receive_progress {
-            // The caller did not ask for progressive results; they are not forwarded.
+            // The caller did not ask for progressive results: a caller that did not ask could
+            // take one for its final result, so they are not forwarded.
             return;
         }
         if !progress {
             joined.invocations.remove(&request);
         }
+        let (session, authid, realm, role) = (
+            joined.id,
+            Arc::clone(&joined.authid),
+            joined.realm,
+            joined.role,
+        );
+        let mut details = ppt_options(options);
+        let realm = &self.realms[realm];
+        if realm.disclose_callee {
+            details.insert("callee", session);
+            details.insert("callee_authid", &*authid);
+            details.insert("callee_authrole", &*realm.roles[role].name);
+        }
         let msg = DealerMsg::Result {
             call,
             progress,
-            details: ppt_options(options),
+            details,
             payload: Box::new(payload),
         };
         self.dealer_to_shard(call.shard, msg);
@@ -613,13 +655,16 @@ impl Core {
         let Some(pending) = joined.pending_calls.get(&call.request) else {
             return;
         };
+        if pending.answered {
+            return;
+        }
         if progress {
             if !pending.receive_progress {
                 return;
             }
             details.insert("progress", true);
         } else {
-            joined.pending_calls.remove(&call.request);
+            joined.end_call(call.request);
         }
         self.send(
             conn,
@@ -647,7 +692,7 @@ impl Core {
         let Some(joined) = self.joined_mut(conn) else {
             return;
         };
-        if joined.pending_calls.remove(&call.request).is_none() {
+        if joined.end_call(call.request).is_none() {
             return;
         }
         let msg = Message::Error {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::wamp::uri::MatchPolicy;
-use crate::wamp::{Dict, Payload};
+use crate::wamp::{Dict, Payload, Value};
 
 use crate::router::shard_msg::Identity;
 
@@ -78,8 +78,9 @@ pub(crate) struct Invoke {
     pub(crate) receive_progress: bool,
     /// A progressive call invocation: more CALLs with this request id follow.
     pub(crate) progress: bool,
-    /// Timeout the callee may enforce (forwarded in INVOCATION details), milliseconds.
-    pub(crate) timeout_ms: Option<u64>,
+    /// The caller's `timeout`, forwarded unchanged in INVOCATION details (the callee reads it
+    /// in the unit its own client library uses, as the caller wrote it).
+    pub(crate) timeout: Option<Value>,
     /// Payload pass-through options (`ppt_*`), forwarded untouched.
     pub(crate) ppt: Dict,
     pub(crate) payload: Payload,

@@ -78,6 +78,7 @@ impl Net {
             channel_id: None,
             kind: "websocket",
             cookie,
+            max_message_len: usize::MAX,
         };
         self.cores[shard].handle_open(conn, info);
         conn

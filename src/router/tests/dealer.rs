@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::*;
 
 /// HELLO details of a callee that handles INTERRUPT and progressive results.
-fn canceling_callee() -> Dict {
+pub(super) fn canceling_callee() -> Dict {
     let features = Dict::new()
         .with("call_canceling", true)
         .with("progressive_call_results", true)
@@ -15,7 +15,12 @@ fn canceling_callee() -> Dict {
     Dict::new().with("roles", Dict::new().with("callee", callee))
 }
 
-fn register_with(net: &mut Net, conn: ConnId, procedure: &str, options: Dict) -> Option<Message> {
+pub(super) fn register_with(
+    net: &mut Net,
+    conn: ConnId,
+    procedure: &str,
+    options: Dict,
+) -> Option<Message> {
     let request = net.request(conn);
     net.send(
         conn,
@@ -28,7 +33,13 @@ fn register_with(net: &mut Net, conn: ConnId, procedure: &str, options: Dict) ->
     net.recv(conn)
 }
 
-fn call(net: &mut Net, conn: ConnId, procedure: &str, options: Dict, args: Vec<Value>) -> u64 {
+pub(super) fn call(
+    net: &mut Net,
+    conn: ConnId,
+    procedure: &str,
+    options: Dict,
+    args: Vec<Value>,
+) -> u64 {
     let request = net.request(conn);
     let payload = Payload::args(args);
     net.send(
@@ -43,7 +54,7 @@ fn call(net: &mut Net, conn: ConnId, procedure: &str, options: Dict, args: Vec<V
     request
 }
 
-fn invocation(msg: Option<Message>) -> (u64, Dict, Payload) {
+pub(super) fn invocation(msg: Option<Message>) -> (u64, Dict, Payload) {
     match msg {
         Some(Message::Invocation {
             request,
@@ -55,7 +66,13 @@ fn invocation(msg: Option<Message>) -> (u64, Dict, Payload) {
     }
 }
 
-fn yield_to(net: &mut Net, callee: ConnId, request: u64, options: Dict, args: Vec<Value>) {
+pub(super) fn yield_to(
+    net: &mut Net,
+    callee: ConnId,
+    request: u64,
+    options: Dict,
+    args: Vec<Value>,
+) {
     net.send(
         callee,
         Message::Yield {
@@ -140,7 +157,7 @@ fn first_last_and_policy_conflicts() {
     );
     assert_eq!(
         error_uri(conflict),
-        "wamp.error.procedure_exists_invocation_policy_conflict"
+        "wamp.error.procedure_exists_with_different_invocation_policy"
     );
     let single = register_with(&mut net, caller, "com.l", Dict::new());
     assert_eq!(error_uri(single), "wamp.error.procedure_already_exists");
@@ -411,7 +428,8 @@ fn router_enforces_call_timeouts_in_seconds_like_crossbar() {
         vec![],
     );
     let (inv, details, _) = invocation(net.recv(callee));
-    assert_eq!(details.get("timeout").and_then(Value::as_u64), Some(2000));
+    // The callee gets the caller's value as written, in the caller's unit.
+    assert_eq!(details.get("timeout").and_then(Value::as_u64), Some(2));
     net.advance(Duration::from_millis(1500));
     assert!(net.recv(caller).is_none());
     net.advance(Duration::from_millis(600));

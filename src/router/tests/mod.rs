@@ -16,6 +16,7 @@ mod basic;
 mod broker;
 mod cookie;
 mod dealer;
+mod dealer_answers;
 mod limits;
 mod meta;
 use crate::codec::Serializer;
@@ -42,6 +43,8 @@ pub(super) fn realm(name: &str, permissions: Vec<Permission>) -> RealmConfig {
         enable_meta_api: true,
         max_sessions: None,
         store: None,
+        call_timeout_unit: Default::default(),
+        disclose_callee: true,
     }
 }
 
@@ -154,17 +157,7 @@ impl Net {
             ))],
         };
         let conn = self.open_with(shard, Serializer::Json, auth);
-        let hello = Message::Hello {
-            realm: realm.into(),
-            details: Dict::new(),
-        };
-        self.send(conn, hello);
-        match self.recv(conn) {
-            Some(Message::Welcome { session, .. }) => {
-                self.clients.get_mut(&conn).unwrap().session = session
-            }
-            other => panic!("expected WELCOME, got {other:?}"),
-        }
+        self.join_hello(conn, realm, Dict::new());
         conn
     }
 
@@ -173,6 +166,17 @@ impl Net {
         shard: usize,
         serializer: Serializer,
         auth: crate::config::AuthConfig,
+    ) -> ConnId {
+        self.open_limited(shard, serializer, auth, usize::MAX)
+    }
+
+    /// Opens a connection whose peer accepts messages of at most `max_message_len` bytes.
+    pub(super) fn open_limited(
+        &mut self,
+        shard: usize,
+        serializer: Serializer,
+        auth: crate::config::AuthConfig,
+        max_message_len: usize,
     ) -> ConnId {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
@@ -184,6 +188,7 @@ impl Net {
             channel_id: None,
             kind: "websocket",
             cookie: None,
+            max_message_len,
         };
         self.cores[shard].handle_open(conn, info);
         self.clients.insert(
@@ -200,6 +205,36 @@ impl Net {
         conn
     }
 
+    /// Joins `realm` on a connection whose peer accepts at most `max_message_len` bytes.
+    pub(super) fn join_limited(
+        &mut self,
+        shard: usize,
+        realm: &str,
+        details: Dict,
+        max_message_len: usize,
+    ) -> ConnId {
+        let auth = crate::config::AuthConfig::default();
+        let conn = self.open_limited(shard, Serializer::Json, auth, max_message_len);
+        self.join_hello(conn, realm, details);
+        conn
+    }
+
+    fn join_hello(&mut self, conn: ConnId, realm: &str, details: Dict) {
+        self.send(
+            conn,
+            Message::Hello {
+                realm: realm.into(),
+                details,
+            },
+        );
+        match self.recv(conn) {
+            Some(Message::Welcome { session, .. }) => {
+                self.clients.get_mut(&conn).unwrap().session = session
+            }
+            other => panic!("expected WELCOME, got {other:?}"),
+        }
+    }
+
     /// Opens a connection and joins `realm`, returning the connection after WELCOME.
     pub(super) fn join(&mut self, shard: usize, serializer: Serializer, realm: &str) -> ConnId {
         self.join_with(shard, serializer, realm, Dict::new())
@@ -214,19 +249,7 @@ impl Net {
         details: Dict,
     ) -> ConnId {
         let conn = self.open(shard, serializer);
-        self.send(
-            conn,
-            Message::Hello {
-                realm: realm.into(),
-                details,
-            },
-        );
-        match self.recv(conn) {
-            Some(Message::Welcome { session, .. }) => {
-                self.clients.get_mut(&conn).unwrap().session = session
-            }
-            other => panic!("expected WELCOME, got {other:?}"),
-        }
+        self.join_hello(conn, realm, details);
         conn
     }
 
@@ -271,6 +294,14 @@ impl Net {
         self.cores[shard].handle_message(conn, msg);
         self.collect(shard);
         self.settle();
+    }
+
+    /// Hands `msg` to its shard's core without delivering the mail it makes: what follows
+    /// arrives before any other shard has answered.
+    pub(super) fn send_unsettled(&mut self, conn: ConnId, msg: Message) {
+        let shard = self.clients[&conn].shard;
+        self.cores[shard].handle_message(conn, msg);
+        self.collect(shard);
     }
 
     /// Delivers all mail, picking the next (from, to) pair at random.
