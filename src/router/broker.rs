@@ -5,8 +5,9 @@
 //! Each shard indexes its own sessions' subscriptions. A subscription's id is realm-wide per
 //! (match policy, URI) and assigned by the realm's home shard when a shard gets its first local
 //! subscriber for it, so every subscriber of one subscription sees one id. An EVENT is encoded
-//! once per (subscription, serializer) and the same bytes go to every subscriber. Every shard
-//! sees every publication, so each keeps the retained events itself (sharing the publication).
+//! once per (subscription, serializer) and the same bytes go to every subscriber. A publication
+//! is forwarded only to the shards with matching subscribers (`interest.rs`); retained events
+//! go to every shard, and each keeps them itself (sharing the publication).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::wamp::{Dict, Message, MessageType, Payload, Value};
 use super::authz::{Action, Decision};
 use super::dealer::ppt_options;
 use super::index::PatternIndex;
+use super::interest::{Interest, ShardSet};
 use super::realm::Realm;
 use super::session::Session;
 use super::shard_msg::{Identity, Inner, Publication, SubKey};
@@ -51,17 +53,30 @@ struct PendingSubscribe {
     get_retained: bool,
 }
 
+/// A (policy, URI) this shard has its first subscribers for, waiting for the home shard's id
+/// and for every other shard to acknowledge the interest.
+#[derive(Debug, Default)]
+struct PendingKey {
+    waiting: Vec<PendingSubscribe>,
+    /// The id and the acknowledgements to wait for, once the home shard answered.
+    allocated: Option<(u64, usize)>,
+    /// Acknowledgements received (they may arrive before the id).
+    acks: usize,
+}
+
 /// One shard's part of a realm's broker.
 #[derive(Debug, Default)]
 pub(crate) struct Broker {
     subscriptions: HashMap<u64, LocalSubscription>,
     /// (policy, URI) -> subscription id, for this shard's subscriptions.
     index: PatternIndex<u64>,
-    pending: HashMap<SubKey, Vec<PendingSubscribe>>,
+    pending: HashMap<SubKey, PendingKey>,
     /// The last event published with `retain` per topic.
     retained: HashMap<String, Arc<Publication>>,
-    /// Home shard only: realm-wide ids and how many shards hold each subscription.
-    home_ids: HashMap<SubKey, (u64, usize)>,
+    /// Home shard only: realm-wide ids and the shards that hold each subscription.
+    home_ids: HashMap<SubKey, (u64, ShardSet)>,
+    /// The other shards' subscriptions: where publications are forwarded.
+    pub(crate) interest: Interest,
 }
 
 impl Broker {
@@ -253,8 +268,8 @@ impl Core {
             .pending
             .entry(key.clone())
             .or_default();
-        pending.push(waiting);
-        if pending.len() == 1 {
+        pending.waiting.push(waiting);
+        if pending.waiting.len() == 1 && pending.allocated.is_none() {
             let from = self.shard;
             self.send_to_home(
                 realm_idx,
@@ -371,29 +386,64 @@ impl Core {
             .broker
             .home_ids
             .entry(key.clone())
-            .or_insert((fresh, 0));
-        entry.1 += 1;
+            .or_insert_with(|| (fresh, ShardSet::default()));
+        entry.1.insert(from);
         let id = entry.0;
-        self.send_to_shard(from, Inner::SubAllocated { realm, key, id });
+        let acks = self.announce_interest(realm, &key, from);
+        self.send_to_shard(
+            from,
+            Inner::SubAllocated {
+                realm,
+                key,
+                id,
+                acks,
+            },
+        );
     }
 
-    pub(super) fn home_sub_release(&mut self, realm: usize, key: SubKey) {
+    pub(super) fn home_sub_release(&mut self, realm: usize, key: SubKey, from: usize) {
         let ids = &mut self.realms[realm].broker.home_ids;
         if let Some(entry) = ids.get_mut(&key) {
-            entry.1 = entry.1.saturating_sub(1);
-            if entry.1 == 0 {
+            entry.1.remove(from);
+            if entry.1.is_empty() {
                 ids.remove(&key);
             }
         }
+        self.withdraw_interest(realm, &key, from);
     }
 
-    pub(super) fn sub_allocated(&mut self, realm: usize, key: SubKey, id: u64) {
-        let waiting = self.realms[realm]
-            .broker
+    pub(super) fn sub_allocated(&mut self, realm: usize, key: SubKey, id: u64, acks: usize) {
+        if let Some(pending) = self.realms[realm].broker.pending.get_mut(&key) {
+            pending.allocated = Some((id, acks));
+        }
+        self.subscribe_when_known(realm, key);
+    }
+
+    /// Another shard routes `key`'s publications here now.
+    pub(super) fn interest_acked(&mut self, realm: usize, key: SubKey) {
+        if let Some(pending) = self.realms[realm].broker.pending.get_mut(&key) {
+            pending.acks += 1;
+        }
+        self.subscribe_when_known(realm, key);
+    }
+
+    /// Once `key` has its id and every shard routes its publications here, its waiting
+    /// subscribers get SUBSCRIBED.
+    fn subscribe_when_known(&mut self, realm: usize, key: SubKey) {
+        let broker = &mut self.realms[realm].broker;
+        let ready = broker
+            .pending
+            .get(&key)
+            .and_then(|p| p.allocated.filter(|&(_, acks)| p.acks >= acks));
+        let Some((id, _)) = ready else {
+            return;
+        };
+        let waiting = broker
             .pending
             .remove(&key)
+            .map(|p| p.waiting)
             .unwrap_or_default();
-        self.realms[realm].broker.insert(id, key.clone());
+        broker.insert(id, key.clone());
         let mut any = false;
         for w in waiting {
             any |= self.complete_subscribe(realm, id, w);
@@ -401,7 +451,8 @@ impl Core {
         if !any {
             // Everyone who asked left meanwhile.
             self.realms[realm].broker.remove(id);
-            self.send_to_home(realm, Inner::SubRelease { realm, key });
+            let from = self.shard;
+            self.send_to_home(realm, Inner::SubRelease { realm, key, from });
         }
     }
 
@@ -446,7 +497,8 @@ impl Core {
         sub.subscribers.retain(|s| s.conn != conn);
         if sub.subscribers.is_empty() {
             if let Some(key) = broker.remove(subscription) {
-                self.send_to_home(realm, Inner::SubRelease { realm, key });
+                let from = self.shard;
+                self.send_to_home(realm, Inner::SubRelease { realm, key, from });
             }
         }
     }
@@ -535,16 +587,18 @@ impl Core {
         }
     }
 
-    /// Delivers a publication here and forwards it once to every other shard. Returns its id.
+    /// Delivers a publication here and forwards it once to every other shard that needs it.
+    /// Returns its id.
     pub(super) fn route_publication(&mut self, publication: Publication) -> u64 {
         let publication = Arc::new(publication);
         self.deliver_publication(&publication);
-        for shard in 0..self.shards {
-            if shard != self.shard {
-                let msg = super::ShardMsg(Inner::Publish(Arc::clone(&publication)));
-                self.outputs.push_back(Output::ToShard { shard, msg });
-            }
+        let targets =
+            self.forward_targets(publication.realm, &publication.topic, publication.retain);
+        for shard in targets.iter() {
+            let msg = super::ShardMsg(Inner::Publish(Arc::clone(&publication)));
+            self.outputs.push_back(Output::ToShard { shard, msg });
         }
+        self.route_targets = targets;
         publication.id
     }
 
@@ -677,5 +731,6 @@ impl Broker {
             && self.index.is_empty()
             && self.pending.is_empty()
             && self.home_ids.is_empty()
+            && self.interest.is_empty()
     }
 }

@@ -24,6 +24,7 @@ mod dealer;
 mod handshake;
 mod history;
 pub mod index;
+mod interest;
 mod meta;
 mod realm;
 mod session;
@@ -153,6 +154,8 @@ pub struct Core {
     outputs: VecDeque<Output>,
     /// Reused encode buffer for messages sent to one connection.
     scratch: Vec<u8>,
+    /// Reused set of the shards a publication is forwarded to.
+    route_targets: interest::ShardSet,
     stats: CoreStats,
     /// The time of the last [`Core::handle_tick`].
     now: Instant,
@@ -207,6 +210,7 @@ impl Core {
             ids: IdGenerator::from_seed(config.seed),
             outputs: VecDeque::new(),
             scratch: Vec::new(),
+            route_targets: Default::default(),
             stats: CoreStats::default(),
             now: config.start,
             wall_clock: SystemTime::UNIX_EPOCH,
@@ -443,8 +447,18 @@ impl Core {
         match msg.0 {
             Inner::Publish(publication) => self.deliver_publication(&publication),
             Inner::SubAlloc { realm, key, from } => self.home_sub_alloc(realm, key, from),
-            Inner::SubAllocated { realm, key, id } => self.sub_allocated(realm, key, id),
-            Inner::SubRelease { realm, key } => self.home_sub_release(realm, key),
+            Inner::SubAllocated {
+                realm,
+                key,
+                id,
+                acks,
+            } => self.sub_allocated(realm, key, id, acks),
+            Inner::SubRelease { realm, key, from } => self.home_sub_release(realm, key, from),
+            Inner::InterestAdd { realm, key, holder } => self.interest_added(realm, key, holder),
+            Inner::InterestAck { realm, key } => self.interest_acked(realm, key),
+            Inner::InterestRemove { realm, key, holder } => {
+                self.interest_removed(realm, &key, holder)
+            }
             Inner::Dealer(msg) => self.handle_dealer_msg(*msg),
             Inner::Meta(msg) => self.handle_meta_msg(*msg),
             Inner::CookieLogout(cookie) => self.close_cookie_connections(&cookie, None),

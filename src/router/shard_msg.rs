@@ -56,10 +56,34 @@ pub(crate) enum Inner {
         key: SubKey,
         from: usize,
     },
-    /// From the home shard: the realm-wide id of `key`.
-    SubAllocated { realm: usize, key: SubKey, id: u64 },
+    /// From the home shard: the realm-wide id of `key`, and how many other shards acknowledge
+    /// the new interest (`InterestAck`) before the subscribers may be told SUBSCRIBED.
+    SubAllocated {
+        realm: usize,
+        key: SubKey,
+        id: u64,
+        acks: usize,
+    },
     /// To the home shard: the sender's last local subscriber for `key` left.
-    SubRelease { realm: usize, key: SubKey },
+    SubRelease {
+        realm: usize,
+        key: SubKey,
+        from: usize,
+    },
+    /// From the home shard: `holder` has local subscribers for `key` (acknowledge to `holder`).
+    InterestAdd {
+        realm: usize,
+        key: SubKey,
+        holder: usize,
+    },
+    /// To the shard that subscribes: this shard routes its publications for `key` there now.
+    InterestAck { realm: usize, key: SubKey },
+    /// From the home shard: `holder` has no subscriber for `key` any more.
+    InterestRemove {
+        realm: usize,
+        key: SubKey,
+        holder: usize,
+    },
     /// Dealer traffic.
     Dealer(Box<DealerMsg>),
     /// Meta API traffic.

@@ -17,6 +17,7 @@ mod broker;
 mod cookie;
 mod dealer;
 mod dealer_answers;
+mod interest;
 mod limits;
 mod meta;
 use crate::codec::Serializer;
@@ -85,6 +86,8 @@ pub(super) struct Net {
     mail: Vec<Vec<VecDeque<ShardMsg>>>,
     rng: SmallRng,
     next_conn: u64,
+    /// Publications forwarded to each shard by the others.
+    pub(super) forwarded: Vec<usize>,
 }
 
 impl Net {
@@ -137,6 +140,7 @@ impl Net {
                 .collect(),
             rng: SmallRng::seed_from_u64(seed),
             next_conn: 1,
+            forwarded: vec![0; shards],
         }
     }
 
@@ -269,7 +273,12 @@ impl Net {
                     }
                 }
                 Output::Close { conn } => self.clients.get_mut(&conn).unwrap().closed = true,
-                Output::ToShard { shard: to, msg } => self.mail[shard][to].push_back(msg),
+                Output::ToShard { shard: to, msg } => {
+                    if matches!(msg.0, Inner::Publish(_)) {
+                        self.forwarded[to] += 1;
+                    }
+                    self.mail[shard][to].push_back(msg)
+                }
             }
         }
     }
