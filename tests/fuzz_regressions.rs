@@ -333,7 +333,13 @@ mod seeds {
                     subscription: 3,
                 },
             ),
-            ("unsubscribed", Message::Unsubscribed { request: 3 }),
+            (
+                "unsubscribed",
+                Message::Unsubscribed {
+                    request: 3,
+                    details: Dict::new(),
+                },
+            ),
             (
                 "event",
                 Message::Event {
@@ -391,7 +397,13 @@ mod seeds {
                     registration: 6,
                 },
             ),
-            ("unregistered", Message::Unregistered { request: 6 }),
+            (
+                "unregistered",
+                Message::Unregistered {
+                    request: 6,
+                    details: Dict::new(),
+                },
+            ),
             (
                 "invocation",
                 Message::Invocation {

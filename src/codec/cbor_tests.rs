@@ -273,7 +273,10 @@ fn indefinite_and_tagged_messages() {
     // Extra elements in an indefinite array are read and must be well-formed.
     assert_eq!(
         dec(&hex("9f 1823 05 f6 ff")),
-        Ok(Message::Unsubscribed { request: 5 })
+        Ok(Message::Unsubscribed {
+            request: 5,
+            details: Dict::new()
+        })
     );
     malformed_detail(dec(&hex("9f 1823 05 1c ff")));
     // A missing break is a truncation; bytes after the break are trailing.
@@ -359,7 +362,10 @@ fn refuses_what_wamp_cannot_carry() {
     // Extra elements are ignored but must still be well-formed.
     assert_eq!(
         dec(&hex("83 1823 05 f6")),
-        Ok(Message::Unsubscribed { request: 5 })
+        Ok(Message::Unsubscribed {
+            request: 5,
+            details: Dict::new()
+        })
     );
     malformed_detail(dec(&hex("83 1823 05 fc")));
 }
@@ -474,7 +480,13 @@ fn nesting_limit() {
         tags.extend_from_slice(&hex("d9d9f7"));
     }
     tags.extend_from_slice(&hex("82 1823 05"));
-    assert_eq!(dec(&tags), Ok(Message::Unsubscribed { request: 5 }));
+    assert_eq!(
+        dec(&tags),
+        Ok(Message::Unsubscribed {
+            request: 5,
+            details: Dict::new()
+        })
+    );
 }
 
 #[test]

@@ -410,7 +410,13 @@ mod tests {
             }
         );
         let m = dec(r#"[35,7,"later",{"fields":[1]}]"#).expect("valid");
-        assert_eq!(m, Message::Unsubscribed { request: 7 });
+        assert_eq!(
+            m,
+            Message::Unsubscribed {
+                request: 7,
+                details: Dict::new()
+            }
+        );
     }
 
     #[test]
@@ -616,7 +622,13 @@ mod tests {
     #[test]
     fn encode_appends() {
         let mut out = b"prefix".to_vec();
-        encode(&Message::Unsubscribed { request: 5 }, &mut out);
+        encode(
+            &Message::Unsubscribed {
+                request: 5,
+                details: Dict::new(),
+            },
+            &mut out,
+        );
         assert_eq!(out, b"prefix[35,5]");
     }
 

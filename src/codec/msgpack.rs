@@ -507,7 +507,10 @@ mod tests {
         // Extra elements are ignored but must still be well-formed.
         assert_eq!(
             dec(b"\x93\x23\x05\xc0"),
-            Ok(Message::Unsubscribed { request: 5 })
+            Ok(Message::Unsubscribed {
+                request: 5,
+                details: Dict::new()
+            })
         );
         malformed_detail(dec(b"\x93\x23\x05\xc1"));
     }

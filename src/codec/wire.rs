@@ -116,6 +116,19 @@ impl<S: ElementSource> Fields<'_, S> {
         self.string(EXPECT_URI)
     }
 
+    /// A trailing dict that may be left out (an empty one when it is). Anything else there is
+    /// an element a later spec may define, ignored like every element past the known ones.
+    fn optional_dict(&mut self) -> Result<Dict, DecodeError> {
+        if !self.src.has_next() {
+            return Ok(Dict::new());
+        }
+        self.index += 1;
+        match self.src.next_element()? {
+            Value::Dict(d) => Ok(d),
+            _ => Ok(Dict::new()),
+        }
+    }
+
     fn dict(&mut self) -> Result<Dict, DecodeError> {
         let r = match self.required(EXPECT_DICT)? {
             Value::Dict(d) => Ok(d),
@@ -227,7 +240,10 @@ pub(crate) fn decode_message<S: ElementSource>(src: &mut S) -> Result<Message, D
             request: f.id()?,
             subscription: f.id()?,
         },
-        MessageType::Unsubscribed => Message::Unsubscribed { request: f.id()? },
+        MessageType::Unsubscribed => Message::Unsubscribed {
+            request: f.id()?,
+            details: f.optional_dict()?,
+        },
         MessageType::Event => Message::Event {
             subscription: f.id()?,
             publication: f.id()?,
@@ -262,7 +278,10 @@ pub(crate) fn decode_message<S: ElementSource>(src: &mut S) -> Result<Message, D
             request: f.id()?,
             registration: f.id()?,
         },
-        MessageType::Unregistered => Message::Unregistered { request: f.id()? },
+        MessageType::Unregistered => Message::Unregistered {
+            request: f.id()?,
+            details: f.optional_dict()?,
+        },
         MessageType::Invocation => Message::Invocation {
             request: f.id()?,
             registration: f.id()?,
@@ -380,8 +399,12 @@ pub(crate) fn encode_message<S: ListSink>(msg: &Message, s: &mut S) {
             request,
             subscription,
         } => write(s, ty, &[Id(*request), Id(*subscription)], None),
-        Message::Unsubscribed { request } | Message::Unregistered { request } => {
-            write(s, ty, &[Id(*request)], None)
+        Message::Unsubscribed { request, details } | Message::Unregistered { request, details } => {
+            if details.is_empty() {
+                write(s, ty, &[Id(*request)], None)
+            } else {
+                write(s, ty, &[Id(*request), Field::Dict(details)], None)
+            }
         }
         Message::Event {
             subscription,

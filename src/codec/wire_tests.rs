@@ -145,7 +145,22 @@ pub fn golden() -> Vec<(&'static str, Message)> {
                 subscription: 5512315355,
             },
         ),
-        (r#"[35,85346237]"#, Unsubscribed { request: 85346237 }),
+        (
+            r#"[35,85346237]"#,
+            Unsubscribed {
+                request: 85346237,
+                details: Dict::new(),
+            },
+        ),
+        (
+            r#"[35,0,{"reason":"wamp.close.kicked","subscription":5512315355}]"#,
+            Unsubscribed {
+                request: 0,
+                details: Dict::new()
+                    .with("reason", "wamp.close.kicked")
+                    .with("subscription", 5512315355u64),
+            },
+        ),
         (
             r#"[36,5512315355,4429313566,{},["Hello, world!"]]"#,
             Event {
@@ -237,7 +252,20 @@ pub fn golden() -> Vec<(&'static str, Message)> {
                 registration: 2103333224,
             },
         ),
-        (r#"[67,788923562]"#, Unregistered { request: 788923562 }),
+        (
+            r#"[67,788923562]"#,
+            Unregistered {
+                request: 788923562,
+                details: Dict::new(),
+            },
+        ),
+        (
+            r#"[67,0,{"registration":2103333224}]"#,
+            Unregistered {
+                request: 0,
+                details: Dict::new().with("registration", 2103333224u64),
+            },
+        ),
         (
             r#"[68,6131533,9823526,{},["johnny"],{"firstname":"John"}]"#,
             Invocation {
@@ -360,7 +388,10 @@ pub fn message() -> impl Strategy<Value = Message> {
             request,
             subscription
         }),
-        id().prop_map(|request| Message::Unsubscribed { request }),
+        id().prop_map(|request| Message::Unsubscribed {
+            request,
+            details: Dict::new()
+        }),
         (id(), id(), dict(), payload()).prop_map(
             |(subscription, publication, details, payload)| Message::Event {
                 subscription,
@@ -396,7 +427,10 @@ pub fn message() -> impl Strategy<Value = Message> {
             request,
             registration
         }),
-        id().prop_map(|request| Message::Unregistered { request }),
+        id().prop_map(|request| Message::Unregistered {
+            request,
+            details: Dict::new()
+        }),
         (id(), id(), dict(), payload()).prop_map(|(request, registration, details, payload)| {
             Message::Invocation {
                 request,

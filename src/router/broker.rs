@@ -473,7 +473,13 @@ impl Core {
         joined.subscriptions.swap_remove(pos);
         let (realm, session) = (joined.realm, joined.id);
         self.drop_subscriber(realm, subscription, conn, session);
-        self.send(conn, &Message::Unsubscribed { request });
+        self.send(
+            conn,
+            &Message::Unsubscribed {
+                request,
+                details: Dict::new(),
+            },
+        );
     }
 
     /// Removes `conn` from a local subscription; the last one out releases it at the home shard.

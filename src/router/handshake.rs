@@ -297,7 +297,8 @@ impl Core {
         let Some(session) = self.sessions.get(&conn) else {
             return;
         };
-        let (peer, serializer) = (Arc::clone(&session.peer), session.serializer);
+        let (peer, serializer, kind) =
+            (Arc::clone(&session.peer), session.serializer, session.kind);
         if let Ok(mut t) = self.throttle.lock() {
             t.record_success(auth::peer_host(&peer));
         }
@@ -349,6 +350,7 @@ impl Core {
             authprovider: identity.authprovider,
             peer,
             protocol: serializer.subprotocol(),
+            kind,
         });
         self.meta_to_home(realm, meta::MetaMsg::Joined { realm, info });
     }

@@ -32,13 +32,17 @@ pub(crate) struct SessionInfo {
     pub(crate) authprovider: &'static str,
     pub(crate) peer: Arc<str>,
     pub(crate) protocol: &'static str,
+    /// `websocket` or `rawsocket`.
+    pub(crate) kind: &'static str,
 }
 
 impl SessionInfo {
     /// Crossbar's `SessionDetails`, as `wamp.session.get` and `on_join` give it.
     fn details(&self, realm: &str) -> Dict {
+        // `channel_framing` is Crossbar's name for the same.
         let transport = Dict::new()
-            .with("type", "websocket")
+            .with("type", self.kind)
+            .with("channel_framing", self.kind)
             .with("protocol", self.protocol)
             .with("peer", &*self.peer);
         Dict::new()
@@ -153,6 +157,27 @@ pub(super) fn kwarg<'a>(payload: &'a Payload, name: &str) -> Option<&'a Value> {
     payload.kwargs.as_ref().and_then(|k| k.get(name))
 }
 
+/// The optional third argument of `remove_subscriber` / `remove_callee`: a reason URI.
+fn optional_reason(payload: &Payload) -> Result<Option<String>, MetaError> {
+    match arg(payload, 2) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Str(reason)) => Ok(Some(reason.clone())),
+        Some(_) => Err((
+            uris::INVALID_ARGUMENT,
+            "argument 2 must be a reason URI".to_owned(),
+        )),
+    }
+}
+
+/// UNREGISTERED details of a revocation: what was removed, and why.
+pub(super) fn revocation_details(what: &str, id: u64, reason: Option<String>) -> Dict {
+    let details = Dict::new().with(what, id);
+    match reason {
+        Some(reason) => details.with("reason", reason),
+        None => details,
+    }
+}
+
 fn id_arg(payload: &Payload, i: usize, what: &str) -> Result<u64, MetaError> {
     arg(payload, i).and_then(Value::as_u64).ok_or_else(|| {
         (
@@ -246,6 +271,9 @@ impl Core {
                     return;
                 };
                 joined.subscriptions.swap_remove(pos);
+                // The subscriber is not told: Autobahn|Python 26.10 announces
+                // subscription_revocation but fails its connection on UNSUBSCRIBED with
+                // request 0 (docs/features.md).
                 let realm = joined.realm;
                 self.drop_subscriber(realm, id, conn, session);
             }
@@ -583,10 +611,9 @@ impl Core {
                         format!("session {session} holds no subscription {id}"),
                     ));
                 };
-                self.send_to_shard(
-                    shard,
-                    Inner::Meta(Box::new(MetaMsg::RemoveSubscriber { session, id })),
-                );
+                optional_reason(p)?;
+                let msg = MetaMsg::RemoveSubscriber { session, id };
+                self.send_to_shard(shard, Inner::Meta(Box::new(msg)));
                 Ok(Value::Null)
             }
             "wamp.registration.list" => {
@@ -649,10 +676,13 @@ impl Core {
                             format!("session {session} is no callee of {id}"),
                         )
                     })?;
-                self.send_to_shard(
-                    callee.shard,
-                    Inner::Dealer(Box::new(DealerMsg::Revoked { session, id })),
-                );
+                let reason = optional_reason(p)?;
+                let msg = DealerMsg::Revoked {
+                    session,
+                    id,
+                    reason,
+                };
+                self.send_to_shard(callee.shard, Inner::Dealer(Box::new(msg)));
                 self.home_unregister(
                     realm,
                     id,

@@ -521,6 +521,7 @@ impl Core {
             "payload_passthru_mode",
             "session_meta_api",
             "registration_meta_api",
+            "registration_revocation",
             "testament_meta_api",
         ];
         // Clients that see `call_timeout` send the spec's milliseconds; the realm reads

@@ -73,6 +73,8 @@ pub(crate) struct ClientFeatures {
     pub(crate) call_canceling: bool,
     /// The callee accepts progressive call invocations.
     pub(crate) progressive_call_invocations: bool,
+    /// The callee is told (UNREGISTERED, request 0) when the router removes a registration.
+    pub(crate) registration_revocation: bool,
 }
 
 impl ClientFeatures {
@@ -86,6 +88,7 @@ impl ClientFeatures {
             // The spec text misspells it in one place; accept both.
             call_canceling: flag("call_canceling") || flag("call_cancelling"),
             progressive_call_invocations: flag("progressive_call_invocations"),
+            registration_revocation: flag("registration_revocation"),
         }
     }
 }

@@ -177,8 +177,9 @@ pub enum Message {
     Subscribed { request: u64, subscription: u64 },
     /// `[34, Request|id, SUBSCRIBED.Subscription|id]`
     Unsubscribe { request: u64, subscription: u64 },
-    /// `[35, UNSUBSCRIBE.Request|id]`
-    Unsubscribed { request: u64 },
+    /// `[35, UNSUBSCRIBE.Request|id]`, or `[35, 0, Details|dict]` when the router revokes a
+    /// subscription (`details`: `subscription`, `reason`; empty otherwise).
+    Unsubscribed { request: u64, details: Dict },
     /// `[36, Subscription|id, Publication|id, Details|dict, (Args, (Kw))]`
     Event {
         subscription: u64,
@@ -211,8 +212,9 @@ pub enum Message {
     Registered { request: u64, registration: u64 },
     /// `[66, Request|id, REGISTERED.Registration|id]`
     Unregister { request: u64, registration: u64 },
-    /// `[67, UNREGISTER.Request|id]`
-    Unregistered { request: u64 },
+    /// `[67, UNREGISTER.Request|id]`, or `[67, 0, Details|dict]` when the router revokes a
+    /// registration (`details`: `registration`, `reason`; empty otherwise).
+    Unregistered { request: u64, details: Dict },
     /// `[68, Request|id, REGISTERED.Registration|id, Details|dict, (Args, (Kw))]`
     Invocation {
         request: u64,

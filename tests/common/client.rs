@@ -458,10 +458,10 @@ pub fn reply_to(m: &Message, request: u64, request_type: u64) -> bool {
         ) => *t == request_type && *r == request,
         (Message::Published { request: r, .. }, 16) => *r == request,
         (Message::Subscribed { request: r, .. }, 32) => *r == request,
-        (Message::Unsubscribed { request: r }, 34) => *r == request,
+        (Message::Unsubscribed { request: r, .. }, 34) => *r == request,
         (Message::Result { request: r, .. }, 48) => *r == request,
         (Message::Registered { request: r, .. }, 64) => *r == request,
-        (Message::Unregistered { request: r }, 66) => *r == request,
+        (Message::Unregistered { request: r, .. }, 66) => *r == request,
         _ => false,
     }
 }

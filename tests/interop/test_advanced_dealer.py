@@ -138,24 +138,28 @@ def test_shared_registration_first_and_last(shared, uri):
 
 
 def test_shared_registration_policy_conflict_and_single(shared, uri):
-    """Error cases: registering a shared procedure with another policy ->
-    wamp.error.procedure_exists_invocation_policy_conflict; registering
-    invoke=single where a registration exists (shared or single) ->
+    """Error cases, as Crossbar answers them: registering onto a shared procedure
+    with another policy (single included) ->
+    wamp.error.procedure_exists_with_different_invocation_policy (Autobahn's
+    ApplicationError.PROCEDURE_EXISTS_INVOCATION_POLICY_CONFLICT); registering
+    anything where a `single` registration exists ->
     wamp.error.procedure_already_exists."""
+
+    conflict = "wamp.error.procedure_exists_with_different_invocation_policy"
+    assert ApplicationError.PROCEDURE_EXISTS_INVOCATION_POLICY_CONFLICT == conflict
 
     async def scenario(net):
         a, b, c = await net.sessions(3)
         await a.register(labelled("a"), uri + ".rr", options=RegisterOptions(invoke="roundrobin"))
         e = await app_error(b.register(labelled("b"), uri + ".rr", options=RegisterOptions(invoke="first")))
-        assert e.error == "wamp.error.procedure_exists_invocation_policy_conflict", e
+        assert e.error == conflict, e
         e = await app_error(b.register(labelled("b"), uri + ".rr", options=RegisterOptions(invoke="single")))
-        assert e.error == "wamp.error.procedure_already_exists", e
+        assert e.error == conflict, e
         await a.register(labelled("a"), uri + ".one", options=RegisterOptions(invoke="single"))
         e = await app_error(c.register(labelled("c"), uri + ".one", options=RegisterOptions(invoke="single")))
         assert e.error == "wamp.error.procedure_already_exists", e
         e = await app_error(c.register(labelled("c"), uri + ".one", options=RegisterOptions(invoke="roundrobin")))
-        assert e.error in ("wamp.error.procedure_already_exists",
-                           "wamp.error.procedure_exists_invocation_policy_conflict"), e
+        assert e.error == "wamp.error.procedure_already_exists", e
         # The refused sessions are still fine: the shared registration takes them.
         await b.register(labelled("b"), uri + ".rr", options=RegisterOptions(invoke="roundrobin"))
 

@@ -423,6 +423,33 @@ def test_registration_remove_callee(shared, uri):
     adv.run(shared.url, scenario)
 
 
+def test_registration_revocation_tells_the_removed_callee(shared, uri):
+    """registration_revocation: remove_callee(reg, session, reason) sends the removed
+    callee UNREGISTERED with request 0, the registration and the reason, as Crossbar
+    does, when it announced the feature (a raw peer); an Autobahn|Python callee, which
+    announces it, takes the message and its session goes on."""
+
+    async def scenario(net):
+        admin, a = await net.sessions(2)
+        roles = dict(adv.RAW_ROLES)
+        roles["callee"] = {"features": dict(adv.RAW_ROLES["callee"]["features"], registration_revocation=True)}
+        peer = await net.raw(roles=roles)
+        assert peer.welcome["roles"]["dealer"]["features"].get("registration_revocation") is True
+        rid = await peer.register(uri + ".raw")
+        assert await admin.call("wamp.registration.remove_callee", rid, peer.session, "com.example.kicked") is None
+        m = await peer.expect(adv.UNREGISTERED, request=0)
+        assert m[2] == {"registration": rid, "reason": "com.example.kicked"}, m
+        reg = await a.register(lambda: "a", uri + ".py")
+        assert await admin.call("wamp.registration.remove_callee", reg.id, a.id, "com.example.kicked") is None
+        # The Autobahn|Python session is still there and working (what the removal does to
+        # calls is test_registration_remove_callee's).
+        assert a.is_attached()
+        await a.register(lambda: "again", uri + ".py2")
+        assert await admin.call(uri + ".py2") == "again"
+
+    adv.run(shared.url, scenario)
+
+
 # ---------------------------------------------------------------------------
 # testament_meta_api
 

@@ -53,6 +53,7 @@ impl Core {
                     let msg = DealerMsg::Revoked {
                         session: old.session,
                         id: reg.id,
+                        reason: None,
                     };
                     self.dealer_to_shard(old.shard, msg);
                 }
@@ -67,7 +68,8 @@ impl Core {
                 return self
                     .dealer_to_shard(callee.shard, refuse(uris::PROCEDURE_ALREADY_EXISTS, msg));
             }
-            Some(reg) if reg.invoke == InvokePolicy::Single || invoke == InvokePolicy::Single => {
+            // A second `single` is taken; any other mix of policies is a conflict (Crossbar).
+            Some(reg) if reg.invoke == InvokePolicy::Single => {
                 let msg = format!("procedure \"{}\" is already registered", reg.uri);
                 return self
                     .dealer_to_shard(callee.shard, refuse(uris::PROCEDURE_ALREADY_EXISTS, msg));

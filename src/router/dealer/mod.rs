@@ -209,11 +209,11 @@ impl Core {
                 request,
                 ok,
             } => self.unregister_done(session, request, ok),
-            DealerMsg::Revoked { session, id } => {
-                if let Some(j) = self.conn_of(session).and_then(|c| self.joined_mut(c)) {
-                    j.registrations.retain(|&r| r != id);
-                }
-            }
+            DealerMsg::Revoked {
+                session,
+                id,
+                reason,
+            } => self.registration_revoked(session, id, reason),
             DealerMsg::Invoke(invoke) => self.invoke(*invoke),
             DealerMsg::Routed { call, callee } => {
                 if let Some(p) = self.pending_call_mut(call) {

@@ -165,8 +165,13 @@ pub(crate) enum DealerMsg {
         request: u64,
         ok: bool,
     },
-    /// From home to a callee's shard: the callee lost the registration (`force_reregister`).
-    Revoked { session: u64, id: u64 },
+    /// From home to a callee's shard: the callee lost the registration (`force_reregister`, or
+    /// `wamp.registration.remove_callee` with its reason).
+    Revoked {
+        session: u64,
+        id: u64,
+        reason: Option<String>,
+    },
     /// A call for a callee on the receiving shard (or, with no target, to resolve at home).
     Invoke(Box<Invoke>),
     /// From the callee's shard: where a remotely resolved call went.

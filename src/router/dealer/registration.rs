@@ -4,6 +4,29 @@
 use super::*;
 
 impl Core {
+    /// At the callee's shard: the callee lost registration `id`; it is told when it announced
+    /// `registration_revocation`.
+    pub(super) fn registration_revoked(&mut self, session: u64, id: u64, reason: Option<String>) {
+        let Some(conn) = self.conn_of(session) else {
+            return;
+        };
+        let Some(joined) = self.joined_mut(conn) else {
+            return;
+        };
+        let held = joined.registrations.contains(&id);
+        joined.registrations.retain(|&r| r != id);
+        if held && joined.features.registration_revocation {
+            let details = super::super::meta::revocation_details("registration", id, reason);
+            self.send(
+                conn,
+                &Message::Unregistered {
+                    request: 0,
+                    details,
+                },
+            );
+        }
+    }
+
     pub(in crate::router) fn register(
         &mut self,
         conn: ConnId,
@@ -153,7 +176,13 @@ impl Core {
             return;
         };
         if ok {
-            self.send(conn, &Message::Unregistered { request });
+            self.send(
+                conn,
+                &Message::Unregistered {
+                    request,
+                    details: Dict::new(),
+                },
+            );
         } else {
             let msg = "the registration no longer exists".to_owned();
             self.send_error(

@@ -413,7 +413,7 @@ fn dealer_errors_users_rely_on() {
             registration: reg,
         },
     );
-    assert!(matches!(net.recv(a), Some(Message::Unregistered { request: r }) if r == request));
+    assert!(matches!(net.recv(a), Some(Message::Unregistered { request: r, .. }) if r == request));
     let request = net.request(b);
     net.send(
         b,

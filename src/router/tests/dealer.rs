@@ -159,8 +159,24 @@ fn first_last_and_policy_conflicts() {
         error_uri(conflict),
         "wamp.error.procedure_exists_with_different_invocation_policy"
     );
+    // `single` onto a shared registration is a policy conflict too, as in Crossbar; only an
+    // existing `single` registration is "already exists".
     let single = register_with(&mut net, caller, "com.l", Dict::new());
-    assert_eq!(error_uri(single), "wamp.error.procedure_already_exists");
+    assert_eq!(
+        error_uri(single),
+        "wamp.error.procedure_exists_with_different_invocation_policy"
+    );
+    net.register(a, "com.only");
+    let shared_onto_single = register_with(
+        &mut net,
+        caller,
+        "com.only",
+        Dict::new().with("invoke", "roundrobin"),
+    );
+    assert_eq!(
+        error_uri(shared_onto_single),
+        "wamp.error.procedure_already_exists"
+    );
     let unknown = register_with(
         &mut net,
         caller,

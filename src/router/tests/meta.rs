@@ -619,3 +619,81 @@ fn meta_api_can_be_disabled_per_realm() {
         Err("wamp.error.no_such_procedure".into())
     );
 }
+
+/// HELLO details announcing registration revocation, as Autobahn|Python's do.
+fn revocable() -> Dict {
+    let features = Dict::new().with("registration_revocation", true);
+    Dict::new().with(
+        "roles",
+        Dict::new().with("callee", Dict::new().with("features", features)),
+    )
+}
+
+#[test]
+fn removed_callees_are_told_when_they_announced_revocation() {
+    let mut net = Net::new(2, vec![realm("realm1", allow_all())], 34);
+    let admin = net.join(0, Serializer::Json, "realm1");
+    let told = net.join_with(1, Serializer::Json, "realm1", revocable());
+    let silent = net.join(1, Serializer::Json, "realm1");
+    let reg = net.register(told, "com.work");
+    let sub = net.subscribe(told, "com.watched");
+    let (told_session, silent_session) = (net.clients[&told].session, net.clients[&silent].session);
+    let reason = Value::Str("com.example.kicked".into());
+    let remove = "wamp.registration.remove_callee";
+    let args = vec![reg.into(), told_session.into(), reason.clone()];
+    assert_eq!(meta(&mut net, admin, remove, args, None), Ok(Value::Null));
+    match net.recv(told) {
+        Some(Message::Unregistered {
+            request: 0,
+            details,
+        }) => {
+            assert_eq!(
+                details.get("registration").and_then(Value::as_u64),
+                Some(reg)
+            );
+            assert_eq!(details.get_str("reason"), Some("com.example.kicked"));
+        }
+        other => panic!("expected UNREGISTERED 0, got {other:?}"),
+    }
+    // A callee that did not announce it is removed all the same, without a message; the
+    // reason is optional.
+    let other = net.register(silent, "com.other");
+    let args = vec![other.into(), silent_session.into()];
+    assert_eq!(meta(&mut net, admin, remove, args, None), Ok(Value::Null));
+    assert!(net.recv(silent).is_none());
+    // A removed subscriber is not told (Autobahn|Python fails its connection on it), with or
+    // without a reason.
+    let args = vec![sub.into(), told_session.into(), reason];
+    let unsubscribe = "wamp.subscription.remove_subscriber";
+    assert_eq!(
+        meta(&mut net, admin, unsubscribe, args, None),
+        Ok(Value::Null)
+    );
+    assert!(net.recv(told).is_none());
+    // The router's WELCOME announces registration revocation only.
+    let conn = net.open(0, Serializer::Json);
+    let hello = Message::Hello {
+        realm: "realm1".into(),
+        details: Dict::new(),
+    };
+    net.send(conn, hello);
+    let Some(Message::Welcome { details, .. }) = net.recv(conn) else {
+        panic!("expected WELCOME");
+    };
+    let roles = details.get_dict("roles").expect("roles");
+    let feature = |role: &str, name: &str| {
+        roles
+            .get_dict(role)
+            .and_then(|r| r.get_dict("features"))
+            .and_then(|f| f.get_bool(name))
+    };
+    assert_eq!(feature("dealer", "registration_revocation"), Some(true));
+    assert_eq!(feature("broker", "subscription_revocation"), None);
+    // A reason that is not a string is refused.
+    let again = net.register(silent, "com.again");
+    let args = vec![again.into(), silent_session.into(), Value::Int(1)];
+    assert_eq!(
+        meta(&mut net, admin, remove, args, None),
+        Err("wamp.error.invalid_argument".into())
+    );
+}

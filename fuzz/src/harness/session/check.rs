@@ -162,7 +162,10 @@ impl Sim {
         );
         self.settle();
         assert!(
-            matches!(self.next(sub), Some(Message::Unsubscribed { request: 4 })),
+            matches!(
+                self.next(sub),
+                Some(Message::Unsubscribed { request: 4, .. })
+            ),
             "UNSUBSCRIBE {uri}"
         );
 
@@ -218,7 +221,10 @@ impl Sim {
         );
         self.settle();
         assert!(
-            matches!(self.next(sub), Some(Message::Unregistered { request: 7 })),
+            matches!(
+                self.next(sub),
+                Some(Message::Unregistered { request: 7, .. })
+            ),
             "UNREGISTER {uri}"
         );
         self.expect_empty(sub, "callee");

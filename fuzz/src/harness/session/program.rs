@@ -417,7 +417,10 @@ impl Sim {
                     method: "ticket".into(),
                     extra: Dict::new(),
                 },
-                _ => Message::Unsubscribed { request },
+                _ => Message::Unsubscribed {
+                    request,
+                    details: Dict::new(),
+                },
             },
         }
     }
