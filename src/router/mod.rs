@@ -13,7 +13,8 @@
 //!
 //! Cross-shard routing (see `DESIGN.md`): each realm has a home shard that owns realm-wide
 //! state (subscription ids, the authoritative registration table). A publication is delivered
-//! locally and forwarded once to every other shard. A call is resolved from the local replica
+//! locally and forwarded once to each other shard with a matching subscription (`interest.rs`).
+//! A call is resolved from the local replica
 //! of the registration table, and on a miss by the home shard, then goes straight to the
 //! callee's shard; the result goes straight back.
 
