@@ -179,7 +179,7 @@ pub(super) fn revocation_details(what: &str, id: u64, reason: Option<String>) ->
 }
 
 fn id_arg(payload: &Payload, i: usize, what: &str) -> Result<u64, MetaError> {
-    arg(payload, i).and_then(Value::as_u64).ok_or_else(|| {
+    arg(payload, i).and_then(Value::as_id).ok_or_else(|| {
         (
             uris::INVALID_ARGUMENT,
             format!("argument {i} must be {what}"),

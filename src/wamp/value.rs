@@ -33,6 +33,17 @@ impl Value {
         }
     }
 
+    /// The value as a WAMP id (0 to 2^53): an integer, or a float with an integral value, as
+    /// clients on number-only languages send them (JavaScript's cbor-x writes ids above 2^32
+    /// as float64).
+    pub fn as_id(&self) -> Option<u64> {
+        const MAX: f64 = (1u64 << 53) as f64;
+        match *self {
+            Value::Float(f) if f.fract() == 0.0 && (0.0..=MAX).contains(&f) => Some(f as u64),
+            _ => self.as_u64().filter(|&n| n <= 1 << 53),
+        }
+    }
+
     /// The value as a string slice, if it is a string.
     pub fn as_str(&self) -> Option<&str> {
         match self {

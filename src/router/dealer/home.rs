@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::wamp::error_uri as uris;
 use crate::wamp::uri::MatchPolicy;
 
-use super::msg::{Callee, DealerMsg, InvokePolicy, Registration};
+use super::msg::{Callee, DealerMsg, InvokePolicy, RegisterRef, Registration};
 use super::POLICY_CONFLICT;
 use crate::router::Core;
 use crate::wamp::Dict;
@@ -38,6 +38,7 @@ impl Core {
             session: callee.session,
             request,
             result: Err((error, msg)),
+            acks: 0,
         };
         let registration = match existing {
             None => Registration {
@@ -91,7 +92,12 @@ impl Core {
         };
         let fresh = registration.callees.len() == 1;
         let registration = Arc::new(registration);
-        self.publish_registration(realm, Arc::clone(&registration), Some(callee.shard));
+        let register = RegisterRef {
+            shard: callee.shard,
+            session: callee.session,
+            request,
+        };
+        let acks = self.publish_registration(realm, Arc::clone(&registration), Some(register));
         if fresh {
             let details = registration_details(&registration);
             self.registration_event(
@@ -112,32 +118,40 @@ impl Core {
             session: callee.session,
             request,
             result: Ok(registration),
+            acks,
         };
         self.dealer_to_shard(callee.shard, done);
     }
 
-    /// Stores a registration's new state at home and in every replica except `skip`'s (which
-    /// learns it from the reply it is about to get).
+    /// Stores a registration's new state at home and in every replica. For a REGISTER
+    /// (`register`), its callee's shard learns it from the reply, and every other shard
+    /// acknowledges to it: REGISTERED goes out once every replica has the new callee, so a
+    /// call made after it reaches this callee too (a shared registration's newest callee
+    /// included). Returns the acknowledgements to wait for.
     fn publish_registration(
         &mut self,
         realm: usize,
         registration: Arc<Registration>,
-        skip: Option<usize>,
-    ) {
+        register: Option<RegisterRef>,
+    ) -> usize {
         let dealer = &mut self.realms[realm].dealer;
         dealer
             .home
             .insert(registration.id, Arc::clone(&registration));
         dealer.set_replica(Arc::clone(&registration));
+        let mut acks = 0;
         for shard in 0..self.shards {
-            if shard != self.shard && Some(shard) != skip {
+            if shard != self.shard && Some(shard) != register.map(|r| r.shard) {
                 let msg = DealerMsg::Replica {
                     realm,
                     registration: Arc::clone(&registration),
+                    ack: register,
                 };
                 self.dealer_to_shard(shard, msg);
+                acks += usize::from(register.is_some());
             }
         }
+        acks
     }
 
     pub(crate) fn home_unregister(

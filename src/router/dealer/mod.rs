@@ -30,7 +30,9 @@ use super::session::{InvocationOrigin, PendingCall};
 use super::shard_msg::{Identity, Inner};
 use super::{ConnId, Core};
 use crate::config::CallTimeoutUnit;
-use msg::{CallRef, Callee, DealerMsg, Invoke, InvokePolicy, Registration};
+use msg::{
+    CallRef, Callee, DealerMsg, Invoke, InvokePolicy, RegisterOutcome, RegisterRef, Registration,
+};
 
 /// Error when a shared registration's invocation policy differs from an existing one: the URI
 /// Crossbar, Bondy and WampSharp send, and Autobahn's
@@ -47,6 +49,9 @@ pub(crate) struct Dealer {
     cursors: HashMap<u64, usize>,
     /// Home shard only: the authoritative registrations by id.
     home: HashMap<u64, Arc<Registration>>,
+    /// A callee's shard: REGISTERs whose answer waits for the other shards' replicas, by
+    /// (session, request).
+    awaiting: HashMap<(u64, u64), registration::Awaiting>,
 }
 
 impl Dealer {
@@ -187,11 +192,20 @@ impl Core {
                 session,
                 request,
                 result,
-            } => self.register_done(realm, session, request, result),
+                acks,
+            } => self.register_answer(realm, session, request, result, acks),
             DealerMsg::Replica {
                 realm,
                 registration,
-            } => self.realms[realm].dealer.set_replica(registration),
+                ack,
+            } => {
+                self.realms[realm].dealer.set_replica(registration);
+                if let Some(register) = ack {
+                    let msg = DealerMsg::ReplicaAck { realm, register };
+                    self.dealer_to_shard(register.shard, msg);
+                }
+            }
+            DealerMsg::ReplicaAck { realm, register } => self.replica_acked(realm, register),
             DealerMsg::ReplicaRemove {
                 realm,
                 policy,
@@ -718,6 +732,9 @@ fn call_of(invoke: &Invoke) -> CallRef {
 impl Dealer {
     /// True when this shard holds no registration (replica or authoritative).
     pub(crate) fn is_empty(&self) -> bool {
-        self.replica.is_empty() && self.home.is_empty() && self.cursors.is_empty()
+        self.replica.is_empty()
+            && self.home.is_empty()
+            && self.cursors.is_empty()
+            && self.awaiting.is_empty()
     }
 }

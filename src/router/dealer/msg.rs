@@ -60,6 +60,17 @@ pub(crate) struct Registration {
     pub(crate) created: std::time::SystemTime,
 }
 
+/// The home shard's verdict on a REGISTER: the registration, or the error URI and message.
+pub(crate) type RegisterOutcome = Result<Arc<Registration>, (&'static str, String)>;
+
+/// A REGISTER being answered: the callee's shard, session and request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct RegisterRef {
+    pub(crate) shard: usize,
+    pub(crate) session: u64,
+    pub(crate) request: u64,
+}
+
 /// A call on its way to its callee's shard, or (with no target) to the home shard to resolve.
 #[derive(Debug)]
 pub(crate) struct Invoke {
@@ -138,13 +149,19 @@ pub(crate) enum DealerMsg {
         realm: usize,
         session: u64,
         request: u64,
-        result: Result<Arc<Registration>, (&'static str, String)>,
+        result: RegisterOutcome,
+        /// Replica acknowledgements (`ReplicaAck`) to wait for before REGISTERED.
+        acks: usize,
     },
-    /// From home: a registration's new state (read-only replica update).
+    /// From home: a registration's new state (read-only replica update). With `ack`, the
+    /// receiver acknowledges it to that registering callee's shard.
     Replica {
         realm: usize,
         registration: Arc<Registration>,
+        ack: Option<RegisterRef>,
     },
+    /// To a registering callee's shard: this shard's replica has its registration now.
+    ReplicaAck { realm: usize, register: RegisterRef },
     /// From home: a registration is gone.
     ReplicaRemove {
         realm: usize,

@@ -3,7 +3,64 @@
 
 use super::*;
 
+/// A REGISTER answered by the home shard (or not yet), waiting for replica acknowledgements.
+#[derive(Debug, Default)]
+pub(super) struct Awaiting {
+    answer: Option<(RegisterOutcome, usize)>,
+    acks: usize,
+}
+
 impl Core {
+    /// The home shard's answer to a REGISTER: given to the callee at once, or once every other
+    /// shard's replica acknowledged the registration.
+    pub(super) fn register_answer(
+        &mut self,
+        realm: usize,
+        session: u64,
+        request: u64,
+        result: RegisterOutcome,
+        acks: usize,
+    ) {
+        if acks == 0 {
+            return self.register_done(realm, session, request, result);
+        }
+        let dealer = &mut self.realms[realm].dealer;
+        dealer
+            .awaiting
+            .entry((session, request))
+            .or_default()
+            .answer = Some((result, acks));
+        self.register_when_replicated(realm, session, request);
+    }
+
+    pub(super) fn replica_acked(&mut self, realm: usize, register: RegisterRef) {
+        let key = (register.session, register.request);
+        self.realms[realm]
+            .dealer
+            .awaiting
+            .entry(key)
+            .or_default()
+            .acks += 1;
+        self.register_when_replicated(realm, register.session, register.request);
+    }
+
+    fn register_when_replicated(&mut self, realm: usize, session: u64, request: u64) {
+        let awaiting = &mut self.realms[realm].dealer.awaiting;
+        let ready = awaiting
+            .get(&(session, request))
+            .is_some_and(|a| a.answer.as_ref().is_some_and(|(_, n)| a.acks >= *n));
+        if !ready {
+            return;
+        }
+        if let Some(Awaiting {
+            answer: Some((result, _)),
+            ..
+        }) = awaiting.remove(&(session, request))
+        {
+            self.register_done(realm, session, request, result);
+        }
+    }
+
     /// At the callee's shard: the callee lost registration `id`; it is told when it announced
     /// `registration_revocation`.
     pub(super) fn registration_revoked(&mut self, session: u64, id: u64, reason: Option<String>) {
@@ -99,13 +156,7 @@ impl Core {
         self.send_to_home(realm_idx, Inner::Dealer(Box::new(msg)));
     }
 
-    pub(super) fn register_done(
-        &mut self,
-        realm: usize,
-        session: u64,
-        request: u64,
-        result: Result<Arc<Registration>, (&'static str, String)>,
-    ) {
+    fn register_done(&mut self, realm: usize, session: u64, request: u64, result: RegisterOutcome) {
         let Some(conn) = self.conn_of(session) else {
             // The session left while the home shard was registering it: undo.
             if let Ok(reg) = result {

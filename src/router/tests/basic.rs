@@ -217,7 +217,8 @@ fn rpc_across_shards_and_a_call_after_registered_always_finds_the_procedure() {
         let mut net = Net::new(3, vec![realm("realm1", allow_all())], seed);
         let callee = net.join(1, Serializer::Json, "realm1");
         let caller = net.join(2, Serializer::MsgPack, "realm1");
-        // Register with only the home shard's reply delivered: shard 2's replica stays stale.
+        // With only the home shard's reply delivered, shard 2's replica is stale: the callee
+        // is not told REGISTERED until shard 2 has it.
         let request = net.request(callee);
         net.cores[1].handle_message(
             callee,
@@ -230,13 +231,15 @@ fn rpc_across_shards_and_a_call_after_registered_always_finds_the_procedure() {
         net.collect(1);
         while net.deliver_one(1, 0) {}
         while net.deliver_one(0, 1) {}
-        let Some(Message::Registered { registration, .. }) = net.recv(callee) else {
-            panic!("no REGISTERED")
-        };
         assert!(
             !net.mail[0][2].is_empty(),
             "replica update to shard 2 still in flight"
         );
+        assert!(net.recv(callee).is_none(), "REGISTERED before shard 2 knew");
+        net.settle();
+        let Some(Message::Registered { registration, .. }) = net.recv(callee) else {
+            panic!("no REGISTERED")
+        };
 
         let call_request = net.request(caller);
         let payload = Payload {

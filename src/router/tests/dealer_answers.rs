@@ -369,3 +369,41 @@ fn an_invocation_too_large_for_its_callee_fails_the_call() {
     yield_to(&mut net, callee, inv, Dict::new(), vec![]);
     assert!(matches!(net.recv(caller), Some(Message::Result { request: r, .. }) if r == request));
 }
+
+#[test]
+fn registered_is_sent_once_every_shard_can_route_to_the_new_callee() {
+    // Home shard 0; the first callee on shard 1, the newest on shard 2, the caller on shard 1.
+    let mut net = Net::new(3, vec![realm("realm1", allow_all())], 43);
+    let first = net.join(1, Serializer::Json, "realm1");
+    let newest = net.join(2, Serializer::Json, "realm1");
+    let caller = net.join(1, Serializer::Json, "realm1");
+    let last = Dict::new().with("invoke", "last");
+    register_with(&mut net, first, "com.l", last.clone());
+    let request = net.request(newest);
+    net.send_unsettled(
+        newest,
+        Message::Register {
+            request,
+            options: last,
+            procedure: "com.l".into(),
+        },
+    );
+    assert!(net.deliver_one(2, 0));
+    // The home shard's answer arrives before shard 1's replica has the new callee.
+    assert!(net.deliver_one(0, 2));
+    assert!(net.recv(newest).is_none(), "REGISTERED before shard 1 knew");
+    assert!(net.deliver_one(0, 1));
+    assert!(net.deliver_one(1, 2));
+    assert!(matches!(
+        net.recv(newest),
+        Some(Message::Registered { request: r, .. }) if r == request
+    ));
+    // Called right after REGISTERED was received: the newest callee is the last one.
+    call(&mut net, caller, "com.l", Dict::new(), vec![]);
+    invocation(net.recv(newest));
+    assert!(net.recv(first).is_none());
+    net.close(newest);
+    net.close(first);
+    net.close(caller);
+    net.assert_empty();
+}

@@ -91,6 +91,24 @@ fn session_meta_answers_the_same_on_every_shard() {
             None,
         );
         assert_eq!(none, Err("wamp.error.no_such_session".into()));
+        // An id written as an integral float (JavaScript's cbor-x writes ids above 2^32 as
+        // float64) is the same id, as Crossbar takes it; a fraction is not an id.
+        let float = meta(
+            &mut net,
+            conns[0],
+            "wamp.session.get",
+            vec![Value::Float(target as f64)],
+            None,
+        );
+        assert_eq!(float.ok().as_ref().and_then(Value::as_dict), Some(details));
+        let fraction = meta(
+            &mut net,
+            conns[0],
+            "wamp.session.get",
+            vec![Value::Float(1.5)],
+            None,
+        );
+        assert_eq!(fraction, Err("wamp.error.invalid_argument".into()));
         let count = meta(
             &mut net,
             conns[0],
