@@ -12,6 +12,57 @@ use super::dealer::msg::DealerMsg;
 #[derive(Debug)]
 pub struct ShardMsg(pub(crate) Inner);
 
+impl ShardMsg {
+    /// A publication for the receiver's subscribers: the only message a shard may drop when
+    /// its receiver falls far behind (its subscribers then miss the events, as slow consumers
+    /// do). Every other message (subscriptions, calls, meta) changes state and is never
+    /// dropped.
+    pub fn is_publication(&self) -> bool {
+        matches!(self.0, Inner::Publish(_))
+    }
+
+    /// A publication to `topic` (publication id `id`), for tests of the shell's mailboxes.
+    #[cfg(test)]
+    pub(crate) fn test_publication(topic: &str, id: u64) -> Self {
+        ShardMsg(Inner::Publish(Arc::new(Publication {
+            realm: 0,
+            topic: topic.into(),
+            id,
+            publisher_session: 1,
+            exclude_me: true,
+            publisher: None,
+            filter: None,
+            retain: false,
+            ppt: crate::wamp::Dict::new(),
+            payload: Payload::empty(),
+        })))
+    }
+
+    /// A state-changing message (a shard's last subscriber for `uri` left), for tests.
+    #[cfg(test)]
+    pub(crate) fn test_control(uri: &str) -> Self {
+        let key = SubKey {
+            policy: MatchPolicy::Exact,
+            uri: uri.into(),
+        };
+        ShardMsg(Inner::SubRelease {
+            realm: 0,
+            key,
+            from: 0,
+        })
+    }
+
+    /// What a test message built above carries: the publication id or the URI.
+    #[cfg(test)]
+    pub(crate) fn test_label(&self) -> String {
+        match &self.0 {
+            Inner::Publish(p) => format!("pub{}", p.id),
+            Inner::SubRelease { key, .. } => key.uri.clone(),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
 /// A subscription's realm-wide identity: its match policy and URI.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct SubKey {
