@@ -32,6 +32,10 @@ INTEROP    := tests/interop
 # Stamp files: the install steps rerun only when their pinned inputs change.
 PY_STAMP   := $(VENV)/.interop-requirements.stamp
 NODE_STAMP := $(INTEROP)/node_modules/.interop-lock.stamp
+# The wamp_async interop client (a Rust program of its own, outside the workspace).
+WA_CLIENT        := $(INTEROP)/wamp_async_client
+WA_CLIENT_TARGET := target/interop-clients
+WA_CLIENT_BIN    := $(WA_CLIENT_TARGET)/release/wamp_async_client
 
 # Extra arguments for pytest, e.g. `make test-interop PYTEST_ARGS='-k rpc -x'`.
 PYTEST_ARGS ?=
@@ -73,7 +77,7 @@ test-interop: interop-deps
 	if [ $$rc -eq 5 ]; then echo "ERROR: the interop suite collected no tests" >&2; exit 1; fi; \
 	exit $$rc
 
-interop-deps: $(PY_STAMP) $(NODE_STAMP)
+interop-deps: $(PY_STAMP) $(NODE_STAMP) $(WA_CLIENT_BIN)
 
 $(PY_STAMP): $(INTEROP)/requirements.txt
 	@echo "==> Python venv $(VENV) (autobahn[twisted], msgpack, six, pytest)"
@@ -90,8 +94,29 @@ $(NODE_STAMP): $(INTEROP)/package.json $(INTEROP)/package-lock.json
 	echo "==> npm ci took $$(( $$(date +%s) - start ))s"
 	@touch $@
 
+# The wamp_async interop client (tests/interop/test_wamp_async.py): a standalone Cargo package
+# with its own Cargo.lock, built into target/interop-clients. The binary is the make target:
+# while it is newer than the package's sources, a second run costs nothing. wamp_async pulls in
+# native-tls, so the build needs OpenSSL's headers (Debian: libssl-dev, pkg-config).
+$(WA_CLIENT_BIN): $(WA_CLIENT)/Cargo.toml $(WA_CLIENT)/Cargo.lock $(wildcard $(WA_CLIENT)/src/*.rs)
+	@echo "==> cargo build --release (wamp_async interop client, $(WA_CLIENT))"
+	@if ! pkg-config --exists openssl 2>/dev/null; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	        echo "==> apt-get install libssl-dev pkg-config (OpenSSL headers for the wamp_async client)"; \
+	        apt-get update -qq && apt-get install -y -qq libssl-dev pkg-config >/dev/null; \
+	    else \
+	        echo "ERROR: the wamp_async client needs OpenSSL's headers: apt-get install libssl-dev pkg-config" >&2; \
+	        exit 1; \
+	    fi; \
+	fi
+	@start=$$(date +%s); \
+	CARGO_TARGET_DIR="$(CURDIR)/$(WA_CLIENT_TARGET)" $(CARGO) build --release --locked \
+	    --manifest-path $(WA_CLIENT)/Cargo.toml; \
+	echo "==> wamp_async client build took $$(( $$(date +%s) - start ))s"
+	@touch $@
+
 clean-interop:
-	rm -rf $(VENV) $(INTEROP)/node_modules
+	rm -rf $(VENV) $(INTEROP)/node_modules $(WA_CLIENT_TARGET)
 
 # ---------------------------------------------------------------------------
 # Performance and hygiene
