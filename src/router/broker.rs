@@ -42,11 +42,28 @@ pub(crate) struct Subscriber {
 pub(crate) struct LocalSubscription {
     key: SubKey,
     subscribers: Vec<Subscriber>,
+    /// Subscribers waiting for the home shard's catalog to record them (they get SUBSCRIBED
+    /// then): the subscription stays while any are outstanding.
+    recording: u32,
+}
+
+/// A SUBSCRIBE on its way to the home shard's catalog, and back to its shard.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SubscribeReply {
+    /// The subscriber's shard.
+    pub(crate) shard: usize,
+    waiting: PendingSubscribe,
+}
+
+impl SubscribeReply {
+    pub(crate) fn session(&self) -> u64 {
+        self.waiting.session
+    }
 }
 
 /// A SUBSCRIBE waiting for the home shard to assign the subscription's id.
 #[derive(Debug, Clone, Copy)]
-struct PendingSubscribe {
+pub(crate) struct PendingSubscribe {
     conn: ConnId,
     session: u64,
     request: u64,
@@ -92,6 +109,7 @@ impl Broker {
             LocalSubscription {
                 key,
                 subscribers: Vec::new(),
+                recording: 0,
             },
         );
     }
@@ -282,29 +300,88 @@ impl Core {
         }
     }
 
-    /// Adds the subscriber to local subscription `id`, answers SUBSCRIBED and sends retained
-    /// events when asked. Returns false if the session is gone.
+    /// Subscribes a session to local subscription `id`: at once when it already is a
+    /// subscriber, else once the home shard's catalog has recorded it, so that the meta API
+    /// (and `on_create`) never lags what the client was told. Returns false if the session is
+    /// gone.
     fn complete_subscribe(&mut self, realm: usize, id: u64, w: PendingSubscribe) -> bool {
-        let Some(session) = self.sessions.get_mut(&w.conn) else {
-            return false;
-        };
-        let serializer = session.serializer;
-        let Some(joined) = session.joined_mut().filter(|j| j.id == w.session) else {
-            return false;
-        };
+        let alive = self
+            .sessions
+            .get(&w.conn)
+            .and_then(|s| s.joined())
+            .is_some_and(|j| j.id == w.session);
         let Some(sub) = self.realms[realm].broker.subscriptions.get_mut(&id) else {
             return false;
         };
-        let mut fresh = None;
+        if !alive {
+            return false;
+        }
+        let reply = SubscribeReply {
+            shard: self.shard,
+            waiting: w,
+        };
+        if sub.subscribers.iter().any(|s| s.conn == w.conn) {
+            self.answer_subscribe(realm, id, reply);
+            return true;
+        }
+        sub.recording += 1;
+        let key = sub.key.clone();
+        let msg = super::meta::MetaMsg::Subscribed {
+            realm,
+            id,
+            key,
+            reply,
+        };
+        self.meta_to_home(realm, msg);
+        true
+    }
+
+    /// The home shard's catalog has the subscriber: it joins the local subscription and gets
+    /// SUBSCRIBED. If it left meanwhile, the catalog forgets it again, and a subscription
+    /// nobody holds is released.
+    pub(super) fn subscribe_recorded(&mut self, realm: usize, id: u64, reply: SubscribeReply) {
+        let w = reply.waiting;
+        let Some(sub) = self.realms[realm].broker.subscriptions.get_mut(&id) else {
+            return;
+        };
+        sub.recording = sub.recording.saturating_sub(1);
+        let serializer = self
+            .sessions
+            .get(&w.conn)
+            .filter(|s| s.joined().is_some_and(|j| j.id == w.session))
+            .map(|s| s.serializer);
+        let Some(serializer) = serializer else {
+            let unused = sub.subscribers.is_empty() && sub.recording == 0;
+            let unsubscribed = super::meta::MetaMsg::Unsubscribed {
+                realm,
+                session: w.session,
+                id,
+            };
+            self.meta_to_home(realm, unsubscribed);
+            if unused {
+                if let Some(key) = self.realms[realm].broker.remove(id) {
+                    let from = self.shard;
+                    self.send_to_home(realm, Inner::SubRelease { realm, key, from });
+                }
+            }
+            return;
+        };
         if !sub.subscribers.iter().any(|s| s.conn == w.conn) {
             sub.subscribers.push(Subscriber {
                 conn: w.conn,
                 session: w.session,
                 serializer,
             });
-            joined.subscriptions.push(id);
-            fresh = Some(sub.key.clone());
+            if let Some(joined) = self.joined_mut(w.conn) {
+                joined.subscriptions.push(id);
+            }
         }
+        self.answer_subscribe(realm, id, reply);
+    }
+
+    /// SUBSCRIBED, then the retained events asked for.
+    fn answer_subscribe(&mut self, realm: usize, id: u64, reply: SubscribeReply) {
+        let w = reply.waiting;
         self.send(
             w.conn,
             &Message::Subscribed {
@@ -313,18 +390,10 @@ impl Core {
             },
         );
         if w.get_retained {
-            self.send_retained(realm, id, w.conn, w.session, serializer);
+            if let Some(serializer) = self.sessions.get(&w.conn).map(|s| s.serializer) {
+                self.send_retained(realm, id, w.conn, w.session, serializer);
+            }
         }
-        if let Some(key) = fresh {
-            let msg = super::meta::MetaMsg::Subscribed {
-                realm,
-                session: w.session,
-                id,
-                key,
-            };
-            self.meta_to_home(realm, msg);
-        }
-        true
     }
 
     fn send_retained(
@@ -501,7 +570,7 @@ impl Core {
             return;
         };
         sub.subscribers.retain(|s| s.conn != conn);
-        if sub.subscribers.is_empty() {
+        if sub.subscribers.is_empty() && sub.recording == 0 {
             if let Some(key) = broker.remove(subscription) {
                 let from = self.shard;
                 self.send_to_home(realm, Inner::SubRelease { realm, key, from });

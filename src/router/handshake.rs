@@ -334,13 +334,9 @@ impl Core {
         self.remember_on_cookie(conn, &identity, &realm_name);
         self.by_session_id.insert(id, conn);
         self.realms[realm].local_sessions += 1;
-        self.send(
-            conn,
-            &Message::Welcome {
-                session: id,
-                details,
-            },
-        );
+        // WELCOME waits for the home shard's catalog: once a client has it, the meta API on
+        // every shard counts and lists the session.
+        self.awaiting_welcome.insert(id, details);
         let info = Arc::new(meta::SessionInfo {
             session: id,
             shard: self.shard,
@@ -357,6 +353,16 @@ impl Core {
 }
 
 impl Core {
+    /// The home shard's catalog has `session`: its WELCOME goes out, if it is still there.
+    pub(super) fn send_welcome(&mut self, session: u64) {
+        let Some(details) = self.awaiting_welcome.remove(&session) else {
+            return;
+        };
+        if let Some(conn) = self.conn_of(session) {
+            self.send(conn, &Message::Welcome { session, details });
+        }
+    }
+
     /// Now, in Unix milliseconds (the wall clock of the last tick).
     fn wall_millis(&self) -> u64 {
         crate::timestamp::unix_millis(self.wall_clock)

@@ -74,19 +74,31 @@ pub(crate) struct Catalog {
 
 #[derive(Debug)]
 pub(crate) enum MetaMsg {
+    /// To the home shard: a session joined; it gets its WELCOME once this is recorded.
     Joined {
         realm: usize,
         info: Arc<SessionInfo>,
+    },
+    /// From the home shard: the catalog has the session; its WELCOME may go out.
+    JoinRecorded {
+        session: u64,
     },
     Left {
         realm: usize,
         session: u64,
     },
+    /// To the home shard: a session subscribes; it gets SUBSCRIBED once this is recorded.
     Subscribed {
         realm: usize,
-        session: u64,
         id: u64,
         key: SubKey,
+        reply: super::broker::SubscribeReply,
+    },
+    /// From the home shard: the catalog has the subscriber; its SUBSCRIBED may go out.
+    SubscribeRecorded {
+        realm: usize,
+        id: u64,
+        reply: super::broker::SubscribeReply,
     },
     Unsubscribed {
         realm: usize,
@@ -205,12 +217,13 @@ impl Core {
         match msg {
             MetaMsg::Joined { realm, info } => {
                 let details = info.details(&self.realms[realm].name);
-                self.realms[realm]
-                    .catalog
-                    .sessions
-                    .insert(info.session, info);
+                let (session, shard) = (info.session, info.shard);
+                self.realms[realm].catalog.sessions.insert(session, info);
+                let recorded = MetaMsg::JoinRecorded { session };
+                self.send_to_shard(shard, Inner::Meta(Box::new(recorded)));
                 self.meta_event(realm, "wamp.session.on_join", vec![details.into()]);
             }
+            MetaMsg::JoinRecorded { session } => self.send_welcome(session),
             MetaMsg::Left { realm, session } => {
                 if self.realms[realm]
                     .catalog
@@ -225,10 +238,21 @@ impl Core {
             }
             MetaMsg::Subscribed {
                 realm,
-                session,
                 id,
                 key,
-            } => self.home_subscribed(realm, session, id, key),
+                reply,
+            } => {
+                // The answer goes out before the meta events: the subscriber gets SUBSCRIBED
+                // before any event about its subscription (mailboxes are FIFO per pair). Nothing
+                // runs on this shard in between, so the catalog has it all the same.
+                let session = reply.session();
+                let recorded = MetaMsg::SubscribeRecorded { realm, id, reply };
+                self.send_to_shard(reply.shard, Inner::Meta(Box::new(recorded)));
+                self.home_subscribed(realm, session, id, key);
+            }
+            MetaMsg::SubscribeRecorded { realm, id, reply } => {
+                self.subscribe_recorded(realm, id, reply)
+            }
             MetaMsg::Unsubscribed { realm, session, id } => {
                 self.home_unsubscribed(realm, session, id)
             }

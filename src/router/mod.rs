@@ -157,6 +157,8 @@ pub struct Core {
     scratch: Vec<u8>,
     /// Reused set of the shards a publication is forwarded to.
     route_targets: interest::ShardSet,
+    /// WELCOME details of sessions whose join the home shard's catalog has not recorded yet.
+    awaiting_welcome: HashMap<u64, Dict>,
     stats: CoreStats,
     /// The time of the last [`Core::handle_tick`].
     now: Instant,
@@ -212,6 +214,7 @@ impl Core {
             outputs: VecDeque::new(),
             scratch: Vec::new(),
             route_targets: Default::default(),
+            awaiting_welcome: HashMap::new(),
             stats: CoreStats::default(),
             now: config.start,
             wall_clock: SystemTime::UNIX_EPOCH,
@@ -654,6 +657,7 @@ impl Core {
         };
         let joined = *joined;
         self.by_session_id.remove(&joined.id);
+        self.awaiting_welcome.remove(&joined.id);
         self.realms[joined.realm].local_sessions -= 1;
         if let Some(counter) = self.realm_sessions.get(joined.realm) {
             counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);

@@ -101,6 +101,8 @@ fn subscribed_is_sent_only_once_every_shard_routes_to_the_subscriber() {
         "SUBSCRIBED before the acknowledgement arrived"
     );
     assert!(net.deliver_one(1, 2));
+    // Then the home shard's meta catalog records the subscriber (catalog.rs tests that).
+    net.settle();
     assert!(matches!(
         net.recv(subscriber),
         Some(Message::Subscribed { request: r, .. }) if r == request

@@ -3,7 +3,7 @@
 
 use super::*;
 
-fn meta(
+pub(super) fn meta(
     net: &mut Net,
     conn: ConnId,
     procedure: &str,

@@ -14,6 +14,7 @@ use super::*;
 mod authorizer;
 mod basic;
 mod broker;
+mod catalog;
 mod cookie;
 mod dealer;
 mod dealer_answers;
