@@ -139,9 +139,19 @@ pub struct FanoutArgs {
     /// Unacknowledged publishes each publisher may have in flight.
     #[arg(long, default_value_t = 64)]
     pub window: u64,
-    /// Topic.
+    /// Topic (with --topics K > 1, the base of `<topic>.0` … `<topic>.<K-1>`).
     #[arg(long, default_value = "com.bench.fanout")]
     pub topic: String,
+    /// Topics to spread the subscribers over: subscriber j on topic j % K; each publisher
+    /// goes round-robin over all K.
+    #[arg(long, default_value_t = 1)]
+    pub topics: usize,
+    /// Publishes per second per publisher, paced (0: as fast as the window allows).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// The router's process id: report its CPU time per delivery over the measured phase.
+    #[arg(long)]
+    pub router_pid: Option<u32>,
     /// Stop publishing after this many seconds (events become an upper bound).
     #[arg(long)]
     pub duration: Option<f64>,
@@ -178,6 +188,9 @@ pub struct RpcArgs {
     /// Stop calling after this many seconds (calls become an upper bound).
     #[arg(long)]
     pub duration: Option<f64>,
+    /// The router's process id: report its CPU time per call over the measured phase.
+    #[arg(long)]
+    pub router_pid: Option<u32>,
 }
 
 /// `connect` flags.
@@ -283,6 +296,14 @@ fn check_realm(realm: &str) -> Result<(), BenchError> {
     check_uri("realm", realm)
 }
 
+/// A process id as given to `--router-pid` (0 would name the caller in some interfaces).
+fn check_pid(pid: Option<u32>) -> Result<Option<u32>, BenchError> {
+    if let Some(p) = pid {
+        in_range("router-pid", u64::from(p), 1, i32::MAX as u64)?;
+    }
+    Ok(pid)
+}
+
 impl FanoutArgs {
     /// Validated parameters.
     pub fn params(&self) -> Result<FanoutParams, BenchError> {
@@ -294,6 +315,13 @@ impl FanoutArgs {
         in_range("publishers", self.publishers as u64, 1, 100_000)?;
         in_range("events", self.events, 1, 1 << 40)?;
         in_range("window", self.window, 1, 1 << 20)?;
+        in_range("topics", self.topics as u64, 1, 1_000_000)?;
+        if !self.rate.is_finite() || self.rate < 0.0 || self.rate > 10_000_000.0 {
+            return Err(usage(format!(
+                "--rate must be publishes per second in [0, 10000000] (0: unpaced), not {}",
+                self.rate
+            )));
+        }
         in_range(
             "payload-size",
             self.payload_size as u64,
@@ -305,6 +333,9 @@ impl FanoutArgs {
             target,
             realm: self.router.realm.clone(),
             topic: self.topic.clone(),
+            topics: self.topics,
+            rate: self.rate,
+            router_pid: check_pid(self.router_pid)?,
             ser: self.router.serializer.into(),
             subscribers: self.subscribers,
             publishers: self.publishers,
@@ -343,6 +374,7 @@ impl RpcArgs {
             target,
             realm: self.router.realm.clone(),
             procedure: self.procedure.clone(),
+            router_pid: check_pid(self.router_pid)?,
             ser: self.router.serializer.into(),
             callees: self.callees,
             callers: self.callers,
@@ -384,7 +416,7 @@ impl ConnectArgs {
             rate: self.rate,
             hold,
             source_ips,
-            router_pid: self.router_pid,
+            router_pid: check_pid(self.router_pid)?,
             threads: threads(&self.common, self.sessions)?,
             timeout,
             max_pending: self.common.max_pending,
@@ -468,6 +500,37 @@ mod tests {
         assert_eq!(p.timeout, Duration::from_secs(60));
         assert_eq!(p.target.addr.to_string(), "127.0.0.1:8080");
         assert_eq!(cli.mode.name(), "fanout");
+        assert_eq!(p.topics, 1);
+        assert_eq!(p.rate, 0.0);
+        assert_eq!(p.router_pid, None);
+    }
+
+    #[test]
+    fn sparse_paced_and_cpu_flags() {
+        let cli = parse(&[
+            "fanout",
+            "--subscribers",
+            "1000",
+            "--topics",
+            "1000",
+            "--publishers",
+            "4",
+            "--rate",
+            "250.5",
+            "--router-pid",
+            "4242",
+        ])
+        .unwrap();
+        let ModeCmd::Fanout(a) = &cli.mode else {
+            panic!()
+        };
+        let p = a.params().unwrap();
+        assert_eq!(p.topics, 1000);
+        assert_eq!(p.rate, 250.5);
+        assert_eq!(p.router_pid, Some(4242));
+        let cli = parse(&["rpc", "--router-pid", "77"]).unwrap();
+        let ModeCmd::Rpc(a) = &cli.mode else { panic!() };
+        assert_eq!(a.params().unwrap().router_pid, Some(77));
     }
 
     #[test]
@@ -482,6 +545,15 @@ mod tests {
             &["fanout", "--topic", "bad topic"],
             &["fanout", "--threads", "0"],
             &["fanout", "--payload-size", "99999999"],
+            &["fanout", "--topics", "0"],
+            &["fanout", "--topics", "1000001"],
+            &["fanout", "--rate=-1"],
+            &["fanout", "--rate", "nan"],
+            &["fanout", "--rate", "inf"],
+            &["fanout", "--router-pid", "0"],
+            &["fanout", "--router-pid", "4294967295"],
+            &["rpc", "--router-pid", "0"],
+            &["connect", "--router-pid", "0"],
             &["rpc", "--outstanding", "0"],
             &["rpc", "--procedure", "a\"b"],
             &["connect", "--rate", "0"],

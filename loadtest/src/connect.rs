@@ -17,6 +17,7 @@ use crate::common::{self, FirstError, Mode, ProgressLine};
 use crate::enc;
 use crate::error::{BenchError, ConnError};
 use crate::net::{Handler, Net};
+use crate::procinfo;
 use crate::proto::{self, Incoming};
 use crate::report::{self, Latency, Report};
 use crate::sys;
@@ -276,7 +277,7 @@ pub fn check_capacity(
 
 fn rss(pid: Option<u32>, errors: &FirstError) -> Option<u64> {
     let pid = pid?;
-    match sys::read_rss(pid) {
+    match procinfo::read_rss(pid) {
         Ok(v) => Some(v),
         Err(e) => {
             errors.note(|| e.to_string());

@@ -1,6 +1,7 @@
-//! `fanout`: N subscribers on one topic, P publishers publishing M events with acknowledgement
-//! and a bounded window of unacknowledged publishes each. Also the client side of `ceiling`,
-//! where the events come from wampbench's own null router instead of publishers.
+//! `fanout`: N subscribers on one topic (or spread over K topics), P publishers publishing M
+//! events with acknowledgement, a bounded window of unacknowledged publishes each and, if
+//! asked, a paced rate. Also the client side of `ceiling`, where the events come from
+//! wampbench's own null router instead of publishers.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,7 +23,9 @@ use crate::report::{self, Latency, Report};
 use crate::target::Target;
 
 mod measure;
+mod plan;
 pub use measure::run;
+pub use plan::{due_ns, subscribers_on, topic_name, topic_of, topic_of_subscriber};
 
 /// What a fan-out run needs.
 #[derive(Debug, Clone)]
@@ -31,8 +34,10 @@ pub struct FanoutParams {
     pub target: Target,
     /// Realm to join.
     pub realm: String,
-    /// Topic to subscribe and publish to.
+    /// Topic to subscribe and publish to (the base name when `topics` > 1).
     pub topic: String,
+    /// Topics the subscribers are spread over: subscriber j on topic j % K.
+    pub topics: usize,
     /// Serializer for every session.
     pub ser: Serializer,
     /// Subscriber sessions.
@@ -43,6 +48,8 @@ pub struct FanoutParams {
     pub events: u64,
     /// Unacknowledged publishes allowed per publisher.
     pub window: u64,
+    /// Publishes per second per publisher (0: as fast as the window allows).
+    pub rate: f64,
     /// Encoded size of each event's args.
     pub payload_size: usize,
     /// Worker threads.
@@ -57,6 +64,8 @@ pub struct FanoutParams {
     pub max_pending: usize,
     /// Show a progress line.
     pub progress: bool,
+    /// The router's pid: its CPU time over the measured phase.
+    pub router_pid: Option<u32>,
 }
 
 /// The event source of `ceiling`: the null router's shared state.
@@ -76,6 +85,8 @@ pub struct NullSource {
 
 struct Shared {
     go: AtomicBool,
+    /// The clock reading publishers schedule from (set before `go`).
+    go_ns: AtomicU64,
     stop: AtomicBool,
     publish_until_ns: AtomicU64,
     subs_ready: AtomicU64,
@@ -89,6 +100,10 @@ struct Shared {
     acked: AtomicU64,
     publish_errors: AtomicU64,
     received: AtomicU64,
+    /// Deliveries the published events call for (subscribers of each event's topic).
+    expected: AtomicU64,
+    /// The part of `expected` whose publishes the router refused.
+    refused_expected: AtomicU64,
     first_error: FirstError,
 }
 
@@ -103,8 +118,8 @@ enum State {
 
 #[derive(Debug, Clone, Copy)]
 enum Role {
-    /// A subscriber; `base` indexes its row of last sequence numbers.
-    Sub { base: usize },
+    /// A subscriber on topic `topic`; `base` indexes its row of last sequence numbers.
+    Sub { base: usize, topic: usize },
     /// A publisher; index into `pubs`.
     Pub { p: usize },
 }
@@ -134,11 +149,20 @@ struct WorkerResult {
     first_publish_ns: u64,
     last_ack_ns: u64,
     last_receive_ns: u64,
+    /// Reads with data on subscriber connections during the measured phase.
+    sub_reads: u64,
 }
 
 struct Worker {
     sh: Arc<Shared>,
-    topic: String,
+    /// Topic names, by index.
+    topics: Arc<Vec<String>>,
+    /// Subscribers in the whole run (for the deliveries each event calls for).
+    subscribers: u64,
+    /// Publishers in the whole run (to stagger their schedules).
+    publishers: usize,
+    /// Nanoseconds between a publisher's events (0: not paced).
+    interval_ns: f64,
     realm: String,
     payload_size: usize,
     window: u64,
@@ -155,8 +179,12 @@ struct Worker {
     published_delta: u64,
     acked_delta: u64,
     errors_delta: u64,
+    expected_delta: u64,
+    refused_delta: u64,
     /// Publishers finished since the last flush (published after the counts they depend on).
     done_delta: u64,
+    /// Subscriber reads before the measured phase (setup's WELCOME and SUBSCRIBED).
+    sub_reads_at_go: u64,
 }
 
 impl Worker {
@@ -247,9 +275,18 @@ impl Worker {
         }
     }
 
+    /// Reads with data on this thread's subscriber connections so far.
+    fn subscriber_reads(&self, net: &Net) -> u64 {
+        (self.slots.iter().enumerate())
+            .filter(|(_, s)| matches!(s.role, Role::Sub { .. }))
+            .map(|(id, _)| net.reads(id))
+            .sum()
+    }
+
     /// At go: sessions not ready by now are abandoned (counted as failed).
     fn close_setup(&mut self, net: &mut Net) {
         self.setup_closed = true;
+        self.sub_reads_at_go = self.subscriber_reads(net);
         let late = ConnError::Connect("not ready when the setup phase ended".into());
         for id in 0..self.slots.len() {
             if matches!(self.slots[id].state, State::Joining | State::Subscribing) {
@@ -268,6 +305,8 @@ impl Worker {
 
     fn publish(&mut self, net: &mut Net) {
         let until = self.sh.publish_until_ns.load(Ordering::Acquire);
+        let go_ns = self.sh.go_ns.load(Ordering::Acquire);
+        let k = self.topics.len();
         for p in 0..self.pubs.len() {
             let ps = &self.pubs[p];
             if !ps.ready || ps.done {
@@ -280,18 +319,25 @@ impl Worker {
                 && now < until
             {
                 let seq = self.pubs[p].sent + 1;
+                if self.interval_ns > 0.0
+                    && due_ns(go_ns, self.interval_ns, index, self.publishers, seq) > now
+                {
+                    break;
+                }
                 let args = BenchArgs {
                     index,
                     seq,
                     ts: now,
                     size: self.payload_size,
                 };
-                let topic = &self.topic;
+                let t = topic_of(index, seq, k);
+                let topic = &self.topics[t];
                 net.send_with(conn, |ser, out| enc::publish(ser, out, seq, topic, args));
                 let ps = &mut self.pubs[p];
                 ps.sent += 1;
                 ps.inflight += 1;
                 self.published_delta += 1;
+                self.expected_delta += subscribers_on(self.subscribers, k, t);
                 if self.res.first_publish_ns == u64::MAX {
                     self.res.first_publish_ns = now;
                 }
@@ -305,7 +351,46 @@ impl Worker {
         }
     }
 
+    /// How long the loop may wait before a paced publisher's next event is due (`idle` when
+    /// nothing is paced or every window is full: an acknowledgement wakes the loop then).
+    fn next_due_wait(&self, idle: Duration) -> Duration {
+        if self.interval_ns <= 0.0 || !self.sh.go.load(Ordering::Acquire) {
+            return idle;
+        }
+        let go_ns = self.sh.go_ns.load(Ordering::Acquire);
+        let next = self
+            .pubs
+            .iter()
+            .filter(|ps| ps.ready && !ps.done && ps.sent < ps.quota && ps.inflight < self.window)
+            .map(|ps| {
+                due_ns(
+                    go_ns,
+                    self.interval_ns,
+                    ps.index,
+                    self.publishers,
+                    ps.sent + 1,
+                )
+            })
+            .min();
+        match next {
+            Some(due) => Duration::from_nanos(due.saturating_sub(clock::now_ns())).min(idle),
+            None => idle,
+        }
+    }
+
     fn flush_counters(&mut self) {
+        if self.expected_delta > 0 {
+            self.sh
+                .expected
+                .fetch_add(self.expected_delta, Ordering::AcqRel);
+            self.expected_delta = 0;
+        }
+        if self.refused_delta > 0 {
+            self.sh
+                .refused_expected
+                .fetch_add(self.refused_delta, Ordering::AcqRel);
+            self.refused_delta = 0;
+        }
         if self.received_delta > 0 {
             self.sh
                 .received
@@ -344,7 +429,8 @@ impl Worker {
         }
     }
 
-    fn acked(&mut self, id: usize, error: Option<String>) {
+    /// A PUBLISHED (`error` None) or ERROR for publish request `request` (= its seq).
+    fn acked(&mut self, id: usize, request: u64, error: Option<String>) {
         let Some(p) = self.publisher_of(id) else {
             return;
         };
@@ -353,6 +439,7 @@ impl Worker {
             return;
         }
         ps.inflight -= 1;
+        let index = ps.index;
         match error {
             None => {
                 self.acked_delta += 1;
@@ -360,6 +447,9 @@ impl Worker {
             }
             Some(e) => {
                 self.errors_delta += 1;
+                let k = self.topics.len();
+                self.refused_delta +=
+                    subscribers_on(self.subscribers, k, topic_of(index, request, k));
                 self.sh.first_error.note(|| format!("publish refused: {e}"));
             }
         }
@@ -387,19 +477,20 @@ impl Handler for Worker {
         };
         match msg {
             Incoming::Event { fields } => {
-                if let Role::Sub { base } = role {
+                if let Role::Sub { base, .. } = role {
                     self.on_event(base, fields, net.read_ns());
                 }
             }
-            Incoming::Published { .. } => self.acked(id, None),
+            Incoming::Published { request, .. } => self.acked(id, request, None),
             Incoming::Error {
                 request_type: 16,
+                request,
                 error,
-                ..
-            } => self.acked(id, Some(error)),
+            } => self.acked(id, request, Some(error)),
             Incoming::Welcome { .. } if state == State::Joining => match role {
-                Role::Sub { .. } => {
-                    net.send_msg(id, &enc::subscribe(1, &self.topic));
+                Role::Sub { topic, .. } => {
+                    let name = self.topics.get(topic).map_or("", String::as_str);
+                    net.send_msg(id, &enc::subscribe(1, name));
                     self.slots[id].state = State::Subscribing;
                 }
                 Role::Pub { p } => {
@@ -462,7 +553,8 @@ impl Mode for Worker {
 
     fn wait(&self) -> Duration {
         if self.setup_closed {
-            Duration::from_millis(10)
+            // A wait that is not whole milliseconds ends on time (see `Net::turn`).
+            self.next_due_wait(Duration::from_millis(10))
         } else {
             Duration::from_millis(2)
         }
@@ -470,6 +562,11 @@ impl Mode for Worker {
 
     fn begin_close(&mut self, net: &mut Net) {
         self.flush_counters();
+        if self.setup_closed {
+            self.res.sub_reads = self
+                .subscriber_reads(net)
+                .saturating_sub(self.sub_reads_at_go);
+        }
         for id in 0..self.slots.len() {
             match self.slots[id].state {
                 State::Ready => {
@@ -489,6 +586,7 @@ impl Mode for Worker {
 fn new_shared() -> Shared {
     Shared {
         go: AtomicBool::new(false),
+        go_ns: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         publish_until_ns: AtomicU64::new(u64::MAX),
         subs_ready: AtomicU64::new(0),
@@ -502,6 +600,8 @@ fn new_shared() -> Shared {
         acked: AtomicU64::new(0),
         publish_errors: AtomicU64::new(0),
         received: AtomicU64::new(0),
+        expected: AtomicU64::new(0),
+        refused_expected: AtomicU64::new(0),
         first_error: FirstError::default(),
     }
 }
@@ -510,6 +610,7 @@ fn spawn_worker(
     t: usize,
     p: &FanoutParams,
     sh: &Arc<Shared>,
+    topics: &Arc<Vec<String>>,
 ) -> Result<thread::JoinHandle<Result<WorkerResult, String>>, BenchError> {
     let threads = p.threads;
     let order_slots = p.publishers.max(1);
@@ -530,16 +631,20 @@ fn spawn_worker(
         });
     }
     let mut subs = 0;
-    for _ in (t..p.subscribers).step_by(threads) {
+    for j in (t..p.subscribers).step_by(threads) {
         todo.push_back(Role::Sub {
             base: subs * order_slots,
+            topic: topic_of_subscriber(j, topics.len()),
         });
         subs += 1;
     }
     let per_thread_pending = p.max_pending.div_ceil(threads).max(1);
     let mut worker = Worker {
         sh: Arc::clone(sh),
-        topic: p.topic.clone(),
+        topics: Arc::clone(topics),
+        subscribers: p.subscribers as u64,
+        publishers: p.publishers,
+        interval_ns: if p.rate > 0.0 { 1e9 / p.rate } else { 0.0 },
         realm: p.realm.clone(),
         payload_size: p.payload_size,
         window: p.window,
@@ -560,12 +665,16 @@ fn spawn_worker(
             first_publish_ns: u64::MAX,
             last_ack_ns: 0,
             last_receive_ns: 0,
+            sub_reads: 0,
         },
         received_delta: 0,
         published_delta: 0,
         acked_delta: 0,
         errors_delta: 0,
+        expected_delta: 0,
+        refused_delta: 0,
         done_delta: 0,
+        sub_reads_at_go: 0,
     };
     let target = p.target.clone();
     let ser = p.ser;

@@ -7,6 +7,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use crate::ser::Serializer;
@@ -56,6 +57,9 @@ pub struct Conn {
     out_pos: usize,
     write_blocked: bool,
     dirty: bool,
+    /// Reads that returned data: messages per read shows how batched the router's writes
+    /// (or our own reading) were.
+    reads: u64,
 }
 
 /// A mode's reaction to what happens on its connections.
@@ -82,6 +86,77 @@ pub struct Net {
     target: Target,
     live: usize,
     read_ns: u64,
+    /// Wakes the poll at a sub-millisecond instant (created on first need; if that fails,
+    /// waits are whole milliseconds, rounded up).
+    timer: TimerState,
+}
+
+/// The poll's wake-up timer.
+enum TimerState {
+    Unused,
+    Ready(OwnedFd),
+    Unavailable,
+}
+
+/// The timer's token: never a connection id (ids are indices into `conns`).
+const TIMER: Token = Token(usize::MAX - 1);
+
+/// A non-blocking timerfd added to the poll's epoll set (edge-triggered, like mio's own).
+///
+/// epoll waits in whole milliseconds and mio rounds a shorter wait up, so a paced publisher
+/// would oversleep its due time by up to a millisecond; the timer wakes the poll on time.
+/// mio's `Poll` exposes its epoll descriptor for this kind of integration; events for
+/// `TIMER` are ignored by `turn` (their only purpose is to end the wait).
+fn new_timer(poll: &Poll) -> io::Result<OwnedFd> {
+    // SAFETY: timerfd_create takes no pointers; a valid fd is owned by OwnedFd below.
+    let fd = unsafe {
+        libc::timerfd_create(
+            libc::CLOCK_MONOTONIC,
+            libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut ev = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+        u64: TIMER.0 as u64,
+    };
+    // SAFETY: both descriptors are open; epoll_ctl only reads `ev`.
+    if unsafe {
+        libc::epoll_ctl(
+            poll.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            fd.as_raw_fd(),
+            &mut ev,
+        )
+    } != 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Arms `fd` to expire once, `after` from now (re-arming also clears a past expiry).
+fn arm_timer(fd: &OwnedFd, after: Duration) -> io::Result<()> {
+    let spec = libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: libc::timespec {
+            tv_sec: libc::time_t::try_from(after.as_secs()).unwrap_or(libc::time_t::MAX),
+            // Below 10^9, fits every c_long; a zero value would disarm, so at least 1 ns.
+            tv_nsec: after.subsec_nanos().max(u32::from(after.as_secs() == 0)) as libc::c_long,
+        },
+    };
+    // SAFETY: fd is open; timerfd_settime reads `spec` and may write nothing (null old value).
+    if unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn is_would_block(e: &io::Error) -> bool {
@@ -119,6 +194,7 @@ impl Net {
             target,
             live: 0,
             read_ns: 0,
+            timer: TimerState::Unused,
         })
     }
 
@@ -136,6 +212,11 @@ impl Net {
     /// Connections not yet closed.
     pub fn live(&self) -> usize {
         self.live
+    }
+
+    /// Reads that returned data on connection `id` so far (0 for an unknown id).
+    pub fn reads(&self, id: usize) -> u64 {
+        self.conns.get(id).map_or(0, |c| c.reads)
     }
 
     /// Starts a connection; its id is returned even if it failed at once (then it is already
@@ -162,6 +243,7 @@ impl Net {
             out_pos: 0,
             write_blocked: true,
             dirty: false,
+            reads: 0,
         });
         self.live += 1;
         Ok(id)
@@ -250,12 +332,14 @@ impl Net {
         }
     }
 
-    /// One turn: waits up to `timeout` for readiness, handles it, flushes all output.
+    /// One turn: waits up to `timeout` for readiness (to the microsecond, see `wake_after`),
+    /// handles it, flushes all output.
     pub fn turn(&mut self, timeout: Duration, h: &mut impl Handler) -> io::Result<()> {
         let mut events = self
             .events
             .take()
             .unwrap_or_else(|| Events::with_capacity(1024));
+        self.wake_after(timeout);
         let polled = self.poll.poll(&mut events, Some(timeout));
         if let Err(e) = polled {
             self.events = Some(events);
@@ -280,6 +364,25 @@ impl Net {
         self.events = Some(events);
         self.flush(h);
         Ok(())
+    }
+
+    /// A wait that is not a whole number of milliseconds is meant to end on time: arm the
+    /// timer for it (mio's own timeout, rounded up, stays as the bound if the timer fails).
+    fn wake_after(&mut self, timeout: Duration) {
+        if timeout.is_zero() || timeout.subsec_nanos().is_multiple_of(1_000_000) {
+            return;
+        }
+        if matches!(self.timer, TimerState::Unused) {
+            self.timer = match new_timer(&self.poll) {
+                Ok(fd) => TimerState::Ready(fd),
+                Err(_) => TimerState::Unavailable,
+            };
+        }
+        if let TimerState::Ready(fd) = &self.timer {
+            if arm_timer(fd, timeout).is_err() {
+                self.timer = TimerState::Unavailable;
+            }
+        }
     }
 
     fn on_writable(&mut self, id: usize, h: &mut impl Handler) {
@@ -359,6 +462,7 @@ impl Net {
                 }
                 Ok(n) => {
                     filled += n;
+                    self.conns[id].reads += 1;
                     self.read_ns = crate::clock::now_ns();
                     match self.process(id, &mut scratch[..filled], h) {
                         Ok(used) => {
@@ -522,5 +626,32 @@ impl Net {
             c.out = Vec::new();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target;
+
+    #[test]
+    fn sub_millisecond_waits_arm_the_wake_timer() {
+        let target = target::parse_url("ws://127.0.0.1:9/ws").unwrap();
+        let mut net = Net::new(target, Serializer::Json, 1).unwrap();
+        // Whole milliseconds are epoll's own unit: no timer needed.
+        net.wake_after(Duration::from_millis(2));
+        net.wake_after(Duration::ZERO);
+        assert!(matches!(net.timer, TimerState::Unused));
+        net.wake_after(Duration::from_micros(300));
+        assert!(matches!(net.timer, TimerState::Ready(_)));
+        // Its expiry arrives on the poll under the timer's token, which `turn` ignores.
+        let mut events = Events::with_capacity(8);
+        net.poll
+            .poll(&mut events, Some(Duration::from_secs(5)))
+            .unwrap();
+        assert!(events.iter().any(|e| e.token() == TIMER));
+        // Re-arming clears the past expiry and arms again.
+        net.wake_after(Duration::from_micros(1500));
+        assert!(matches!(net.timer, TimerState::Ready(_)));
     }
 }

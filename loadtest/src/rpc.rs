@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::clock;
 use crate::common::{self, FirstError, Mode, ProgressLine};
+use crate::cpu::{self, CpuMeter};
 use crate::enc::{self, BenchArgs};
 use crate::error::{BenchError, ConnError};
 use crate::net::{Handler, Net};
@@ -51,6 +52,8 @@ pub struct RpcParams {
     pub max_pending: usize,
     /// Show a progress line.
     pub progress: bool,
+    /// The router's pid: its CPU time over the measured phase.
+    pub router_pid: Option<u32>,
 }
 
 /// The procedure callee `i` of `k` registers.
@@ -453,6 +456,7 @@ impl RpcFigures {
 
 /// Runs an RPC measurement.
 pub fn run(p: &RpcParams) -> Result<Report, BenchError> {
+    cpu::check_router_pid(p.router_pid)?;
     let sh = Arc::new(Shared {
         go: AtomicBool::new(false),
         stop: AtomicBool::new(false),
@@ -570,6 +574,8 @@ pub fn run(p: &RpcParams) -> Result<Report, BenchError> {
         )));
     }
 
+    // Measured phase: CPU readings bracket it, setup and closing stay outside.
+    let cpu_meter = CpuMeter::start(p.router_pid);
     let go_ns = clock::now_ns();
     if let Some(d) = p.duration {
         let until = go_ns.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
@@ -601,6 +607,7 @@ pub fn run(p: &RpcParams) -> Result<Report, BenchError> {
             )
         });
     }
+    let cpu_usage = cpu_meter.stop();
     sh.stop.store(true, Ordering::Release);
     progress.clear();
 
@@ -651,6 +658,7 @@ pub fn run(p: &RpcParams) -> Result<Report, BenchError> {
         "duration_s".into(),
         p.duration.map_or(Value::Null, |d| json!(d.as_secs_f64())),
     );
+    params.insert("router_pid".into(), json!(p.router_pid));
     let mut r = Map::new();
     r.insert("callees_ready".into(), json!(callees_ready));
     r.insert("callers_ready".into(), json!(callers_ready));
@@ -668,6 +676,7 @@ pub fn run(p: &RpcParams) -> Result<Report, BenchError> {
     r.insert("call_rate".into(), json!(report::round2(fig.call_rate())));
     r.insert("latency_us".into(), latency.to_json());
     r.insert("timed_out".into(), json!(timed_out));
+    cpu_usage.add_results(&mut r, "router_cpu_ns_per_call", completed);
     r.insert("first_error".into(), json!(first_error));
     let mut lines = vec![
         format!(
@@ -685,6 +694,7 @@ pub fn run(p: &RpcParams) -> Result<Report, BenchError> {
             fig.elapsed_s()
         ),
         format!("latency: {}", latency.human()),
+        cpu_usage.human("call", completed),
     ];
     if let Some(e) = first_error {
         lines.push(format!("first error: {e}"));

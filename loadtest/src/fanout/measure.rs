@@ -2,13 +2,17 @@
 //! let the publishers go, collect and report; and the figures derived from the raw counts.
 
 use super::*;
+use crate::cpu::{self, CpuMeter};
 
 /// Runs a fan-out measurement; with `source`, the events come from the null router (ceiling).
 pub fn run(p: &FanoutParams, source: Option<&NullSource>) -> Result<Report, BenchError> {
+    cpu::check_router_pid(p.router_pid)?;
     let sh = Arc::new(new_shared());
+    let k = p.topics.max(1);
+    let topics: Arc<Vec<String>> = Arc::new((0..k).map(|i| topic_name(&p.topic, k, i)).collect());
     let mut handles = Vec::new();
     for t in 0..p.threads {
-        handles.push(spawn_worker(t, p, &sh)?);
+        handles.push(spawn_worker(t, p, &sh, &topics)?);
     }
     let mut progress = ProgressLine::new(p.progress);
     let subs = p.subscribers as u64;
@@ -50,8 +54,10 @@ pub fn run(p: &FanoutParams, source: Option<&NullSource>) -> Result<Report, Benc
         )));
     }
 
-    // Measured phase.
+    // Measured phase: CPU readings bracket it, setup and closing stay outside.
+    let cpu_meter = CpuMeter::start(p.router_pid);
     let go_ns = clock::now_ns();
+    sh.go_ns.store(go_ns, Ordering::Release);
     if let Some(d) = p.duration {
         let until = go_ns.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         sh.publish_until_ns.store(until, Ordering::Release);
@@ -68,23 +74,37 @@ pub fn run(p: &FanoutParams, source: Option<&NullSource>) -> Result<Report, Benc
     loop {
         thread::sleep(Duration::from_millis(2));
         let received = sh.received.load(Ordering::Acquire);
+        let alive = subs_ready.saturating_sub(sh.subs_lost.load(Ordering::Acquire));
         // The publishing side is finished when every ready publisher is done (or the null
-        // router generated its last event); then the expectation is fixed.
-        let (publishing_done, published) = match source {
+        // router generated its last event); then the expectation is fixed. With every
+        // subscriber alive it is what the events called for; with some gone it is known only
+        // on a single topic, elsewhere the idle timeout ends the run.
+        let (publishing_done, published, target) = match source {
             Some(src) => (
                 src.finished.load(Ordering::Acquire) >= src.server_threads,
                 src.events,
+                Some(src.events.saturating_mul(alive)),
             ),
-            None => (
-                sh.pubs_done.load(Ordering::Acquire) >= sh.pubs_ready.load(Ordering::Acquire),
-                sh.published.load(Ordering::Acquire)
-                    - sh.publish_errors
-                        .load(Ordering::Acquire)
-                        .min(sh.published.load(Ordering::Acquire)),
-            ),
+            None => {
+                let done =
+                    sh.pubs_done.load(Ordering::Acquire) >= sh.pubs_ready.load(Ordering::Acquire);
+                let published = sh.published.load(Ordering::Acquire);
+                let accepted = published.saturating_sub(sh.publish_errors.load(Ordering::Acquire));
+                let target = if alive == subs {
+                    Some(
+                        sh.expected
+                            .load(Ordering::Acquire)
+                            .saturating_sub(sh.refused_expected.load(Ordering::Acquire)),
+                    )
+                } else if k == 1 {
+                    Some(accepted.saturating_mul(alive))
+                } else {
+                    None
+                };
+                (done, published, target)
+            }
         };
-        let alive = subs_ready.saturating_sub(sh.subs_lost.load(Ordering::Acquire));
-        if publishing_done && received >= published.saturating_mul(alive) {
+        if publishing_done && target.is_some_and(|t| received >= t) {
             break;
         }
         if received != last_received {
@@ -106,10 +126,11 @@ pub fn run(p: &FanoutParams, source: Option<&NullSource>) -> Result<Report, Benc
             format!(
                 "{:.1} s: published {published}, received {received} of {}",
                 run_start.elapsed().as_secs_f64(),
-                published.saturating_mul(subs_ready)
+                target.map_or("?".into(), |t| t.to_string())
             )
         });
     }
+    let cpu_usage = cpu_meter.stop();
     sh.stop.store(true, Ordering::Release);
     progress.clear();
 
@@ -121,6 +142,7 @@ pub fn run(p: &FanoutParams, source: Option<&NullSource>) -> Result<Report, Benc
     let mut first_publish_ns = u64::MAX;
     let mut last_ack_ns = 0u64;
     let mut last_receive_ns = 0u64;
+    let mut sub_reads = 0u64;
     for h in handles {
         match h.join() {
             Ok(Ok(r)) => {
@@ -132,26 +154,28 @@ pub fn run(p: &FanoutParams, source: Option<&NullSource>) -> Result<Report, Benc
                 first_publish_ns = first_publish_ns.min(r.first_publish_ns);
                 last_ack_ns = last_ack_ns.max(r.last_ack_ns);
                 last_receive_ns = last_receive_ns.max(r.last_receive_ns);
+                sub_reads += r.sub_reads;
             }
             Ok(Err(e)) => sh.first_error.note(|| e),
             Err(_) => sh.first_error.note(|| "a worker thread panicked".into()),
         }
     }
-    let (published, publish_errors, acked) = match source {
+    let (published, publish_errors, acked, expected) = match source {
         Some(src) => {
             first_publish_ns = src.first_event_ns.load(Ordering::Acquire);
-            (src.events, 0, 0)
+            (src.events, 0, 0, src.events.saturating_mul(subs))
         }
         None => (
             sh.published.load(Ordering::Acquire),
             sh.publish_errors.load(Ordering::Acquire),
             sh.acked.load(Ordering::Acquire),
+            sh.expected
+                .load(Ordering::Acquire)
+                .saturating_sub(sh.refused_expected.load(Ordering::Acquire)),
         ),
     };
     let figures = Figures {
-        subscribers: subs,
-        published,
-        publish_errors,
+        expected,
         acked,
         received,
         first_publish_ns,
@@ -165,8 +189,11 @@ pub fn run(p: &FanoutParams, source: Option<&NullSource>) -> Result<Report, Benc
         params.insert("url".into(), json!(p.target.url));
         params.insert("realm".into(), json!(p.realm));
         params.insert("topic".into(), json!(p.topic));
+        params.insert("topics".into(), json!(k));
         params.insert("publishers".into(), json!(p.publishers));
         params.insert("window".into(), json!(p.window));
+        params.insert("rate".into(), json!(p.rate));
+        params.insert("router_pid".into(), json!(p.router_pid));
     }
     params.insert("serializer".into(), json!(p.ser.name()));
     params.insert("subscribers".into(), json!(p.subscribers));
@@ -201,7 +228,7 @@ pub fn run(p: &FanoutParams, source: Option<&NullSource>) -> Result<Report, Benc
     }
     r.insert("setup_s".into(), json!(report::round4(setup_s)));
     r.insert("events_published".into(), json!(published));
-    r.insert("expected".into(), json!(figures.expected()));
+    r.insert("expected".into(), json!(figures.expected));
     r.insert("received".into(), json!(received));
     r.insert(
         "completeness".into(),
@@ -219,8 +246,16 @@ pub fn run(p: &FanoutParams, source: Option<&NullSource>) -> Result<Report, Benc
         json!(report::round2(figures.delivery_rate())),
     );
     r.insert("latency_us".into(), latency.to_json());
+    r.insert("subscriber_reads".into(), json!(sub_reads));
+    r.insert(
+        "events_per_read".into(),
+        json!(report::round2(report::rate(received, sub_reads as f64))),
+    );
     r.insert("timed_out".into(), json!(timed_out));
     r.insert("stalled".into(), json!(idle));
+    if source.is_none() {
+        cpu_usage.add_results(&mut r, "router_cpu_ns_per_delivery", received);
+    }
     r.insert("first_error".into(), json!(first_error));
 
     let mut lines = vec![
@@ -243,7 +278,7 @@ pub fn run(p: &FanoutParams, source: Option<&NullSource>) -> Result<Report, Benc
             } else {
                 String::new()
             },
-            report::group(figures.expected()),
+            report::group(figures.expected),
             report::group(received),
             figures.completeness() * 100.0
         ),
@@ -261,8 +296,16 @@ pub fn run(p: &FanoutParams, source: Option<&NullSource>) -> Result<Report, Benc
     ));
     lines.push(format!("latency: {}", latency.human()));
     lines.push(format!(
+        "subscriber reads: {} ({:.2} events per read)",
+        report::group(sub_reads),
+        report::rate(received, sub_reads as f64)
+    ));
+    lines.push(format!(
         "order violations: {order_violations}, unrecognised events: {bad_events}, protocol errors: {protocol_errors}"
     ));
+    if source.is_none() {
+        lines.push(cpu_usage.human("delivery", received));
+    }
     if subs_failed + subs_lost + pubs_failed + pubs_lost > 0 || timed_out || idle {
         lines.push(format!(
             "problems: {subs_failed} subscribers failed, {subs_lost} lost; {pubs_failed} publishers failed, {pubs_lost} lost{}{}",
@@ -288,12 +331,8 @@ pub fn run(p: &FanoutParams, source: Option<&NullSource>) -> Result<Report, Benc
 /// The raw counts of a fan-out run and the figures derived from them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Figures {
-    /// Subscribers asked for.
-    pub subscribers: u64,
-    /// Events published (or generated by the null router).
-    pub published: u64,
-    /// Publishes the router refused.
-    pub publish_errors: u64,
+    /// Deliveries expected: for every accepted event, the subscribers (asked for) of its topic.
+    pub expected: u64,
     /// Publishes acknowledged.
     pub acked: u64,
     /// Deliveries received by all subscribers.
@@ -307,16 +346,9 @@ pub struct Figures {
 }
 
 impl Figures {
-    /// Deliveries expected: every accepted event to every subscriber asked for.
-    pub fn expected(&self) -> u64 {
-        self.published
-            .saturating_sub(self.publish_errors)
-            .saturating_mul(self.subscribers)
-    }
-
     /// received / expected.
     pub fn completeness(&self) -> f64 {
-        report::completeness(self.received, self.expected())
+        report::completeness(self.received, self.expected)
     }
 
     /// First publish to last receive, seconds.
@@ -351,25 +383,17 @@ mod tests {
     #[test]
     fn figures_arithmetic() {
         let f = Figures {
-            subscribers: 100,
-            published: 1000,
-            publish_errors: 0,
+            expected: 100_000,
             acked: 1000,
             received: 50_000,
             first_publish_ns: 1_000_000_000,
             last_ack_ns: 1_500_000_000,
             last_receive_ns: 3_000_000_000,
         };
-        assert_eq!(f.expected(), 100_000);
         assert_eq!(f.completeness(), 0.5);
         assert_eq!(f.elapsed_s(), 2.0);
         assert_eq!(f.delivery_rate(), 25_000.0);
         assert_eq!(f.publish_rate(), 2000.0);
-        let refused = Figures {
-            publish_errors: 10,
-            ..f
-        };
-        assert_eq!(refused.expected(), 99_000);
         let nothing = Figures {
             received: 0,
             first_publish_ns: u64::MAX,
