@@ -8,12 +8,14 @@
 //!    -> outputs -> codec (encoded once per serializer) -> transport framing -> socket
 //! ```
 //!
-//! A module uses only the layers left of it: the router core never imports `shard` or
-//! `transport`.
+//! A module uses only the layers below it, lowest first: `wamp` and `timestamp`; `codec` and
+//! `credentials`; `config`; `auth`; `router` and `transport` (neither imports the other: the
+//! core never imports I/O code); `shard`; `node`. `tests/layering.rs` checks it.
 
 pub mod auth;
 pub mod codec;
 pub mod config;
+pub mod credentials;
 pub mod node;
 pub mod router;
 pub mod shard;

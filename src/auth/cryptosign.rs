@@ -7,6 +7,7 @@
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 use super::AuthError;
+pub(crate) use crate::credentials::{from_hex, hex32, to_hex};
 
 /// The private key the router signs with (Crossbar's node key, `key.priv`).
 pub struct NodeKey(SigningKey);
@@ -79,9 +80,7 @@ pub fn node_signature(node_key: &NodeKey, data: &[u8]) -> (String, String) {
 
 /// An Ed25519 public key from 64 hex digits, checked to be a valid curve point.
 pub fn parse_public_key(hex: &str) -> Result<[u8; 32], AuthError> {
-    let bytes = hex32(hex).ok_or(AuthError::InvalidPublicKey)?;
-    VerifyingKey::from_bytes(&bytes).map_err(|_| AuthError::InvalidPublicKey)?;
-    Ok(bytes)
+    crate::credentials::parse_ed25519_public_key(hex).ok_or(AuthError::InvalidPublicKey)
 }
 
 /// The verifying key for 32 bytes already checked by [`parse_public_key`].
@@ -109,32 +108,4 @@ pub(crate) fn verify(signed_hex: &str, expected: &[u8; 32], keys: &[VerifyingKey
     // Strict verification, as libsodium (PyNaCl, which Crossbar uses) does: rejects
     // small-order keys and non-canonical signatures.
     keys.iter().any(|k| k.verify_strict(expected, &sig).is_ok())
-}
-
-/// Lower-case hex.
-pub(crate) fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    out
-}
-
-/// Bytes from hex (either case); `None` for an odd length or a non-hex digit.
-pub(crate) fn from_hex(s: &str) -> Option<Vec<u8>> {
-    let s = s.as_bytes();
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    s.chunks_exact(2)
-        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
-        .collect()
-}
-
-/// Exactly 32 bytes from 64 hex digits.
-pub(crate) fn hex32(s: &str) -> Option<[u8; 32]> {
-    from_hex(s)?.try_into().ok()
 }

@@ -66,6 +66,8 @@ use dynamic::{dyn_ctx, dynamic_step};
 pub use dynamic::{dynamic_error, dynamic_result};
 pub use throttle::{FailureTracker, ThrottleConfig};
 
+pub use crate::credentials::normalize_sha1;
+
 use crate::config::{
     AnonymousAuth, AuthConfig, AuthMethodConfig, Authenticator, CryptosignPrincipals,
     TicketPrincipals, TlsPrincipals, WampCraUser, WampCraUsers,
@@ -594,17 +596,6 @@ pub fn random_authid(rng: &mut impl rand::CryptoRng) -> String {
 fn py_list(items: &[&str]) -> String {
     let inner: Vec<String> = items.iter().map(|s| format!("'{s}'")).collect();
     format!("[{}]", inner.join(", "))
-}
-
-/// A SHA-1 fingerprint normalised to 40 lower-case hex digits (colons and spaces removed);
-/// `None` when it is not one.
-pub fn normalize_sha1(s: &str) -> Option<String> {
-    let hex: String = s
-        .chars()
-        .filter(|c| *c != ':' && !c.is_whitespace())
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    (hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
 }
 
 /// The host part of a peer as Crossbar writes it: `tcp4:203.0.113.9:50412` → `203.0.113.9`,

@@ -10,44 +10,9 @@ use sha2::Sha256;
 
 use crate::wamp::{Dict, Value};
 
-/// PBKDF2 iterations when a salted user gives none (Crossbar's and Autobahn's default).
-pub const DEFAULT_ITERATIONS: u32 = 1000;
-/// Derived key length in bytes when a salted user gives none (Crossbar's and Autobahn's
-/// default).
-pub const DEFAULT_KEYLEN: u32 = 32;
-
-/// The largest `iterations` accepted for a salted secret (config or dynamic authenticator):
-/// the key is derived once at startup for static users, but this many already takes seconds.
-pub const MAX_ITERATIONS: u64 = 10_000_000;
-/// The largest `keylen` accepted for a salted secret.
-pub const MAX_KEYLEN: u64 = 1024;
-
-/// Autobahn's `derive_key(secret, salt, iterations, keylen)`: the Base64 text of
-/// `PBKDF2-HMAC-SHA256(secret, salt, iterations, keylen)`, both strings taken as UTF-8.
-pub fn derive_key(secret: &str, salt: &str, iterations: u32, keylen: u32) -> String {
-    let mut key = vec![0u8; keylen as usize];
-    pbkdf2::pbkdf2_hmac::<Sha256>(secret.as_bytes(), salt.as_bytes(), iterations, &mut key);
-    base64::engine::general_purpose::STANDARD.encode(key)
-}
-
-/// The HMAC key for a user: the secret, or with a salt its derived key (`iterations` and
-/// `keylen` default to 1000 and 32).
-pub fn hmac_key(
-    secret: &str,
-    salt: Option<&str>,
-    iterations: Option<u32>,
-    keylen: Option<u32>,
-) -> String {
-    match salt {
-        Some(salt) => derive_key(
-            secret,
-            salt,
-            iterations.unwrap_or(DEFAULT_ITERATIONS),
-            keylen.unwrap_or(DEFAULT_KEYLEN),
-        ),
-        None => secret.to_owned(),
-    }
-}
+pub use crate::credentials::{
+    derive_key, hmac_key, DEFAULT_ITERATIONS, DEFAULT_KEYLEN, MAX_ITERATIONS, MAX_KEYLEN,
+};
 
 /// Autobahn's `compute_wcs(key, challenge)`: `base64(HMAC-SHA256(key, challenge))`.
 pub fn compute_signature(key: &str, challenge: &str) -> String {

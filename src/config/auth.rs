@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::model::*;
 use super::walk::{child, item, Walker};
-use crate::auth::wampcra;
+use crate::credentials as wampcra;
 use crate::wamp::uri::{self, MatchPolicy, UriCheck};
 
 /// Methods Crossbar has that ferrobar refuses by name.
@@ -380,10 +380,10 @@ fn authorized_keys(w: &mut Walker, map: &Map<String, Value>, path: &str) -> Opti
     let mut ok = true;
     for (i, k) in list.iter().enumerate() {
         let ipath = item(&kpath, i);
-        match k.as_str().map(crate::auth::cryptosign::parse_public_key) {
-            Some(Ok(key)) => out.push(key),
-            Some(Err(e)) => {
-                w.error(&ipath, e.to_string());
+        match k.as_str().map(crate::credentials::parse_ed25519_public_key) {
+            Some(Some(key)) => out.push(key),
+            Some(None) => {
+                w.error(&ipath, "expected an Ed25519 public key (64 hex digits)");
                 ok = false;
             }
             None => {
@@ -405,7 +405,7 @@ fn walk_tls_principals(
     principals(w, map, path, "principals", |w, p, ppath| {
         w.keys(p, ppath, &["certificate-sha1", "role", "realm"]);
         let sha1 = w.req_str(p, ppath, "certificate-sha1").and_then(|s| {
-            let n = crate::auth::normalize_sha1(s);
+            let n = crate::credentials::normalize_sha1(s);
             if n.is_none() {
                 w.error(
                     &child(ppath, "certificate-sha1"),
