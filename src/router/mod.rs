@@ -22,6 +22,7 @@ mod authorizer;
 pub mod authz;
 mod broker;
 mod dealer;
+mod filter;
 mod handshake;
 mod history;
 pub mod index;
