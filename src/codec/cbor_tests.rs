@@ -605,3 +605,23 @@ fn uint8_typed_array_tags_need_a_byte_string() {
     malformed_detail(dec(&hex("85 18 24 01 02 a1 d8 40 41 61 01 81 01")));
     malformed_detail(dec(&[hex("d8 40"), hex("82 1823 05")].concat()));
 }
+
+#[test]
+fn ids_written_as_integral_floats_are_ids() {
+    // cbor-x (wampy.js) writes a Number above 2^32 as float64: UNREGISTER of registration
+    // 6 000 000 000 as [66, 3, 6.0e9].
+    assert_eq!(
+        dec(&hex("83 1842 03 fb41f65a0bc0000000")),
+        Ok(Message::Unregister {
+            request: 3,
+            registration: 6_000_000_000
+        })
+    );
+    // A fraction or a value past 2^53 is not an id.
+    malformed_or_bad(dec(&hex("83 1842 03 fb3ff8000000000000")));
+    malformed_or_bad(dec(&hex("83 1842 03 fb4340000000000001")));
+}
+
+fn malformed_or_bad(r: Result<Message, DecodeError>) {
+    assert!(r.is_err(), "decoded {r:?}");
+}

@@ -494,8 +494,17 @@ mod tests {
         let e = bad("WELCOME", 1, "an id (integer in [0, 2^53])");
         assert_eq!(dec(&format!("[2,{},{{}}]", MAX_ID + 1)), Err(e.clone()));
         assert_eq!(dec("[2,-1,{}]"), Err(e.clone()));
-        assert_eq!(dec("[2,1.0,{}]"), Err(e.clone()));
+        assert_eq!(dec("[2,1.5,{}]"), Err(e.clone()));
+        assert_eq!(dec("[2,9007199254740994.0,{}]"), Err(e.clone()));
         assert_eq!(dec("[2,\"1\",{}]"), Err(e));
+        // An integral float is the same id (what cbor-x writes for ids above 2^32).
+        assert_eq!(
+            dec("[34,7,4294967296.0]"),
+            Ok(Message::Unsubscribe {
+                request: 7,
+                subscription: 4294967296
+            })
+        );
     }
 
     #[test]

@@ -89,9 +89,12 @@ impl<S: ElementSource> Fields<'_, S> {
         }
     }
 
+    /// An id: an integer in [0, 2^53], or a float with such an integral value (JavaScript
+    /// clients on cbor-x write ids above 2^32 as float64; refusing them would leave wampy.js on
+    /// CBOR unable to unsubscribe or unregister).
     fn id(&mut self) -> Result<u64, DecodeError> {
         let v = self.required(EXPECT_ID)?;
-        let r = match v.as_u64() {
+        let r = match v.as_id() {
             Some(id) if is_valid_request_id(id) => Ok(id),
             _ => Err(EXPECT_ID),
         };

@@ -834,6 +834,27 @@ scenarios['undefined-options'] = async () => {
                   bare_errors: bare.errors, bare_close: bare.close });
 };
 
+// wampy's own UNSUBSCRIBE and UNREGISTER carry the ids it got back, as cbor-x
+// writes a Number above 2^32: a float64. Subscribes without options (the only
+// kind wampy 8 can unsubscribe), unsubscribes, registers, unregisters, and
+// checks the session is still there and the router forgot both.
+scenarios['own-ids'] = async () => {
+   const T = o.prefix + '.own';
+   const s = await open('own', 0);
+   const out = {};
+   out.subscribe = await s.w.subscribe(T, () => {})
+      .then(() => 'ok', (e) => errorObj(e));
+   out.unsubscribe = await s.w.unsubscribe(T).then(() => 'ok', (e) => errorObj(e));
+   out.register = await s.w.register(T, () => ({ argsList: [1] })).then(() => 'ok', (e) => errorObj(e));
+   out.unregister = await s.w.unregister(T).then(() => 'ok', (e) => errorObj(e));
+   out.alive = Boolean(s.w.getSessionId());
+   const other = await open('other', 1, { ser: 'json' });
+   out.lookup_sub = (await other.w.call('wamp.subscription.lookup', [T])).argsList[0];
+   out.call_after = await expectError(other.w.call(T));
+   out.errors = s.errors;
+   await finish(out);
+};
+
 // ---- one-session commands with clients/payload.json (as js_client.js)
 
 function loadPayload(s) {
