@@ -563,6 +563,9 @@ impl Sim {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
+        if trace() {
+            eprintln!("{conn:?} (shard {}) sends {msg:?}", c.shard);
+        }
         let mut wire = Vec::new();
         c.serializer.encode(msg, &mut wire);
         self.bytes(conn, &mut wire);
@@ -572,6 +575,9 @@ impl Sim {
         let Some(msg) = self.mail[from][to].pop_front() else {
             return false;
         };
+        if trace() {
+            eprintln!("mail {from} -> {to}: {msg:?}");
+        }
         self.cores[to].handle_shard(msg);
         self.drain(to);
         true

@@ -96,6 +96,7 @@ impl Core {
             shard: callee.shard,
             session: callee.session,
             request,
+            registration: registration.id,
         };
         let acks = self.publish_registration(realm, Arc::clone(&registration), Some(register));
         if fresh {

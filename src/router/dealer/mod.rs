@@ -49,9 +49,8 @@ pub(crate) struct Dealer {
     cursors: HashMap<u64, usize>,
     /// Home shard only: the authoritative registrations by id.
     home: HashMap<u64, Arc<Registration>>,
-    /// A callee's shard: REGISTERs whose answer waits for the other shards' replicas, by
-    /// (session, request).
-    awaiting: HashMap<(u64, u64), registration::Awaiting>,
+    /// A callee's shard: REGISTERs whose answer waits for the other shards' replicas.
+    awaiting: HashMap<RegisterRef, registration::Awaiting>,
 }
 
 impl Dealer {

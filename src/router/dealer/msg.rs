@@ -63,12 +63,15 @@ pub(crate) struct Registration {
 /// The home shard's verdict on a REGISTER: the registration, or the error URI and message.
 pub(crate) type RegisterOutcome = Result<Arc<Registration>, (&'static str, String)>;
 
-/// A REGISTER being answered: the callee's shard, session and request.
+/// A REGISTER being answered: the callee's shard, session and request, and the registration it
+/// joins (a client may reuse a request id for REGISTERs in flight; each joins a different
+/// registration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct RegisterRef {
     pub(crate) shard: usize,
     pub(crate) session: u64,
     pub(crate) request: u64,
+    pub(crate) registration: u64,
 }
 
 /// A call on its way to its callee's shard, or (with no target) to the home shard to resolve.

@@ -21,33 +21,31 @@ impl Core {
         result: RegisterOutcome,
         acks: usize,
     ) {
-        if acks == 0 {
-            return self.register_done(realm, session, request, result);
-        }
+        let registration = match (&result, acks) {
+            (Ok(reg), 1..) => reg.id,
+            _ => return self.register_done(realm, session, request, result),
+        };
+        let key = RegisterRef {
+            shard: self.shard,
+            session,
+            request,
+            registration,
+        };
         let dealer = &mut self.realms[realm].dealer;
-        dealer
-            .awaiting
-            .entry((session, request))
-            .or_default()
-            .answer = Some((result, acks));
-        self.register_when_replicated(realm, session, request);
+        dealer.awaiting.entry(key).or_default().answer = Some((result, acks));
+        self.register_when_replicated(realm, key);
     }
 
     pub(super) fn replica_acked(&mut self, realm: usize, register: RegisterRef) {
-        let key = (register.session, register.request);
-        self.realms[realm]
-            .dealer
-            .awaiting
-            .entry(key)
-            .or_default()
-            .acks += 1;
-        self.register_when_replicated(realm, register.session, register.request);
+        let dealer = &mut self.realms[realm].dealer;
+        dealer.awaiting.entry(register).or_default().acks += 1;
+        self.register_when_replicated(realm, register);
     }
 
-    fn register_when_replicated(&mut self, realm: usize, session: u64, request: u64) {
+    fn register_when_replicated(&mut self, realm: usize, key: RegisterRef) {
         let awaiting = &mut self.realms[realm].dealer.awaiting;
         let ready = awaiting
-            .get(&(session, request))
+            .get(&key)
             .is_some_and(|a| a.answer.as_ref().is_some_and(|(_, n)| a.acks >= *n));
         if !ready {
             return;
@@ -55,9 +53,9 @@ impl Core {
         if let Some(Awaiting {
             answer: Some((result, _)),
             ..
-        }) = awaiting.remove(&(session, request))
+        }) = awaiting.remove(&key)
         {
-            self.register_done(realm, session, request, result);
+            self.register_done(realm, key.session, key.request, result);
         }
     }
 

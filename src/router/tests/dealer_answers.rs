@@ -407,3 +407,31 @@ fn registered_is_sent_once_every_shard_can_route_to_the_new_callee() {
     net.close(caller);
     net.assert_empty();
 }
+
+#[test]
+fn registers_in_flight_with_one_request_id_each_get_their_answer() {
+    // Found by the session fuzzer (fuzz/regressions/session/register-leave-1): a client reuses
+    // a request id for two REGISTERs whose answers wait for the other shards; the second
+    // overwrote the first, which then stayed registered after the session left.
+    let mut net = Net::new(3, vec![realm("realm1", allow_all())], 44);
+    let callee = net.join(0, Serializer::Json, "realm1");
+    let request = net.request(callee);
+    for procedure in ["com.a", "com.b"] {
+        net.send_unsettled(
+            callee,
+            Message::Register {
+                request,
+                options: Dict::new(),
+                procedure: procedure.into(),
+            },
+        );
+    }
+    net.settle();
+    let answers = net.recv_all(callee);
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(answers
+        .iter()
+        .all(|m| matches!(m, Message::Registered { request: r, .. } if *r == request)));
+    net.close(callee);
+    net.assert_empty();
+}
