@@ -26,7 +26,7 @@ impl Filter {
                 .ok_or_else(|| format!("option {key} must be a list of session ids"))?;
             list.iter()
                 .map(|x| {
-                    x.as_u64()
+                    x.as_id()
                         .ok_or_else(|| format!("option {key} must be a list of session ids"))
                 })
                 .collect::<Result<_, _>>()
@@ -97,5 +97,24 @@ impl Filter {
                 .eligible_authrole
                 .as_ref()
                 .is_none_or(|e| listed(e, authrole))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Filter;
+    use crate::wamp::{Dict, Value};
+
+    #[test]
+    fn session_ids_may_be_integral_floats() {
+        // cbor-x (wampy.js) writes session ids above 2^32 as float64.
+        let options = Dict::new().with(
+            "exclude",
+            Value::List(vec![Value::Float(6e9), Value::Int(7)]),
+        );
+        let filter = Filter::parse(&options).expect("parses").expect("a filter");
+        assert_eq!(filter.exclude, vec![6_000_000_000, 7]);
+        let fraction = Dict::new().with("eligible", Value::List(vec![Value::Float(1.5)]));
+        assert!(Filter::parse(&fraction).is_err());
     }
 }
