@@ -226,6 +226,28 @@ fn realm_options_and_strict_uri_check() {
 }
 
 #[test]
+fn call_timeout_unit_and_disclose_callee() {
+    let n = ok(&with_realm(json!({"name": "realm1"})));
+    let realm = &n.routers[0].realms[0];
+    assert_eq!(realm.call_timeout_unit, CallTimeoutUnit::Seconds);
+    assert!(realm.disclose_callee);
+    let n = ok(&with_realm(json!({"name": "realm1",
+        "options": {"call_timeout_unit": "ms", "disclose_callee": false}})));
+    let realm = &n.routers[0].realms[0];
+    assert_eq!(realm.call_timeout_unit, CallTimeoutUnit::Millis);
+    assert!(!realm.disclose_callee);
+    let e = errors(&with_realm(json!({"name": "realm1",
+        "options": {"call_timeout_unit": "minutes", "disclose_callee": "no"}})));
+    assert_eq!(
+        e,
+        [
+            r#"workers[0].realms[0].options.call_timeout_unit: expected "s" or "ms", found "minutes""#,
+            r#"workers[0].realms[0].options.disclose_callee: expected true or false, found "no""#
+        ]
+    );
+}
+
+#[test]
 fn port_from_environment() {
     let env = |name: &str| match name {
         "PORT" => Some("9100".to_string()),
