@@ -112,7 +112,7 @@ impl Node {
             auth: Arc::new(ferrobar::config::AuthConfig::default()),
             client_cert_sha1: None,
             channel_id: None,
-            kind: "websocket",
+            kind: ferrobar::router::Framing::WebSocket,
             cookie: None,
             max_message_len: usize::MAX,
         };

@@ -345,8 +345,8 @@ impl Core {
             authmethod: identity.authmethod,
             authprovider: identity.authprovider,
             peer,
-            protocol: serializer.subprotocol(),
-            kind,
+            serializer,
+            framing: kind,
         });
         self.meta_to_home(realm, meta::MetaMsg::Joined { realm, info });
     }

@@ -47,7 +47,7 @@ use crate::wamp::id::IdGenerator;
 use crate::wamp::{Dict, Message, MessageType, Value};
 
 use realm::Realm;
-pub use session::TransportInfo;
+pub use session::{Framing, TransportInfo};
 use session::{Joined, Session, State};
 use shard_msg::Inner;
 pub use shard_msg::ShardMsg;

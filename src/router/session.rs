@@ -26,8 +26,8 @@ pub struct TransportInfo {
     pub client_cert_sha1: Option<Arc<str>>,
     /// On TLS: the `tls-unique` channel id cryptosign binds to (see the shell).
     pub channel_id: Option<[u8; 32]>,
-    /// `websocket` or `rawsocket`, as dynamic authenticators see it.
-    pub kind: &'static str,
+    /// WebSocket or RawSocket, as dynamic authenticators and the meta API see it.
+    pub kind: Framing,
     /// The connection's tracking cookie: a WebSocket service with a `cookie` block read or set
     /// it at the upgrade. `None` on RawSocket and on services without cookie tracking.
     pub cookie: Option<crate::auth::cookie::CookieSession>,
@@ -35,6 +35,25 @@ pub struct TransportInfo {
     /// WebSocket service's `max_message_size`. Larger results, invocations and errors become
     /// an ERROR for their caller, larger EVENTs are dropped for this peer.
     pub max_message_len: usize,
+}
+
+/// How a connection frames WAMP messages (Crossbar's `channel_framing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// WebSocket (on a `websocket`, `web` or `universal` transport).
+    WebSocket,
+    /// RawSocket.
+    RawSocket,
+}
+
+impl Framing {
+    /// `websocket` or `rawsocket`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Framing::WebSocket => "websocket",
+            Framing::RawSocket => "rawsocket",
+        }
+    }
 }
 
 /// A call this session made that has not been answered yet.
@@ -175,7 +194,7 @@ pub(crate) struct Session {
     pub(crate) client_cert_sha1: Option<Arc<str>>,
     /// Boxed: 8 bytes, where most sessions (no TLS channel id) would pay 33.
     pub(crate) channel_id: Option<Box<[u8; 32]>>,
-    pub(crate) kind: &'static str,
+    pub(crate) kind: Framing,
     /// See [`TransportInfo::max_message_len`] (saturated: no peer announces more than 4 GiB).
     pub(crate) max_message_len: u32,
     /// See [`TransportInfo::cookie`].
@@ -190,7 +209,7 @@ impl Session {
     /// connection carries a tracking cookie).
     pub(crate) fn transport_details(&self) -> crate::wamp::Dict {
         let details = crate::wamp::Dict::new()
-            .with("type", self.kind)
+            .with("type", self.kind.as_str())
             .with("peer", &*self.peer);
         match &self.cookie {
             Some(cookie) => details.with("http_cbtid", cookie.id()),

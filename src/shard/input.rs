@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::auth::cookie::CookieSession;
-use crate::router::{Core, TransportInfo};
+use crate::router::{Core, Framing, TransportInfo};
 use crate::transport::http::{self, CookieRequest, HttpContext, HttpOutcome, NodeInfo};
 use crate::transport::rawsocket::{self, HandshakeOutcome, RawEvent, RawReader};
 use crate::transport::websocket::{self, Flow, WsEvent, WsLimits, WsReader};
@@ -195,9 +195,9 @@ impl Input<'_> {
         // cryptosign channel binding is refused, with or without TLS.
         let channel_id = None;
         let (kind, max_message_len) = match &conn.phase {
-            Phase::RawSocket { client_max_len, .. } => ("rawsocket", *client_max_len),
-            Phase::WebSocket { limits, .. } => ("websocket", limits.max_message),
-            _ => ("websocket", usize::MAX),
+            Phase::RawSocket { client_max_len, .. } => (Framing::RawSocket, *client_max_len),
+            Phase::WebSocket { limits, .. } => (Framing::WebSocket, limits.max_message),
+            _ => (Framing::WebSocket, usize::MAX),
         };
         let info = TransportInfo {
             serializer,

@@ -320,7 +320,7 @@ pub fn transport_info(serializer: Serializer, auth: AuthConfig) -> TransportInfo
         auth: Arc::new(auth),
         client_cert_sha1: None,
         channel_id: None,
-        kind: "websocket",
+        kind: ferrobar::router::Framing::WebSocket,
         cookie: None,
         max_message_len: usize::MAX,
     }

@@ -33,9 +33,8 @@ pub(crate) struct SessionInfo {
     pub(crate) authmethod: &'static str,
     pub(crate) authprovider: &'static str,
     pub(crate) peer: Arc<str>,
-    pub(crate) protocol: &'static str,
-    /// `websocket` or `rawsocket`.
-    pub(crate) kind: &'static str,
+    pub(crate) serializer: crate::codec::Serializer,
+    pub(crate) framing: super::session::Framing,
 }
 
 impl SessionInfo {
@@ -43,9 +42,9 @@ impl SessionInfo {
     fn details(&self, realm: &str) -> Dict {
         // `channel_framing` is Crossbar's name for the same.
         let transport = Dict::new()
-            .with("type", self.kind)
-            .with("channel_framing", self.kind)
-            .with("protocol", self.protocol)
+            .with("type", self.framing.as_str())
+            .with("channel_framing", self.framing.as_str())
+            .with("protocol", self.serializer.subprotocol())
             .with("peer", &*self.peer);
         Dict::new()
             .with("session", self.session)

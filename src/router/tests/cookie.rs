@@ -76,7 +76,7 @@ impl Net {
             auth: Arc::new(auth.clone()),
             client_cert_sha1: None,
             channel_id: None,
-            kind: "websocket",
+            kind: crate::router::Framing::WebSocket,
             cookie,
             max_message_len: usize::MAX,
         };

@@ -191,7 +191,7 @@ impl Net {
             auth: Arc::new(auth),
             client_cert_sha1: None,
             channel_id: None,
-            kind: "websocket",
+            kind: crate::router::Framing::WebSocket,
             cookie: None,
             max_message_len,
         };
