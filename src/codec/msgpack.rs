@@ -2,7 +2,9 @@
 //!
 //! Decoding peeks at each marker and dispatches to the matching `rmp::decode` function; strings
 //! and binaries are sliced straight out of the input. Extension types have no WAMP meaning and
-//! are refused; map keys must be strings (WAMP dicts have string keys).
+//! are refused, but for the one msgpackr (wampy.js, browsers) writes for JavaScript's
+//! `undefined`, read as null as CBOR's `undefined` is; map keys must be strings (WAMP dicts
+//! have string keys).
 
 use std::fmt::Debug;
 
@@ -10,6 +12,10 @@ use rmp::decode::Bytes;
 use rmp::Marker;
 
 use super::wire::{self, ElementSource, ListSink};
+
+/// msgpackr's `undefined`: fixext 1, type 0, data 0 (the value a JavaScript client sends for
+/// an option it left out).
+const MSGPACKR_UNDEFINED: [u8; 3] = [0xd4, 0x00, 0x00];
 use super::{DecodeError, MAX_DEPTH};
 use crate::wamp::{Dict, Message, Payload, Value};
 
@@ -172,6 +178,10 @@ impl<'a> Reader<'a> {
                     entries.push((key, self.value(depth + 1)?));
                 }
                 Value::Dict(Dict(entries))
+            }
+            Marker::FixExt1 if self.rd.remaining_slice().starts_with(&MSGPACKR_UNDEFINED) => {
+                self.take(MSGPACKR_UNDEFINED.len() as u32)?;
+                Value::Null
             }
             Marker::FixExt1
             | Marker::FixExt2
@@ -491,8 +501,32 @@ mod tests {
     }
 
     #[test]
+    fn msgpackr_undefined_reads_as_null() {
+        // wampy.js 8 sends SUBSCRIBE options it was not given as `undefined`: [32, 1,
+        // {"match": undefined}, "com.t"]. Read as null, which options treat as absent.
+        let mut msg = vec![0x94, 32, 1, 0x81, 0xa5];
+        msg.extend_from_slice(b"match");
+        msg.extend_from_slice(&MSGPACKR_UNDEFINED);
+        msg.extend_from_slice(&[0xa5]);
+        msg.extend_from_slice(b"com.t");
+        match dec(&msg) {
+            Ok(Message::Subscribe { options, topic, .. }) => {
+                assert_eq!(options.get("match"), Some(&Value::Null));
+                assert_eq!(topic, "com.t");
+            }
+            other => panic!("expected SUBSCRIBE, got {other:?}"),
+        }
+        assert_eq!(
+            event_args(dec(&event_with_arg(&MSGPACKR_UNDEFINED))),
+            vec![Value::Null]
+        );
+    }
+
+    #[test]
     fn refuses_what_wamp_cannot_carry() {
         let ext = malformed_detail(dec(&event_with_arg(&[0xd4, 0x01, 0x00])));
+        assert!(ext.contains("extension"), "{ext}");
+        let ext = malformed_detail(dec(&event_with_arg(&[0xd4, 0x00, 0x01])));
         assert!(ext.contains("extension"), "{ext}");
         let ext8 = malformed_detail(dec(&event_with_arg(&[0xc7, 0x01, 0x05, 0x00])));
         assert!(ext8.contains("extension"), "{ext8}");
