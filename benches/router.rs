@@ -9,10 +9,13 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ferrobar::codec::Serializer;
-use ferrobar::config::{Allow, Disclose, Permission, RealmConfig, RoleConfig};
+mod common;
+
+use common::{allow_everything, anonymous_realm, realm_with_roles};
+use ferrobar::config::{RealmConfig, RoleConfig};
 use ferrobar::router::index::PatternIndex;
 use ferrobar::router::{ConnId, Core, CoreConfig, Output, TransportInfo};
-use ferrobar::wamp::uri::{MatchPolicy, UriCheck};
+use ferrobar::wamp::uri::MatchPolicy;
 use ferrobar::wamp::{Dict, Message, Payload, Value};
 
 const PATTERNS: usize = 10_000;
@@ -102,38 +105,8 @@ fn one_shard_core(realm: RealmConfig) -> Core {
     })
 }
 
-/// Everything allowed on every URI.
-fn allow_everything() -> Vec<Permission> {
-    vec![Permission {
-        uri: String::new(),
-        match_policy: MatchPolicy::Prefix,
-        allow: Allow {
-            call: true,
-            register: true,
-            publish: true,
-            subscribe: true,
-        },
-        disclose: Disclose::default(),
-        cache: true,
-    }]
-}
-
 fn core_with_subscribers(subscribers: u64, serializers: &[Serializer]) -> (Core, ConnId) {
-    let realm = RealmConfig {
-        name: "realm1".into(),
-        roles: vec![RoleConfig {
-            name: "anonymous".into(),
-            permissions: allow_everything(),
-            authorizer: None,
-        }],
-        uri_check: UriCheck::Loose,
-        enable_meta_api: true,
-        max_sessions: None,
-        store: None,
-        call_timeout_unit: Default::default(),
-        disclose_callee: true,
-    };
-    let mut core = one_shard_core(realm);
+    let mut core = one_shard_core(anonymous_realm());
     let auth = Arc::new(ferrobar::config::AuthConfig::default());
     for i in 0..=subscribers {
         let serializer = serializers[i as usize % serializers.len()];
@@ -220,27 +193,18 @@ fn bench_fanout(c: &mut Criterion) {
 /// One publisher and one subscriber; the publisher's role is static (`anonymous`) or dynamic
 /// (`user`, decided by an authorizer whose first answer is `{allow, cache: true}`).
 fn core_with_publisher(dynamic: bool) -> (Core, ConnId) {
-    let realm = RealmConfig {
-        name: "realm1".into(),
-        roles: vec![
-            RoleConfig {
-                name: "anonymous".into(),
-                permissions: allow_everything(),
-                authorizer: None,
-            },
-            RoleConfig {
-                name: "user".into(),
-                permissions: Vec::new(),
-                authorizer: Some("com.auth".into()),
-            },
-        ],
-        uri_check: UriCheck::Loose,
-        enable_meta_api: true,
-        max_sessions: None,
-        store: None,
-        call_timeout_unit: Default::default(),
-        disclose_callee: true,
-    };
+    let realm = realm_with_roles(vec![
+        RoleConfig {
+            name: "anonymous".into(),
+            permissions: allow_everything(),
+            authorizer: None,
+        },
+        RoleConfig {
+            name: "user".into(),
+            permissions: Vec::new(),
+            authorizer: Some("com.auth".into()),
+        },
+    ]);
     let mut core = one_shard_core(realm);
     let role = if dynamic { "user" } else { "anonymous" };
     let as_role = |role: &str| {

@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ferrobar::codec::Serializer;
-use ferrobar::config::{Allow, Disclose, Permission, RealmConfig, RoleConfig};
+mod common;
+
+use common::anonymous_realm;
 use ferrobar::router::{ConnId, Core, CoreConfig, Output, ShardMsg, TransportInfo};
-use ferrobar::wamp::uri::{MatchPolicy, UriCheck};
 use ferrobar::wamp::{Dict, Message, Payload, Value};
 
 const TOPICS: usize = 1000;
@@ -25,31 +26,7 @@ struct Node {
 
 impl Node {
     fn new(shards: usize) -> Self {
-        let realm = RealmConfig {
-            name: "realm1".into(),
-            roles: vec![RoleConfig {
-                name: "anonymous".into(),
-                permissions: vec![Permission {
-                    uri: String::new(),
-                    match_policy: MatchPolicy::Prefix,
-                    allow: Allow {
-                        call: true,
-                        register: true,
-                        publish: true,
-                        subscribe: true,
-                    },
-                    disclose: Disclose::default(),
-                    cache: true,
-                }],
-                authorizer: None,
-            }],
-            uri_check: UriCheck::Loose,
-            enable_meta_api: true,
-            max_sessions: None,
-            store: None,
-            call_timeout_unit: Default::default(),
-            disclose_callee: true,
-        };
+        let realm = anonymous_realm();
         let sessions: Arc<[AtomicUsize]> = Arc::new([AtomicUsize::new(0)]);
         let throttle = Arc::new(std::sync::Mutex::new(ferrobar::auth::FailureTracker::new(
             ferrobar::auth::ThrottleConfig::default(),
