@@ -1,22 +1,11 @@
 //! What the benchmarks share: realms whose roles may do everything.
 
-use ferrobar::config::{Allow, Disclose, Permission, RealmConfig, RoleConfig};
-use ferrobar::wamp::uri::{MatchPolicy, UriCheck};
+use ferrobar::config::{Permission, RealmConfig, RoleConfig};
+use ferrobar::wamp::uri::UriCheck;
 
 /// Everything allowed on every URI.
 pub fn allow_everything() -> Vec<Permission> {
-    vec![Permission {
-        uri: String::new(),
-        match_policy: MatchPolicy::Prefix,
-        allow: Allow {
-            call: true,
-            register: true,
-            publish: true,
-            subscribe: true,
-        },
-        disclose: Disclose::default(),
-        cache: true,
-    }]
+    vec![Permission::allow_everything()]
 }
 
 /// `realm1` with `roles` and every option at its default.

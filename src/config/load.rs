@@ -10,7 +10,7 @@ use super::error::{ConfigError, ConfigErrors, Notice};
 use super::model::*;
 use super::walk::{child, env_name, item, normalize, EnvLookup, Walker};
 use super::{realm, transport};
-use crate::wamp::uri::{MatchPolicy, UriCheck};
+use crate::wamp::uri::UriCheck;
 
 /// The default node as `ferrobar init` writes it (and `config/default` ships it): Crossbar's
 /// getting-started node. Realm `realm1` where role `anonymous` may do everything, and a web
@@ -221,18 +221,7 @@ fn absolute(cbdir: &Path) -> PathBuf {
 /// in a node directory that has no config file.
 pub fn default_node(cbdir: &Path) -> NodeConfig {
     let cbdir = absolute(cbdir);
-    let allow_all = Permission {
-        uri: String::new(),
-        match_policy: MatchPolicy::Prefix,
-        allow: Allow {
-            call: true,
-            register: true,
-            publish: true,
-            subscribe: true,
-        },
-        disclose: Disclose::default(),
-        cache: true,
-    };
+    let allow_all = Permission::allow_everything();
     let web = WebService {
         root: Some(PathService::Static(StaticService {
             directory: normalize(&cbdir.join("../web")),

@@ -112,6 +112,24 @@ pub struct Permission {
     pub cache: bool,
 }
 
+impl Permission {
+    /// Every action on every URI, nothing disclosed: the role of Crossbar's default node.
+    pub fn allow_everything() -> Self {
+        Permission {
+            uri: String::new(),
+            match_policy: MatchPolicy::Prefix,
+            allow: Allow {
+                call: true,
+                register: true,
+                publish: true,
+                subscribe: true,
+            },
+            disclose: Disclose::default(),
+            cache: true,
+        }
+    }
+}
+
 /// The four WAMP actions a permission may allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Allow {
