@@ -25,6 +25,7 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallResult, PublishOptions, RegisterOptions
 from twisted.internet import defer, reactor
 from twisted.internet.defer import inlineCallbacks
+from tagged import denorm, load_payload, norm  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -32,39 +33,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 STATE = {"rc": 2, "joined": False}
 
 
-def norm(v):
-    """Native value -> JSON-printable value with binary tagged."""
-    if isinstance(v, (bytes, bytearray)):
-        return {"__bytes__": bytes(v).hex()}
-    if isinstance(v, dict):
-        return {k: norm(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [norm(x) for x in v]
-    return v
-
-
-def denorm(v):
-    """Tagged JSON value (payload.json) -> native value (bytes for binary)."""
-    if isinstance(v, dict):
-        if set(v.keys()) == {"__bytes__"}:
-            return bytes.fromhex(v["__bytes__"])
-        return {k: denorm(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [denorm(x) for x in v]
-    return v
-
-
 def emit(tag, obj=None):
     # Straight to fd 1: Autobahn's run() redirects sys.stdout into Twisted's
     # logger, which would filter and prefix these lines.
     line = "%s %s\n" % (tag, json.dumps(obj, ensure_ascii=True, sort_keys=True))
     os.write(1, line.encode("ascii"))
-
-
-def load_payload(path):
-    with open(path, encoding="utf-8") as f:
-        p = json.load(f)
-    return denorm(p.get("args", [])), denorm(p.get("kwargs", {}))
 
 
 def result_parts(res):

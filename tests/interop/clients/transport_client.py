@@ -49,6 +49,7 @@ txaio.use_asyncio()
 from autobahn.asyncio.component import Component  # noqa: E402
 from autobahn.wamp.exception import ApplicationError  # noqa: E402
 from autobahn.wamp.types import CallResult, PublishOptions  # noqa: E402
+from tagged import denorm, load_payload, norm  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -57,34 +58,6 @@ def emit(tag, obj=None):
     # Straight to fd 1, unbuffered: the process may end with os._exit.
     line = "%s %s\n" % (tag, json.dumps(obj, ensure_ascii=True, sort_keys=True))
     os.write(1, line.encode("ascii"))
-
-
-def norm(v):
-    """Native value -> JSON-printable value with binary tagged."""
-    if isinstance(v, (bytes, bytearray)):
-        return {"__bytes__": bytes(v).hex()}
-    if isinstance(v, dict):
-        return {k: norm(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [norm(x) for x in v]
-    return v
-
-
-def denorm(v):
-    """Tagged JSON value (payload.json) -> native value (bytes for binary)."""
-    if isinstance(v, dict):
-        if set(v.keys()) == {"__bytes__"}:
-            return bytes.fromhex(v["__bytes__"])
-        return {k: denorm(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [denorm(x) for x in v]
-    return v
-
-
-def load_payload(path):
-    with open(path, encoding="utf-8") as f:
-        p = json.load(f)
-    return denorm(p.get("args", [])), denorm(p.get("kwargs", {}))
 
 
 def error_obj(e):

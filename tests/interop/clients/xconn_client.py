@@ -61,6 +61,7 @@ from wampproto.serializers import CBORSerializer, JSONSerializer, MsgPackSeriali
 import xconn.client
 from xconn.exception import ApplicationError
 from xconn.types import Result
+from tagged import denorm, load_payload  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_PAYLOAD = os.path.join(HERE, "payload.json")
@@ -99,23 +100,6 @@ def norm(v):
     if isinstance(v, (list, tuple)):
         return [norm(x) for x in v]
     return v
-
-
-def denorm(v):
-    """Tagged JSON value -> native value (bytes for binary)."""
-    if isinstance(v, dict):
-        if set(v.keys()) == {"__bytes__"}:
-            return bytes.fromhex(v["__bytes__"])
-        return {k: denorm(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [denorm(x) for x in v]
-    return v
-
-
-def load_payload(path):
-    with open(path, encoding="utf-8") as f:
-        p = json.load(f)
-    return denorm(p.get("args", [])), denorm(p.get("kwargs", {}))
 
 
 def big_text(n):
