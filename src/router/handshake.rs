@@ -336,7 +336,7 @@ impl Core {
         self.realms[realm].local_sessions += 1;
         // WELCOME waits for the home shard's catalog: once a client has it, the meta API on
         // every shard counts and lists the session.
-        self.awaiting_welcome.insert(id, details);
+        self.awaiting_welcome.insert(id, (details, Vec::new()));
         let info = Arc::new(meta::SessionInfo {
             session: id,
             shard: self.shard,
@@ -355,12 +355,31 @@ impl Core {
 impl Core {
     /// The home shard's catalog has `session`: its WELCOME goes out, if it is still there.
     pub(super) fn send_welcome(&mut self, session: u64) {
-        let Some(details) = self.awaiting_welcome.remove(&session) else {
+        let Some((details, parked)) = self.awaiting_welcome.remove(&session) else {
             return;
         };
-        if let Some(conn) = self.conn_of(session) {
-            self.send(conn, &Message::Welcome { session, details });
+        let Some(conn) = self.conn_of(session) else {
+            return;
+        };
+        self.send(conn, &Message::Welcome { session, details });
+        for msg in parked {
+            self.handle_message(conn, msg);
         }
+    }
+
+    /// A message from a session whose WELCOME has not gone out yet (a client that pipelines
+    /// after HELLO or AUTHENTICATE): kept, and handled after the WELCOME, so that its answer
+    /// never comes first. Bounded like an authorizer's parked messages.
+    pub(super) fn park_before_welcome(&mut self, conn: ConnId, session: u64, msg: Message) {
+        const MAX_PARKED: usize = 1024;
+        let Some((_, parked)) = self.awaiting_welcome.get_mut(&session) else {
+            return;
+        };
+        if parked.len() >= MAX_PARKED {
+            let message = format!("more than {MAX_PARKED} messages sent before WELCOME");
+            return self.protocol_violation(conn, &message);
+        }
+        parked.push(msg);
     }
 
     /// Now, in Unix milliseconds (the wall clock of the last tick).

@@ -158,8 +158,9 @@ pub struct Core {
     scratch: Vec<u8>,
     /// Reused set of the shards a publication is forwarded to.
     route_targets: interest::ShardSet,
-    /// WELCOME details of sessions whose join the home shard's catalog has not recorded yet.
-    awaiting_welcome: HashMap<u64, Dict>,
+    /// WELCOME details of sessions whose join the home shard's catalog has not recorded yet,
+    /// and what those sessions sent meanwhile (handled, in order, after their WELCOME).
+    awaiting_welcome: HashMap<u64, (Dict, Vec<Message>)>,
     stats: CoreStats,
     /// The time of the last [`Core::handle_tick`].
     now: Instant,
@@ -440,6 +441,10 @@ impl Core {
                     &format!("{} received before HELLO", other.message_type().name()),
                 ),
             },
+            State::Established(joined) if self.awaiting_welcome.contains_key(&joined.id) => {
+                let session = joined.id;
+                self.park_before_welcome(conn, session, msg)
+            }
             State::Established(joined) if joined.dynamic.is_some() => {
                 self.dynamic_message(conn, msg)
             }

@@ -143,3 +143,29 @@ fn a_subscriber_that_leaves_before_its_subscribed_leaves_nothing_behind() {
     net.close(admin);
     net.assert_empty();
 }
+
+#[test]
+fn a_message_sent_before_welcome_is_answered_after_it() {
+    // Found by tests/auth.rs under load: a second message pipelined behind HELLO (here a
+    // second HELLO, a protocol violation) was answered with ABORT before the WELCOME, which the
+    // home shard's catalog had not released yet, and the WELCOME never came.
+    let mut net = Net::new(2, vec![realm("realm1", allow_all())], 64);
+    let conn = net.open(1, Serializer::Json);
+    for _ in 0..2 {
+        let hello = Message::Hello {
+            realm: "realm1".into(),
+            details: Dict::new(),
+        };
+        net.send_unsettled(conn, hello);
+    }
+    net.settle();
+    let got = net.recv_all(conn);
+    assert!(
+        matches!(got.first(), Some(Message::Welcome { .. })),
+        "{got:?}"
+    );
+    assert!(
+        matches!(got.get(1), Some(Message::Abort { reason, .. }) if reason == "wamp.error.protocol_violation"),
+        "{got:?}"
+    );
+}
