@@ -26,7 +26,7 @@ pub(crate) use super::filter::Filter;
 use super::index::PatternIndex;
 use super::interest::{Interest, ShardSet};
 use super::realm::Realm;
-use super::session::Session;
+use super::sessions::SessionTable;
 use super::shard_msg::{Identity, Inner, Publication, SubKey};
 use super::{ConnId, Core, Output};
 
@@ -211,7 +211,7 @@ impl Core {
     fn complete_subscribe(&mut self, realm: usize, id: u64, w: PendingSubscribe) -> bool {
         let alive = self
             .sessions
-            .get(&w.conn)
+            .get(w.conn)
             .and_then(|s| s.joined())
             .is_some_and(|j| j.id == w.session);
         let Some(sub) = self.realms[realm].broker.subscriptions.get_mut(&id) else {
@@ -251,7 +251,7 @@ impl Core {
         sub.recording = sub.recording.saturating_sub(1);
         let serializer = self
             .sessions
-            .get(&w.conn)
+            .get(w.conn)
             .filter(|s| s.joined().is_some_and(|j| j.id == w.session))
             .map(|s| s.serializer);
         let Some(serializer) = serializer else {
@@ -294,7 +294,7 @@ impl Core {
             },
         );
         if w.get_retained {
-            if let Some(serializer) = self.sessions.get(&w.conn).map(|s| s.serializer) {
+            if let Some(serializer) = self.sessions.get(w.conn).map(|s| s.serializer) {
                 self.send_retained(realm, id, w.conn, w.session, serializer);
             }
         }
@@ -630,11 +630,11 @@ fn event_details(sub: &LocalSubscription, publication: &Publication) -> Dict {
 
 /// A local session's (authid, authrole).
 fn identity<'a>(
-    sessions: &'a HashMap<ConnId, Session>,
+    sessions: &'a SessionTable,
     realm: &'a Realm,
     conn: ConnId,
 ) -> Option<(&'a str, &'a str)> {
-    let joined = sessions.get(&conn)?.joined()?;
+    let joined = sessions.joined(conn)?;
     Some((&*joined.authid, &*realm.roles.get(joined.role)?.name))
 }
 
@@ -643,7 +643,7 @@ fn deliver_to_subscription(
     sub: &LocalSubscription,
     publication: &Publication,
     realm: &Realm,
-    sessions: &HashMap<ConnId, Session>,
+    sessions: &SessionTable,
     outputs: &mut VecDeque<Output>,
     scratch: &mut Vec<u8>,
 ) {

@@ -39,7 +39,7 @@ pub(crate) enum InternalCall {
 
 impl Core {
     pub(super) fn hello(&mut self, conn: ConnId, realm_name: String, details: Dict) {
-        let Some(session) = self.sessions.get(&conn) else {
+        let Some(session) = self.sessions.get(conn) else {
             return;
         };
         let auth_config = Arc::clone(&session.auth);
@@ -81,7 +81,7 @@ impl Core {
         info.node_key = node_key.as_deref();
         info.transport = Some(&transport);
         let step = auth::hello(&auth_config, &info, &mut self.crypto_rng);
-        if let Some(s) = self.sessions.get_mut(&conn) {
+        if let Some(s) = self.sessions.get_mut(conn) {
             s.state = State::Authenticating(Box::new(Authenticating {
                 realm_name,
                 session: id,
@@ -95,7 +95,7 @@ impl Core {
 
     /// AUTHENTICATE from a client that got a CHALLENGE.
     pub(super) fn authenticate(&mut self, conn: ConnId, signature: String, extra: Dict) {
-        let pending = match self.sessions.get_mut(&conn).map(|s| &mut s.state) {
+        let pending = match self.sessions.get_mut(conn).map(|s| &mut s.state) {
             Some(State::Authenticating(a)) => a.pending.take(),
             _ => None,
         };
@@ -118,7 +118,7 @@ impl Core {
                 pending,
             } => {
                 if let Some(State::Authenticating(a)) =
-                    self.sessions.get_mut(&conn).map(|s| &mut s.state)
+                    self.sessions.get_mut(conn).map(|s| &mut s.state)
                 {
                     a.pending = Some(pending);
                 }
@@ -136,7 +136,7 @@ impl Core {
                 message,
                 cause,
             } => {
-                if let Some(session) = self.sessions.get(&conn) {
+                if let Some(session) = self.sessions.get(conn) {
                     tracing::info!(peer = %session.peer, "authentication refused: {cause}");
                     let now_secs = self.now.saturating_duration_since(self.epoch).as_secs();
                     let peer = Arc::clone(&session.peer);
@@ -152,7 +152,7 @@ impl Core {
     /// Calls a dynamic authenticator as the router itself; the session waits, the shard does
     /// not.
     fn call_authenticator(&mut self, conn: ConnId, request: auth::DynamicRequest) {
-        let Some(State::Authenticating(a)) = self.sessions.get(&conn).map(|s| &s.state) else {
+        let Some(State::Authenticating(a)) = self.sessions.get(conn).map(|s| &s.state) else {
             return;
         };
         let session = a.session;
@@ -168,7 +168,7 @@ impl Core {
             return self.auth_step(conn, step);
         };
         let internal = self.register_internal_call(InternalCall::Authenticate { conn, session });
-        if let Some(State::Authenticating(a)) = self.sessions.get_mut(&conn).map(|s| &mut s.state) {
+        if let Some(State::Authenticating(a)) = self.sessions.get_mut(conn).map(|s| &mut s.state) {
             a.pending = Some(request.pending);
             a.internal_call = Some(internal);
         }
@@ -242,7 +242,7 @@ impl Core {
             }
             None => return,
         };
-        let pending = match self.sessions.get_mut(&conn).map(|s| &mut s.state) {
+        let pending = match self.sessions.get_mut(conn).map(|s| &mut s.state) {
             Some(State::Authenticating(a))
                 if a.session == session && a.internal_call == Some(request) =>
             {
@@ -264,7 +264,7 @@ impl Core {
 
     /// Authenticated: join the realm and send WELCOME.
     fn welcome(&mut self, conn: ConnId, identity: Identity) {
-        let Some(State::Authenticating(a)) = self.sessions.get(&conn).map(|s| &s.state) else {
+        let Some(State::Authenticating(a)) = self.sessions.get(conn).map(|s| &s.state) else {
             return;
         };
         let (id, features) = (a.session, a.features);
@@ -294,7 +294,7 @@ impl Core {
                 return self.abort(conn, REALM_FULL, &msg);
             }
         }
-        let Some(session) = self.sessions.get(&conn) else {
+        let Some(session) = self.sessions.get(conn) else {
             return;
         };
         let (peer, serializer, kind) =
@@ -315,8 +315,9 @@ impl Core {
                     session.transport_details(),
                 ))
             });
-        if let Some(session) = self.sessions.get_mut(&conn) {
-            session.state = State::Established(Box::new(Joined {
+        self.sessions.record_join(
+            conn,
+            Joined {
                 id,
                 realm,
                 authid: Arc::clone(&authid),
@@ -329,10 +330,9 @@ impl Core {
                 features,
                 testaments: Vec::new(),
                 dynamic,
-            }));
-        }
+            },
+        );
         self.remember_on_cookie(conn, &identity, &realm_name);
-        self.by_session_id.insert(id, conn);
         self.realms[realm].local_sessions += 1;
         // WELCOME waits for the home shard's catalog: once a client has it, the meta API on
         // every shard counts and lists the session.
@@ -391,7 +391,7 @@ impl Core {
     /// later connections (Crossbar's `onJoin`). A cookie-authenticated join has nothing new to
     /// remember.
     fn remember_on_cookie(&self, conn: ConnId, identity: &Identity, realm_name: &str) {
-        let Some(cookie) = self.sessions.get(&conn).and_then(|s| s.cookie.as_ref()) else {
+        let Some(cookie) = self.sessions.get(conn).and_then(|s| s.cookie.as_ref()) else {
             return;
         };
         if identity.authprovider == "cookie" {
@@ -411,7 +411,7 @@ impl Core {
     /// no longer authenticates anyone, and every other connection carrying the same cookie, on
     /// any shard, is closed (Crossbar's logout: all the browser's tabs are logged out).
     pub(super) fn cookie_logout(&mut self, conn: ConnId) {
-        let Some(cookie) = self.sessions.get(&conn).and_then(|s| s.cookie.clone()) else {
+        let Some(cookie) = self.sessions.get(conn).and_then(|s| s.cookie.clone()) else {
             return;
         };
         cookie.forget(self.wall_millis());
@@ -436,12 +436,11 @@ impl Core {
                 })
         };
         let conns: Vec<ConnId> = self
-            .cookie_conns
-            .get(cookie.id())
-            .into_iter()
-            .flatten()
+            .sessions
+            .with_cookie(cookie.id())
+            .iter()
             .copied()
-            .filter(|&c| Some(c) != except && self.sessions.get(&c).is_some_and(same_cookie))
+            .filter(|&c| Some(c) != except && self.sessions.get(c).is_some_and(same_cookie))
             .collect();
         for conn in conns {
             self.goodbye_and_close(conn, LOGOUT, "logged out on another connection");

@@ -30,6 +30,7 @@ mod interest;
 mod meta;
 mod realm;
 mod session;
+mod sessions;
 mod shard_msg;
 mod testament;
 
@@ -49,6 +50,7 @@ use crate::wamp::{Dict, Message, MessageType, Value};
 use realm::Realm;
 pub use session::{Framing, TransportInfo};
 use session::{Joined, Session, State};
+use sessions::{AfterSession, SessionTable};
 use shard_msg::Inner;
 pub use shard_msg::ShardMsg;
 
@@ -150,8 +152,7 @@ pub struct Core {
     pid: u32,
     realms: Vec<Realm>,
     realm_index: HashMap<String, usize>,
-    sessions: HashMap<ConnId, Session>,
-    by_session_id: HashMap<u64, ConnId>,
+    sessions: SessionTable,
     ids: IdGenerator,
     outputs: VecDeque<Output>,
     /// Reused encode buffer for messages sent to one connection.
@@ -185,9 +186,6 @@ pub struct Core {
     hello_timeout: std::time::Duration,
     max_pending_calls: usize,
     realm_sessions: Arc<[std::sync::atomic::AtomicUsize]>,
-    /// Connections by tracking-cookie id, so a logout closes its cookie's other connections
-    /// without a scan of every session.
-    cookie_conns: HashMap<Arc<str>, Vec<ConnId>>,
 }
 
 impl Core {
@@ -210,8 +208,7 @@ impl Core {
             pid: config.pid,
             realms,
             realm_index,
-            sessions: HashMap::new(),
-            by_session_id: HashMap::new(),
+            sessions: SessionTable::default(),
             ids: IdGenerator::from_seed(config.seed),
             outputs: VecDeque::new(),
             scratch: Vec::new(),
@@ -231,7 +228,6 @@ impl Core {
             hello_timeout: config.hello_timeout,
             max_pending_calls: config.max_pending_calls.max(1),
             realm_sessions: config.realm_sessions,
-            cookie_conns: HashMap::new(),
         }
     }
 
@@ -251,7 +247,7 @@ impl Core {
             }
             self.hello_deadlines.pop();
             if matches!(
-                self.sessions.get(&conn).map(|s| &s.state),
+                self.sessions.get(conn).map(|s| &s.state),
                 Some(State::ExpectHello)
             ) {
                 let secs = self.hello_timeout.as_secs();
@@ -290,51 +286,32 @@ impl Core {
     /// Current counters.
     pub fn stats(&self) -> CoreStats {
         CoreStats {
-            sessions: self.by_session_id.len(),
+            sessions: self.sessions.joined_count(),
             ..self.stats
         }
     }
 
     /// A WAMP transport connection is open (WebSocket handshake done).
     pub fn handle_open(&mut self, conn: ConnId, info: TransportInfo) {
-        if let Some(cookie) = &info.cookie {
-            self.cookie_conns
-                .entry(cookie.id_arc())
-                .or_default()
-                .push(conn);
-        }
-        self.sessions.insert(
+        self.sessions.open(Session {
             conn,
-            Session {
-                conn,
-                serializer: info.serializer,
-                peer: info.peer,
-                auth: info.auth,
-                client_cert_sha1: info.client_cert_sha1,
-                channel_id: info.channel_id.map(Box::new),
-                kind: info.kind,
-                max_message_len: u32::try_from(info.max_message_len).unwrap_or(u32::MAX),
-                cookie: info.cookie.map(Box::new),
-                state: State::ExpectHello,
-            },
-        );
+            serializer: info.serializer,
+            peer: info.peer,
+            auth: info.auth,
+            client_cert_sha1: info.client_cert_sha1,
+            channel_id: info.channel_id.map(Box::new),
+            kind: info.kind,
+            max_message_len: u32::try_from(info.max_message_len).unwrap_or(u32::MAX),
+            cookie: info.cookie.map(Box::new),
+            state: State::ExpectHello,
+        });
         self.hello_deadlines
             .push(Reverse((self.now + self.hello_timeout, conn)));
     }
 
     /// The transport closed (by the peer, an error, or after a `Close` output).
     pub fn handle_closed(&mut self, conn: ConnId) {
-        if let Some(mut session) = self.sessions.remove(&conn) {
-            if let Some(cookie) = &session.cookie {
-                if let Some(conns) = self.cookie_conns.get_mut(cookie.id()) {
-                    conns.retain(|&c| c != conn);
-                    if conns.is_empty() {
-                        self.cookie_conns.remove(cookie.id());
-                    }
-                }
-            }
-            self.leave(&mut session);
-        }
+        self.end_session(conn, AfterSession::Removed);
     }
 
     /// The shell closes a connection whose output queue passed its limit: the session ends with
@@ -359,11 +336,7 @@ impl Core {
             };
             self.send(conn, &goodbye);
         }
-        if let Some(mut session) = self.sessions.remove(&conn) {
-            self.leave(&mut session);
-            session.state = State::Closed;
-            self.sessions.insert(conn, session);
-        }
+        self.end_session(conn, AfterSession::Closing);
         self.outputs.push_back(Output::Close { conn });
     }
 
@@ -404,14 +377,14 @@ impl Core {
 
     /// A decoded message from a connection.
     pub fn handle_message(&mut self, conn: ConnId, msg: Message) {
-        let Some(session) = self.sessions.get(&conn) else {
+        let Some(session) = self.sessions.get(conn) else {
             return;
         };
         match &session.state {
             State::Closed => {}
             State::Killed => {
                 if let Message::Goodbye { .. } = msg {
-                    if let Some(s) = self.sessions.get_mut(&conn) {
+                    if let Some(s) = self.sessions.get_mut(conn) {
                         s.state = State::ExpectHello;
                     }
                 }
@@ -421,7 +394,7 @@ impl Core {
                     self.authenticate(conn, signature, extra)
                 }
                 Message::Abort { .. } => {
-                    if let Some(s) = self.sessions.get_mut(&conn) {
+                    if let Some(s) = self.sessions.get_mut(conn) {
                         s.state = State::Closed;
                     }
                     self.outputs.push_back(Output::Close { conn });
@@ -478,10 +451,8 @@ impl Core {
     /// Graceful shutdown: every joined session gets GOODBYE `wamp.close.system_shutdown`, every
     /// connection is closed.
     pub fn shutdown(&mut self) {
-        let mut conns: Vec<ConnId> = self.sessions.keys().copied().collect();
-        conns.sort();
-        for conn in conns {
-            let joined = self.sessions.get(&conn).and_then(|s| s.joined()).is_some();
+        for conn in self.sessions.conns_sorted() {
+            let joined = self.sessions.get(conn).and_then(|s| s.joined()).is_some();
             if joined {
                 let msg = Message::Goodbye {
                     details: Dict::new().with("message", "the router is shutting down"),
@@ -489,9 +460,7 @@ impl Core {
                 };
                 self.send(conn, &msg);
             }
-            if let Some(mut session) = self.sessions.remove(&conn) {
-                self.leave(&mut session);
-            }
+            self.end_session(conn, AfterSession::Closing);
             self.outputs.push_back(Output::Close { conn });
         }
     }
@@ -576,18 +545,10 @@ impl Core {
                     reason: uris::CLOSE_NORMAL.into(),
                 };
                 self.send(conn, &reply);
-                if let Some(mut session) = self.sessions.remove(&conn) {
-                    self.leave(&mut session);
-                    session.state = State::ExpectHello;
-                    self.sessions.insert(conn, session);
-                }
+                self.end_session(conn, AfterSession::ExpectHello);
             }
             Message::Abort { .. } => {
-                if let Some(mut session) = self.sessions.remove(&conn) {
-                    self.leave(&mut session);
-                    session.state = State::Closed;
-                    self.sessions.insert(conn, session);
-                }
+                self.end_session(conn, AfterSession::Closing);
                 self.outputs.push_back(Output::Close { conn });
             }
             Message::Subscribe {
@@ -654,15 +615,14 @@ impl Core {
         }
     }
 
-    /// Removes everything a session holds: subscriptions, registrations, pending calls and
-    /// invocations. The session stays in `self.sessions` only if the caller puts it back.
-    fn leave(&mut self, session: &mut Session) {
-        let State::Established(joined) = std::mem::replace(&mut session.state, State::ExpectHello)
-        else {
+    /// The one way a session ends: the connection's state becomes `after`, and everything the
+    /// session held as a joined session is released — subscriptions, registrations, pending
+    /// calls and invocations, its place in the meta catalog — and its testaments published.
+    fn end_session(&mut self, conn: ConnId, after: AfterSession) {
+        let Some(joined) = self.sessions.end(conn, after) else {
             return;
         };
         let joined = *joined;
-        self.by_session_id.remove(&joined.id);
         self.awaiting_welcome.remove(&joined.id);
         self.realms[joined.realm].local_sessions -= 1;
         if let Some(counter) = self.realm_sessions.get(joined.realm) {
@@ -671,7 +631,7 @@ impl Core {
         // Off every subscription first, then the meta events: a leaving session must not get
         // the on_unsubscribe/on_delete events its own leaving causes.
         for sub in &joined.subscriptions {
-            self.remove_subscriber(joined.realm, *sub, session.conn);
+            self.remove_subscriber(joined.realm, *sub, conn);
         }
         for sub in &joined.subscriptions {
             self.notify_unsubscribed(joined.realm, *sub, joined.id);
@@ -684,7 +644,7 @@ impl Core {
 
     /// Encodes `msg` in the connection's serializer and queues it.
     fn send(&mut self, conn: ConnId, msg: &Message) {
-        let Some(session) = self.sessions.get(&conn) else {
+        let Some(session) = self.sessions.get(conn) else {
             return;
         };
         self.scratch.clear();
@@ -725,11 +685,7 @@ impl Core {
             reason: reason.to_owned(),
         };
         self.send(conn, &msg);
-        if let Some(mut session) = self.sessions.remove(&conn) {
-            self.leave(&mut session);
-            session.state = State::Closed;
-            self.sessions.insert(conn, session);
-        }
+        self.end_session(conn, AfterSession::Closing);
         self.outputs.push_back(Output::Close { conn });
     }
 
@@ -761,15 +717,15 @@ impl Core {
     }
 
     fn conn_of(&self, session: u64) -> Option<ConnId> {
-        self.by_session_id.get(&session).copied()
+        self.sessions.conn_of(session)
     }
 
     fn joined(&self, conn: ConnId) -> Option<&Joined> {
-        self.sessions.get(&conn).and_then(|s| s.joined())
+        self.sessions.joined(conn)
     }
 
     fn joined_mut(&mut self, conn: ConnId) -> Option<&mut Joined> {
-        self.sessions.get_mut(&conn).and_then(|s| s.joined_mut())
+        self.sessions.joined_mut(conn)
     }
 }
 

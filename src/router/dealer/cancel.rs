@@ -111,7 +111,7 @@ impl Core {
     ) {
         let conns: Vec<ConnId> = match callee {
             Some(s) => self.conn_of(s).into_iter().collect(),
-            None => self.by_session_id.values().copied().collect(),
+            None => self.sessions.joined_conns(),
         };
         for conn in conns {
             let Some(joined) = self.joined_mut(conn) else {

@@ -19,7 +19,7 @@ use crate::wamp::{Dict, Message, MessageType, Payload, Value};
 
 use super::broker::router_publication;
 use super::dealer::msg::{CallRef, Callee, DealerMsg};
-use super::session::{Joined, State};
+use super::session::Joined;
 use super::shard_msg::{Inner, SubKey};
 use super::{ConnId, Core};
 
@@ -468,11 +468,7 @@ impl Core {
             details.insert("message", m);
         }
         self.send(conn, &Message::Goodbye { details, reason });
-        if let Some(mut s) = self.sessions.remove(&conn) {
-            self.leave(&mut s);
-            s.state = State::Killed;
-            self.sessions.insert(conn, s);
-        }
+        self.end_session(conn, super::sessions::AfterSession::Killed);
     }
 
     /// Publishes a leaving session's testaments and tells the home shard it left.

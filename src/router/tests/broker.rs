@@ -30,7 +30,7 @@ fn join_as(net: &mut Net, shard: usize, role: &str, authid: &str) -> ConnId {
             crate::config::Authenticator::Static(auth),
         )],
     };
-    net.cores[shard].sessions.get_mut(&conn).unwrap().auth = Arc::new(config);
+    net.cores[shard].sessions.get_mut(conn).unwrap().auth = Arc::new(config);
     net.send(
         conn,
         Message::Hello {

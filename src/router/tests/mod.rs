@@ -429,7 +429,7 @@ impl Net {
     /// Asserts every core holds nothing for any session: no subscription, registration, pending call.
     pub(super) fn assert_empty(&self) {
         for core in &self.cores {
-            assert!(core.by_session_id.is_empty(), "sessions left");
+            assert!(core.sessions.joined_count() == 0, "sessions left");
             for realm in &core.realms {
                 assert!(
                     realm.broker.is_empty(),
