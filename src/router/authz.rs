@@ -1,10 +1,12 @@
-//! Static authorization from a realm's roles, matched as Crossbar does: an exact permission wins,
-//! then the longest `prefix` permission, then the most specific `wildcard` permission; no match
-//! denies. A role with an `authorizer` has no static permissions: its sessions' actions are
+//! Static authorization from a realm's roles: the permission that decides is the one pattern
+//! that best matches the URI, as for a call's registration (`PatternIndex::best_match`): an
+//! exact permission wins, then the longest `prefix` permission, then the most specific
+//! `wildcard` permission; no match denies. A role with an `authorizer` has no static permissions: its sessions' actions are
 //! decided by that procedure (see `authorizer.rs`).
 
 use crate::config::{Allow, Disclose, Permission, RoleConfig};
-use crate::wamp::uri::{wildcard_matches, MatchPolicy};
+
+use super::index::PatternIndex;
 
 /// The four actions a permission governs (the discriminants index per-action tables).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,7 +48,7 @@ pub struct Decision {
 }
 
 /// One role's permissions, indexed by match policy.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Role {
     /// The role name.
     pub name: std::sync::Arc<str>,
@@ -54,10 +56,7 @@ pub struct Role {
     trusted: bool,
     /// The procedure that decides this role's actions, if the role is dynamic.
     pub authorizer: Option<std::sync::Arc<str>>,
-    exact: Vec<Permission>,
-    /// Sorted longest URI first, so the first hit is the longest prefix.
-    prefix: Vec<Permission>,
-    wildcard: Vec<Permission>,
+    permissions: PatternIndex<Permission>,
 }
 
 impl Role {
@@ -65,13 +64,11 @@ impl Role {
     pub fn new(config: &RoleConfig) -> Self {
         let mut role = Role::empty(&config.name);
         for p in &config.permissions {
-            match p.match_policy {
-                MatchPolicy::Exact => role.exact.push(p.clone()),
-                MatchPolicy::Prefix => role.prefix.push(p.clone()),
-                MatchPolicy::Wildcard => role.wildcard.push(p.clone()),
+            // The first of two permissions for the same pattern counts.
+            if role.permissions.get(p.match_policy, &p.uri).is_none() {
+                role.permissions.insert(p.match_policy, &p.uri, p.clone());
             }
         }
-        role.prefix.sort_by_key(|p| std::cmp::Reverse(p.uri.len()));
         role.authorizer = config.authorizer.as_deref().map(Into::into);
         role
     }
@@ -88,9 +85,7 @@ impl Role {
             name: name.into(),
             trusted: false,
             authorizer: None,
-            exact: Vec::new(),
-            prefix: Vec::new(),
-            wildcard: Vec::new(),
+            permissions: PatternIndex::default(),
         }
     }
 
@@ -103,7 +98,7 @@ impl Role {
                 disclose: Disclose::default(),
             };
         }
-        match self.best_match(uri) {
+        match self.permissions.best_match(uri) {
             Some(p) => Decision {
                 allow: action.allowed(&p.allow),
                 disclose: p.disclose,
@@ -111,25 +106,12 @@ impl Role {
             None => Decision::default(),
         }
     }
-
-    fn best_match(&self, uri: &str) -> Option<&Permission> {
-        if let Some(p) = self.exact.iter().find(|p| p.uri == uri) {
-            return Some(p);
-        }
-        if let Some(p) = self.prefix.iter().find(|p| uri.starts_with(p.uri.as_str())) {
-            return Some(p);
-        }
-        // The most specific wildcard: the one with the most non-empty components.
-        self.wildcard
-            .iter()
-            .filter(|p| wildcard_matches(&p.uri, uri))
-            .max_by_key(|p| p.uri.split('.').filter(|c| !c.is_empty()).count())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wamp::uri::MatchPolicy;
 
     fn perm(uri: &str, policy: MatchPolicy, allow: Allow) -> Permission {
         Permission {
@@ -179,6 +161,24 @@ mod tests {
         assert!(role.authorize("com.other.x", Action::Subscribe).allow);
         assert!(!role.authorize("com.other.x", Action::Publish).allow);
         assert!(!role.authorize("org.x", Action::Call).allow);
+    }
+
+    #[test]
+    fn the_wildcard_whose_first_wildcard_comes_latest_decides() {
+        let role = Role::new(&RoleConfig {
+            name: "r".into(),
+            permissions: vec![
+                perm("com..temp", MatchPolicy::Wildcard, NONE),
+                perm("com.dev1.", MatchPolicy::Wildcard, SUB_ONLY),
+                perm("com.dev1.temp", MatchPolicy::Prefix, NONE),
+                perm("com.dev1.temp", MatchPolicy::Prefix, ALL),
+            ],
+            authorizer: None,
+        });
+        assert!(role.authorize("com.dev1.pressure", Action::Subscribe).allow);
+        assert!(!role.authorize("com.dev2.temp", Action::Subscribe).allow);
+        // The first permission for one pattern counts, as a list read top to bottom would.
+        assert!(!role.authorize("com.dev1.temp", Action::Subscribe).allow);
     }
 
     #[test]

@@ -322,15 +322,10 @@ impl Core {
         };
         let matching: Vec<&Arc<Publication>> = match sub.key.policy {
             MatchPolicy::Exact => broker.retained.get(&sub.key.uri).into_iter().collect(),
-            MatchPolicy::Prefix => broker
+            policy => broker
                 .retained
                 .values()
-                .filter(|p| p.topic.starts_with(&sub.key.uri))
-                .collect(),
-            MatchPolicy::Wildcard => broker
-                .retained
-                .values()
-                .filter(|p| uri::wildcard_matches(&sub.key.uri, &p.topic))
+                .filter(|p| policy.matches(&sub.key.uri, &p.topic))
                 .collect(),
         };
         for publication in matching {

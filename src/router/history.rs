@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::config::{HistoryRule, StoreConfig};
-use crate::wamp::uri::{self, MatchPolicy};
+use crate::wamp::uri::MatchPolicy;
 
 use super::shard_msg::Publication;
 
@@ -47,12 +47,11 @@ impl History {
     /// Keeps `publication` in every history whose topic pattern matches it.
     pub(crate) fn record(&mut self, publication: &Arc<Publication>, time_ns: u64) {
         for store in &mut self.stores {
-            let matches = match store.rule.match_policy {
-                MatchPolicy::Exact => store.rule.uri == publication.topic,
-                MatchPolicy::Prefix => publication.topic.starts_with(&store.rule.uri),
-                MatchPolicy::Wildcard => uri::wildcard_matches(&store.rule.uri, &publication.topic),
-            };
-            if matches {
+            if store
+                .rule
+                .match_policy
+                .matches(&store.rule.uri, &publication.topic)
+            {
                 if store.events.len() >= store.rule.limit {
                     store.events.pop_front();
                 }

@@ -75,6 +75,36 @@ impl<T> WildNode<T> {
         }
     }
 
+    /// The best-ranked wildcard pattern that matches `components`, walking from this node at
+    /// component `depth`.
+    fn best<'a>(
+        &'a self,
+        components: &[&str],
+        depth: usize,
+        first_wild: Option<usize>,
+        literals: usize,
+        best: &mut Option<(WildRank, &'a T)>,
+    ) {
+        let Some((first, rest)) = components.split_first() else {
+            if let Some(v) = &self.value {
+                let rank = WildRank {
+                    first_wild: first_wild.unwrap_or(depth),
+                    literals,
+                };
+                if best.as_ref().is_none_or(|(r, _)| rank > *r) {
+                    *best = Some((rank, v));
+                }
+            }
+            return;
+        };
+        if let Some(child) = self.literal.get(*first) {
+            child.best(rest, depth + 1, first_wild, literals + 1, best);
+        }
+        if let Some(any) = &self.any {
+            any.best(rest, depth + 1, first_wild.or(Some(depth)), literals, best);
+        }
+    }
+
     /// Removes the pattern `components`; prunes nodes left empty. Returns the removed value.
     fn remove(&mut self, components: &[&str]) -> Option<T> {
         let Some((first, rest)) = components.split_first() else {
@@ -100,6 +130,29 @@ impl<T> WildNode<T> {
 
 /// Most URIs have few components; deeper ones spill to the heap.
 const INLINE_COMPONENTS: usize = 16;
+
+/// How well a wildcard pattern matches a URI (all have its number of components): the one
+/// whose first wildcard comes latest wins, then the one with the most literal components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct WildRank {
+    first_wild: usize,
+    literals: usize,
+}
+
+/// Splits `uri` into components without allocating for the common depths.
+fn with_components<R>(uri: &str, f: impl FnOnce(&[&str]) -> R) -> R {
+    let mut inline = [""; INLINE_COMPONENTS];
+    let count = uri.split('.').count();
+    if count <= INLINE_COMPONENTS {
+        for (slot, c) in inline.iter_mut().zip(uri.split('.')) {
+            *slot = c;
+        }
+        f(&inline[..count])
+    } else {
+        let components: Vec<&str> = uri.split('.').collect();
+        f(&components)
+    }
+}
 
 impl<T> PatternIndex<T> {
     /// Adds `pattern` under `policy`. Returns the previous value for the same pattern, if any.
@@ -188,18 +241,33 @@ impl<T> PatternIndex<T> {
             }
         }
         if self.wildcard_count > 0 {
-            let mut inline = [""; INLINE_COMPONENTS];
-            let count = uri.split('.').count();
-            if count <= INLINE_COMPONENTS {
-                for (slot, c) in inline.iter_mut().zip(uri.split('.')) {
-                    *slot = c;
-                }
-                self.wildcard.collect(&inline[..count], &mut found);
-            } else {
-                let components: Vec<&str> = uri.split('.').collect();
-                self.wildcard.collect(&components, &mut found);
+            with_components(uri, |components| {
+                self.wildcard.collect(components, &mut found)
+            });
+        }
+    }
+
+    /// The value of the one pattern that decides for `uri` (a call's registration, a
+    /// permission): the exact pattern, else the longest prefix, else the wildcard pattern whose
+    /// first wildcard comes latest, then with the most literal components (the WAMP spec's
+    /// rule for pattern-based registrations).
+    pub fn best_match(&self, uri: &str) -> Option<&T> {
+        if let Some(v) = self.exact.get(uri) {
+            return Some(v);
+        }
+        for &len in self.prefix_lengths.keys().rev() {
+            if let Some(v) = uri.get(..len).and_then(|p| self.prefix.get(p)) {
+                return Some(v);
             }
         }
+        if self.wildcard_count == 0 {
+            return None;
+        }
+        let mut best = None;
+        with_components(uri, |components| {
+            self.wildcard.best(components, 0, None, 0, &mut best)
+        });
+        best.map(|(_, v)| v)
     }
 
     /// True when no pattern is stored.
@@ -303,6 +371,23 @@ mod tests {
                 }).map(|(_, v)| *v).collect();
                 expect.sort_unstable();
                 prop_assert_eq!(matches(&index, u), expect);
+                // best_match returns one of the matching patterns of the highest rank.
+                let rank = |policy: MatchPolicy, p: &str| match policy {
+                    MatchPolicy::Exact => (3, 0, 0),
+                    MatchPolicy::Prefix => (2, p.len(), 0),
+                    MatchPolicy::Wildcard => {
+                        let c: Vec<&str> = p.split('.').collect();
+                        let first_wild = c.iter().position(|x| x.is_empty()).unwrap_or(c.len());
+                        (1, first_wild, c.iter().filter(|x| !x.is_empty()).count())
+                    }
+                };
+                let matching: Vec<_> = model.iter().filter(|((policy, p), _)| policy.matches(p, u)).collect();
+                let top = matching.iter().map(|((policy, p), _)| rank(*policy, p)).max();
+                let best: Vec<u32> = matching.iter().filter(|((policy, p), _)| Some(rank(*policy, p)) == top).map(|(_, v)| *v).collect();
+                match index.best_match(u) {
+                    Some(v) => prop_assert!(best.contains(v), "{} chose {} of {:?}", u, v, best),
+                    None => prop_assert!(best.is_empty()),
+                }
             }
             for ((policy, p), _) in model.clone() {
                 index.remove(policy, &p);

@@ -42,6 +42,16 @@ impl MatchPolicy {
             MatchPolicy::Wildcard => "wildcard",
         }
     }
+
+    /// True if `uri` matches `pattern` under this policy (one pattern; many patterns are
+    /// matched through `router::index::PatternIndex`).
+    pub fn matches(self, pattern: &str, uri: &str) -> bool {
+        match self {
+            MatchPolicy::Exact => pattern == uri,
+            MatchPolicy::Prefix => uri.starts_with(pattern),
+            MatchPolicy::Wildcard => wildcard_matches(pattern, uri),
+        }
+    }
 }
 
 fn component_ok(c: &str, check: UriCheck) -> bool {

@@ -54,34 +54,6 @@ pub(crate) struct Dealer {
 }
 
 impl Dealer {
-    /// The registration a call to `procedure` goes to: exact, else the longest prefix, else the
-    /// wildcard pattern whose first wildcard comes latest (then the most literal components).
-    fn resolve(&self, procedure: &str) -> Option<&Arc<Registration>> {
-        let mut best: Option<(&Arc<Registration>, Precedence)> = None;
-        self.replica.for_each_match(procedure, |reg| {
-            let rank = match reg.policy {
-                MatchPolicy::Exact => (3, 0, 0),
-                MatchPolicy::Prefix => (2, reg.uri.len(), 0),
-                MatchPolicy::Wildcard => {
-                    let components: Vec<&str> = reg.uri.split('.').collect();
-                    let first_wild = components
-                        .iter()
-                        .position(|c| c.is_empty())
-                        .unwrap_or(components.len());
-                    (
-                        1,
-                        first_wild,
-                        components.iter().filter(|c| !c.is_empty()).count(),
-                    )
-                }
-            };
-            if best.as_ref().is_none_or(|(_, r)| rank > *r) {
-                best = Some((reg, rank));
-            }
-        });
-        best.map(|(reg, _)| reg)
-    }
-
     /// Home shard: every registration of the realm.
     pub(crate) fn registrations(&self) -> impl Iterator<Item = &Arc<Registration>> {
         self.home.values()
@@ -92,9 +64,9 @@ impl Dealer {
         self.home.get(&id)
     }
 
-    /// The registration a call to `procedure` would go to.
+    /// The registration a call to `procedure` goes to (`PatternIndex::best_match`).
     pub(crate) fn best_match(&self, procedure: &str) -> Option<&Arc<Registration>> {
-        self.resolve(procedure)
+        self.replica.best_match(procedure)
     }
 
     fn set_replica(&mut self, registration: Arc<Registration>) {
@@ -109,10 +81,6 @@ impl Dealer {
         }
     }
 }
-
-/// Orders matching registrations: policy (exact 3, prefix 2, wildcard 1), then for prefixes the
-/// length, for wildcards the position of the first wildcard and the count of literal components.
-type Precedence = (u8, usize, usize);
 
 /// Parsed CALL options the dealer acts on.
 struct CallOptions {
@@ -389,7 +357,7 @@ impl Core {
     /// Chooses a callee for `procedure` from this shard's replica.
     pub(super) fn pick_callee(&mut self, realm: usize, procedure: &str) -> Option<(u64, Callee)> {
         let dealer = &mut self.realms[realm].dealer;
-        let reg = dealer.resolve(procedure)?;
+        let reg = dealer.best_match(procedure)?;
         let n = reg.callees.len();
         let index = match reg.invoke {
             _ if n <= 1 => 0,
@@ -403,7 +371,7 @@ impl Core {
                 i
             }
         };
-        let reg = dealer.resolve(procedure)?;
+        let reg = dealer.best_match(procedure)?;
         reg.callees.get(index).map(|c| (reg.id, *c))
     }
 
@@ -469,7 +437,7 @@ impl Core {
         }
         let pattern = self.realms[invoke.realm]
             .dealer
-            .resolve(&invoke.procedure)
+            .best_match(&invoke.procedure)
             .is_some_and(|r| r.id == registration && r.policy != MatchPolicy::Exact);
         let Some(joined) = self.joined_mut(conn) else {
             return;

@@ -534,14 +534,6 @@ fn policy_index(policy: MatchPolicy) -> usize {
     }
 }
 
-fn policy_matches(policy: MatchPolicy, pattern: &str, uri: &str) -> bool {
-    match policy {
-        MatchPolicy::Exact => pattern == uri,
-        MatchPolicy::Prefix => uri.starts_with(pattern),
-        MatchPolicy::Wildcard => uri::wildcard_matches(pattern, uri),
-    }
-}
-
 fn by_policy_dict(mut by_policy: [Vec<u64>; 3]) -> Value {
     for ids in &mut by_policy {
         ids.sort_unstable();

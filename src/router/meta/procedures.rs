@@ -117,9 +117,7 @@ impl Core {
                 let mut ids: Vec<u64> = catalog
                     .subscriptions
                     .iter()
-                    .filter(|(_, i)| {
-                        visible(&i.key.uri) && policy_matches(i.key.policy, &i.key.uri, topic)
-                    })
+                    .filter(|(_, i)| visible(&i.key.uri) && i.key.policy.matches(&i.key.uri, topic))
                     .map(|(id, _)| *id)
                     .collect();
                 ids.sort_unstable();
