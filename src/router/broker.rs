@@ -9,7 +9,6 @@
 //! is forwarded only to the shards with matching subscribers (`interest.rs`); retained events
 //! go to every shard, and each keeps them itself (sharing the publication).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -25,10 +24,11 @@ use super::dealer::ppt_options;
 pub(crate) use super::filter::Filter;
 use super::index::PatternIndex;
 use super::interest::{Interest, ShardSet};
+use super::outbox::Outbox;
 use super::realm::Realm;
 use super::sessions::SessionTable;
 use super::shard_msg::{Identity, Inner, Publication, SubKey};
-use super::{ConnId, Core, Output};
+use super::{ConnId, Core};
 
 /// One local subscriber of a subscription.
 #[derive(Debug, Clone, Copy)]
@@ -311,8 +311,7 @@ impl Core {
         let Core {
             realms,
             sessions,
-            outputs,
-            scratch,
+            out,
             ..
         } = self;
         let realm = &realms[realm];
@@ -338,13 +337,11 @@ impl Core {
             }
             let mut details = event_details(sub, publication);
             details.insert("retained", true);
-            scratch.clear();
-            serializer.encode_event(id, publication.id, &details, &publication.payload, scratch);
-            // An EVENT like any other: the shell drops it for a peer that cannot take its size.
-            outputs.push_back(Output::SendMany {
-                conns: vec![conn],
-                frame: Bytes::copy_from_slice(scratch),
+            let frame = out.frame(|buf| {
+                serializer.encode_event(id, publication.id, &details, &publication.payload, buf)
             });
+            // An EVENT like any other: the shell drops it for a peer that cannot take its size.
+            out.send_many(vec![conn], frame);
         }
     }
 
@@ -570,7 +567,7 @@ impl Core {
             self.forward_targets(publication.realm, &publication.topic, publication.retain);
         for shard in targets.iter() {
             let msg = super::ShardMsg(Inner::Publish(Arc::clone(&publication)));
-            self.outputs.push_back(Output::ToShard { shard, msg });
+            self.out.forward(shard, msg);
         }
         self.route_targets = targets;
         publication.id
@@ -581,15 +578,14 @@ impl Core {
         let Core {
             realms,
             sessions,
-            outputs,
-            scratch,
+            out,
             ..
         } = self;
         let realm = &realms[publication.realm];
         let broker = &realm.broker;
         broker.index.for_each_match(&publication.topic, |id| {
             if let Some(sub) = broker.subscriptions.get(id) {
-                deliver_to_subscription(*id, sub, publication, realm, sessions, outputs, scratch);
+                deliver_to_subscription(*id, sub, publication, realm, sessions, out);
             }
         });
         if publication.retain {
@@ -639,8 +635,7 @@ fn deliver_to_subscription(
     publication: &Publication,
     realm: &Realm,
     sessions: &SessionTable,
-    outputs: &mut VecDeque<Output>,
-    scratch: &mut Vec<u8>,
+    out: &mut Outbox,
 ) {
     let details = event_details(sub, publication);
     let mut frames: [Option<Bytes>; SERIALIZER_COUNT] = Default::default();
@@ -656,10 +651,10 @@ fn deliver_to_subscription(
         }
         let i = s.serializer.index();
         if frames[i].is_none() {
-            scratch.clear();
-            s.serializer
-                .encode_event(id, publication.id, &details, &publication.payload, scratch);
-            frames[i] = Some(Bytes::copy_from_slice(scratch));
+            frames[i] = Some(out.frame(|buf| {
+                s.serializer
+                    .encode_event(id, publication.id, &details, &publication.payload, buf)
+            }));
             targets[i].reserve_exact(sub.subscribers.len());
         }
         targets[i].push(s.conn);
@@ -667,7 +662,7 @@ fn deliver_to_subscription(
     // One output per serializer: the shell copies the same bytes into every connection.
     for (frame, conns) in frames.into_iter().zip(targets) {
         if let Some(frame) = frame {
-            outputs.push_back(Output::SendMany { conns, frame });
+            out.send_many(conns, frame);
         }
     }
 }

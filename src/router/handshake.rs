@@ -37,6 +37,23 @@ pub(crate) enum InternalCall {
     },
 }
 
+/// What authentication needs across sessions.
+#[derive(Debug)]
+pub(super) struct AuthState {
+    /// When the core started (the epoch of the authentication throttle's clock).
+    pub(super) epoch: std::time::Instant,
+    /// Failed authentications per peer host, shared by every shard (a host's connections land
+    /// on all of them); locked only on the authentication path.
+    pub(super) throttle: Arc<std::sync::Mutex<auth::FailureTracker>>,
+    /// The node key, which signs a cryptosign client's own challenge (mutual authentication).
+    pub(super) node_key: Option<Arc<auth::NodeKey>>,
+    /// Challenges and nonces come from here (a CSPRNG, seeded by the shell).
+    pub(super) crypto_rng: rand::rngs::StdRng,
+    /// Calls the router made itself (dynamic authenticators), by internal request id.
+    pub(super) internal_calls: HashMap<u64, InternalCall>,
+    pub(super) next_internal_call: u64,
+}
+
 impl Core {
     pub(super) fn hello(&mut self, conn: ConnId, realm_name: String, details: Dict) {
         let Some(session) = self.sessions.get(conn) else {
@@ -48,8 +65,12 @@ impl Core {
         let channel_id = session.channel_id.clone();
         let transport = session.transport_details();
         let cookie = session.cookie.clone();
-        let now_secs = self.now.saturating_duration_since(self.epoch).as_secs();
+        let now_secs = self
+            .now
+            .saturating_duration_since(self.auth.epoch)
+            .as_secs();
         let delay = self
+            .auth
             .throttle
             .lock()
             .ok()
@@ -77,10 +98,10 @@ impl Core {
         info.cookie = remembered.as_ref();
         info.client_cert_sha1 = client_cert.as_deref();
         info.channel_binding = channel_id.as_deref().map(|c| &c[..]);
-        let node_key = self.node_key.clone();
+        let node_key = self.auth.node_key.clone();
         info.node_key = node_key.as_deref();
         info.transport = Some(&transport);
-        let step = auth::hello(&auth_config, &info, &mut self.crypto_rng);
+        let step = auth::hello(&auth_config, &info, &mut self.auth.crypto_rng);
         if let Some(s) = self.sessions.get_mut(conn) {
             s.state = State::Authenticating(Box::new(Authenticating {
                 realm_name,
@@ -138,9 +159,12 @@ impl Core {
             } => {
                 if let Some(session) = self.sessions.get(conn) {
                     tracing::info!(peer = %session.peer, "authentication refused: {cause}");
-                    let now_secs = self.now.saturating_duration_since(self.epoch).as_secs();
+                    let now_secs = self
+                        .now
+                        .saturating_duration_since(self.auth.epoch)
+                        .as_secs();
                     let peer = Arc::clone(&session.peer);
-                    if let Ok(mut t) = self.throttle.lock() {
+                    if let Ok(mut t) = self.auth.throttle.lock() {
                         t.record_failure(auth::peer_host(&peer), now_secs);
                     }
                 }
@@ -179,11 +203,11 @@ impl Core {
     /// sends it. Two steps, so the caller can record the id before an answer (which may come at
     /// once) arrives.
     pub(super) fn register_internal_call(&mut self, call: InternalCall) -> u64 {
-        self.next_internal_call += 1;
-        let internal = self.next_internal_call;
-        self.internal_calls.insert(internal, call);
+        self.auth.next_internal_call += 1;
+        let internal = self.auth.next_internal_call;
+        self.auth.internal_calls.insert(internal, call);
         let deadline = self.now + INTERNAL_CALL_TIMEOUT;
-        self.timers.push(std::cmp::Reverse((deadline, 0, internal)));
+        self.timers.call_deadline(deadline, 0, internal);
         internal
     }
 
@@ -230,7 +254,7 @@ impl Core {
         request: u64,
         result: Result<Value, (String, Option<String>)>,
     ) {
-        let (conn, session) = match self.internal_calls.remove(&request) {
+        let (conn, session) = match self.auth.internal_calls.remove(&request) {
             Some(InternalCall::Authenticate { conn, session }) => (conn, session),
             Some(InternalCall::Authorize {
                 conn,
@@ -299,7 +323,7 @@ impl Core {
         };
         let (peer, serializer, kind) =
             (Arc::clone(&session.peer), session.serializer, session.kind);
-        if let Ok(mut t) = self.throttle.lock() {
+        if let Ok(mut t) = self.auth.throttle.lock() {
             t.record_success(auth::peer_host(&peer));
         }
         let authid: Arc<str> = identity.authid.as_str().into();

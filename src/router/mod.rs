@@ -17,6 +17,23 @@
 //! A call is resolved from the local replica
 //! of the registration table, and on a miss by the home shard, then goes straight to the
 //! callee's shard; the result goes straight back.
+//!
+//! # Parts
+//!
+//! `Core` dispatches each input to the part that owns it; every part writes to the one
+//! output sink ([`outbox`]).
+//!
+//! - `sessions` — the session table (by connection, session id, cookie) and the session state
+//!   machine (`session`); `Core::end_session` is the one way a session ends.
+//! - `handshake` — HELLO, authentication, WELCOME/ABORT; `authorizer` — dynamic authorizers.
+//! - `broker` (+ `interest`, `filter`, `history`) — subscriptions and publications; per realm
+//!   in `Realm::broker`.
+//! - `dealer` — registrations, calls, cancel, timeouts; per realm in `Realm::dealer`.
+//! - `meta` (+ `testament`) — the catalog the meta API answers from, on each realm's home
+//!   shard, and the meta events.
+//! - `index` — the one URI pattern index: every match (subscriptions) and the best match
+//!   (registrations, permissions in `authz`).
+//! - `timers` — call and HELLO deadlines.
 
 mod authorizer;
 pub mod authz;
@@ -28,14 +45,14 @@ mod history;
 pub mod index;
 mod interest;
 mod meta;
+mod outbox;
 mod realm;
 mod session;
 mod sessions;
 mod shard_msg;
 mod testament;
+mod timers;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -147,16 +164,14 @@ pub struct CoreStats {
 pub struct Core {
     shard: usize,
     shards: usize,
-    node_id: String,
-    worker_id: String,
-    pid: u32,
+    /// Node id, worker id and process id, as WELCOME's `authextra` shows them.
+    node: (String, String, u32),
     realms: Vec<Realm>,
     realm_index: HashMap<String, usize>,
     sessions: SessionTable,
     ids: IdGenerator,
-    outputs: VecDeque<Output>,
-    /// Reused encode buffer for messages sent to one connection.
-    scratch: Vec<u8>,
+    /// Everything the core decides, for the shell: the one output sink.
+    out: outbox::Outbox,
     /// Reused set of the shards a publication is forwarded to.
     route_targets: interest::ShardSet,
     /// WELCOME details of sessions whose join the home shard's catalog has not recorded yet,
@@ -167,23 +182,9 @@ pub struct Core {
     now: Instant,
     /// Wall-clock time of the last tick, for creation times shown by the meta API.
     wall_clock: SystemTime,
-    /// When the core started (the epoch of the authentication throttle's clock).
-    epoch: Instant,
-    /// Failed authentications per peer host, shared by every shard (a host's connections land
-    /// on all of them); locked only on the authentication path.
-    throttle: Arc<std::sync::Mutex<crate::auth::FailureTracker>>,
-    /// The node key, which signs a cryptosign client's own challenge (mutual authentication).
-    node_key: Option<Arc<crate::auth::NodeKey>>,
-    /// Challenges and nonces come from here (a CSPRNG, seeded by the shell).
-    crypto_rng: rand::rngs::StdRng,
-    /// Calls the router made itself (dynamic authenticators), by internal request id.
-    internal_calls: HashMap<u64, handshake::InternalCall>,
-    next_internal_call: u64,
-    /// Call deadlines: (deadline, caller session, request). Stale entries are skipped.
-    timers: BinaryHeap<Reverse<(Instant, u64, u64)>>,
-    /// HELLO deadlines of freshly opened connections.
-    hello_deadlines: BinaryHeap<Reverse<(Instant, ConnId)>>,
-    hello_timeout: std::time::Duration,
+    /// What authentication needs across sessions.
+    auth: handshake::AuthState,
+    timers: timers::Timers,
     max_pending_calls: usize,
     realm_sessions: Arc<[std::sync::atomic::AtomicUsize]>,
 }
@@ -203,29 +204,26 @@ impl Core {
         Core {
             shard: config.shard,
             shards: config.shards.max(1),
-            node_id: config.node_id,
-            worker_id: config.worker_id,
-            pid: config.pid,
+            node: (config.node_id, config.worker_id, config.pid),
             realms,
             realm_index,
             sessions: SessionTable::default(),
             ids: IdGenerator::from_seed(config.seed),
-            outputs: VecDeque::new(),
-            scratch: Vec::new(),
+            out: Default::default(),
             route_targets: Default::default(),
             awaiting_welcome: HashMap::new(),
             stats: CoreStats::default(),
             now: config.start,
             wall_clock: SystemTime::UNIX_EPOCH,
-            timers: BinaryHeap::new(),
-            epoch: config.start,
-            throttle: config.throttle,
-            node_key: config.node_key,
-            crypto_rng: rand::SeedableRng::from_seed(config.crypto_seed),
-            internal_calls: HashMap::new(),
-            next_internal_call: 0,
-            hello_deadlines: BinaryHeap::new(),
-            hello_timeout: config.hello_timeout,
+            timers: timers::Timers::new(config.hello_timeout),
+            auth: handshake::AuthState {
+                epoch: config.start,
+                throttle: config.throttle,
+                node_key: config.node_key,
+                crypto_rng: rand::SeedableRng::from_seed(config.crypto_seed),
+                internal_calls: HashMap::new(),
+                next_internal_call: 0,
+            },
             max_pending_calls: config.max_pending_calls.max(1),
             realm_sessions: config.realm_sessions,
         }
@@ -241,16 +239,12 @@ impl Core {
 
     /// Closes connections that opened a WAMP transport but sent no HELLO in time.
     fn expire_hellos(&mut self, now: Instant) {
-        while let Some(Reverse((deadline, conn))) = self.hello_deadlines.peek().copied() {
-            if deadline > now {
-                return;
-            }
-            self.hello_deadlines.pop();
+        while let Some(conn) = self.timers.due_hello(now) {
             if matches!(
                 self.sessions.get(conn).map(|s| &s.state),
                 Some(State::ExpectHello)
             ) {
-                let secs = self.hello_timeout.as_secs();
+                let secs = self.timers.hello_timeout.as_secs();
                 self.abort(
                     conn,
                     uris::PROTOCOL_VIOLATION,
@@ -263,24 +257,13 @@ impl Core {
     /// When the core next needs [`Core::handle_tick`], if it has a timer running.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let call = self
-            .timers
-            .peek()
-            .map(|Reverse((deadline, _, _))| *deadline);
-        let hello = self
-            .hello_deadlines
-            .peek()
-            .map(|Reverse((deadline, _))| *deadline);
-        match (call, hello) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.timers.next()
     }
 
     /// The next thing the shell must do, if any.
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        self.out.pop()
     }
 
     /// Current counters.
@@ -305,8 +288,7 @@ impl Core {
             cookie: info.cookie.map(Box::new),
             state: State::ExpectHello,
         });
-        self.hello_deadlines
-            .push(Reverse((self.now + self.hello_timeout, conn)));
+        self.timers.hello_deadline(self.now, conn);
     }
 
     /// The transport closed (by the peer, an error, or after a `Close` output).
@@ -337,7 +319,7 @@ impl Core {
             self.send(conn, &goodbye);
         }
         self.end_session(conn, AfterSession::Closing);
-        self.outputs.push_back(Output::Close { conn });
+        self.out.close(conn);
     }
 
     /// EVENTs were dropped for a connection (drop-events policy) and it has caught up: it gets
@@ -397,7 +379,7 @@ impl Core {
                     if let Some(s) = self.sessions.get_mut(conn) {
                         s.state = State::Closed;
                     }
-                    self.outputs.push_back(Output::Close { conn });
+                    self.out.close(conn);
                 }
                 other => self.protocol_violation(
                     conn,
@@ -461,7 +443,7 @@ impl Core {
                 self.send(conn, &msg);
             }
             self.end_session(conn, AfterSession::Closing);
-            self.outputs.push_back(Output::Close { conn });
+            self.out.close(conn);
         }
     }
 
@@ -509,13 +491,14 @@ impl Core {
             dealer_features.push("call_timeout");
         }
         let dealer = Dict::new().with("features", flags(&dealer_features));
+        let (node_id, worker_id, pid) = &self.node;
         let authextra = identity
             .authextra
             .clone()
-            .with("x_cb_node", self.node_id.as_str())
-            .with("x_cb_worker", self.worker_id.as_str())
+            .with("x_cb_node", node_id.as_str())
+            .with("x_cb_worker", worker_id.as_str())
             .with("x_cb_peer", peer)
-            .with("x_cb_pid", u64::from(self.pid));
+            .with("x_cb_pid", u64::from(*pid));
         Dict::new()
             .with("realm", self.realms[realm].name.as_str())
             .with("authid", identity.authid.as_str())
@@ -549,7 +532,7 @@ impl Core {
             }
             Message::Abort { .. } => {
                 self.end_session(conn, AfterSession::Closing);
-                self.outputs.push_back(Output::Close { conn });
+                self.out.close(conn);
             }
             Message::Subscribe {
                 request,
@@ -647,14 +630,14 @@ impl Core {
         let Some(session) = self.sessions.get(conn) else {
             return;
         };
-        self.scratch.clear();
-        session.serializer.encode(msg, &mut self.scratch);
-        let (len, max) = (self.scratch.len(), session.max_message_len as usize);
+        let serializer = session.serializer;
+        let max = session.max_message_len as usize;
+        let len = self.out.encode(|buf| serializer.encode(msg, buf));
         if len > max && self.refuse_oversized(conn, msg, len, max) {
             return;
         }
-        let frame = Bytes::copy_from_slice(&self.scratch);
-        self.outputs.push_back(Output::Send { conn, frame });
+        let frame = self.out.encoded_frame();
+        self.out.send(conn, frame);
     }
 
     fn send_error(
@@ -686,7 +669,7 @@ impl Core {
         };
         self.send(conn, &msg);
         self.end_session(conn, AfterSession::Closing);
-        self.outputs.push_back(Output::Close { conn });
+        self.out.close(conn);
     }
 
     fn protocol_violation(&mut self, conn: ConnId, message: &str) {
@@ -709,10 +692,7 @@ impl Core {
         if shard == self.shard {
             self.handle_shard(ShardMsg(msg));
         } else {
-            self.outputs.push_back(Output::ToShard {
-                shard,
-                msg: ShardMsg(msg),
-            });
+            self.out.forward(shard, ShardMsg(msg));
         }
     }
 

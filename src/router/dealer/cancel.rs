@@ -154,13 +154,7 @@ impl Core {
     /// Ends calls whose router-side timeout passed: the caller gets `wamp.error.canceled`, the
     /// callee an INTERRUPT (`killnowait`) when it announced call canceling.
     pub(in crate::router) fn expire_calls(&mut self, now: Instant) {
-        while let Some(std::cmp::Reverse((deadline, session, request))) =
-            self.timers.peek().copied()
-        {
-            if deadline > now {
-                return;
-            }
-            self.timers.pop();
+        while let Some((deadline, session, request)) = self.timers.due_call(now) {
             if session == 0 {
                 // The router's own call (a dynamic authenticator or authorizer) took too long.
                 self.internal_call_done(request, Err((uris::TIMEOUT.to_owned(), None)));

@@ -332,8 +332,7 @@ impl Core {
             j.pending_calls.insert(request, pending);
         }
         if let Some(d) = deadline {
-            self.timers
-                .push(std::cmp::Reverse((d, call.session, request)));
+            self.timers.call_deadline(d, call.session, request);
         }
         let invoke = Invoke {
             realm: realm_idx,
