@@ -21,7 +21,7 @@
 //! # Parts
 //!
 //! `Core` dispatches each input to the part that owns it; every part writes to the one
-//! output sink ([`outbox`]).
+//! output sink (`outbox`).
 //!
 //! - `sessions` — the session table (by connection, session id, cookie) and the session state
 //!   machine (`session`); `Core::end_session` is the one way a session ends.
