@@ -236,7 +236,7 @@ impl Core {
         };
         // A progressive call's follow-up CALLs belong to a call already authorized.
         let continuation = matches!(&msg, Message::Call { request, .. }
-            if joined.pending_calls.contains_key(request));
+            if joined.rpc.pending_calls.contains_key(request));
         let action = action_of(&msg).filter(|_| !continuation);
         let next = match action {
             None => Next::Known(Verdict::Pass),

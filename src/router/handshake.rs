@@ -61,10 +61,10 @@ impl Core {
         };
         let auth_config = Arc::clone(&session.auth);
         let peer = Arc::clone(&session.peer);
-        let client_cert = session.client_cert_sha1.clone();
-        let channel_id = session.channel_id.clone();
+        let client_cert = session.client_cert_sha1().cloned();
+        let channel_id = session.channel_id().copied();
         let transport = session.transport_details();
-        let cookie = session.cookie.clone();
+        let cookie = session.cookie().cloned();
         let now_secs = self
             .now
             .saturating_duration_since(self.auth.epoch)
@@ -97,7 +97,7 @@ impl Core {
         info.cookie_id = cookie.as_ref().map(|c| c.id());
         info.cookie = remembered.as_ref();
         info.client_cert_sha1 = client_cert.as_deref();
-        info.channel_binding = channel_id.as_deref().map(|c| &c[..]);
+        info.channel_binding = channel_id.as_ref().map(|c| &c[..]);
         let node_key = self.auth.node_key.clone();
         info.node_key = node_key.as_deref();
         info.transport = Some(&transport);
@@ -347,12 +347,9 @@ impl Core {
                 authid: Arc::clone(&authid),
                 role,
                 subscriptions: Vec::new(),
-                registrations: Vec::new(),
-                pending_calls: HashMap::new(),
-                invocations: HashMap::new(),
-                next_invocation: 0,
+                rpc: Default::default(),
                 features,
-                testaments: Vec::new(),
+                testaments: None,
                 dynamic,
             },
         );
@@ -415,7 +412,7 @@ impl Core {
     /// later connections (Crossbar's `onJoin`). A cookie-authenticated join has nothing new to
     /// remember.
     fn remember_on_cookie(&self, conn: ConnId, identity: &Identity, realm_name: &str) {
-        let Some(cookie) = self.sessions.get(conn).and_then(|s| s.cookie.as_ref()) else {
+        let Some(cookie) = self.sessions.get(conn).and_then(|s| s.cookie()) else {
             return;
         };
         if identity.authprovider == "cookie" {
@@ -435,13 +432,13 @@ impl Core {
     /// no longer authenticates anyone, and every other connection carrying the same cookie, on
     /// any shard, is closed (Crossbar's logout: all the browser's tabs are logged out).
     pub(super) fn cookie_logout(&mut self, conn: ConnId) {
-        let Some(cookie) = self.sessions.get(conn).and_then(|s| s.cookie.clone()) else {
+        let Some(cookie) = self.sessions.get(conn).and_then(|s| s.cookie().cloned()) else {
             return;
         };
         cookie.forget(self.wall_millis());
         let this_shard = self.shard;
         for shard in (0..self.shards).filter(|&s| s != this_shard) {
-            self.send_to_shard(shard, Inner::CookieLogout(cookie.clone()));
+            self.send_to_shard(shard, Inner::CookieLogout(Box::new(cookie.clone())));
         }
         self.close_cookie_connections(&cookie, Some(conn));
     }
@@ -455,7 +452,7 @@ impl Core {
     ) {
         let same_cookie = |s: &super::session::Session| {
             !matches!(s.state, State::Closed)
-                && s.cookie.as_ref().is_some_and(|c| {
+                && s.cookie().is_some_and(|c| {
                     Arc::ptr_eq(c.store(), cookie.store()) && c.id() == cookie.id()
                 })
         };

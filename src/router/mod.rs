@@ -66,7 +66,7 @@ use crate::wamp::{Dict, Message, MessageType, Value};
 
 use realm::Realm;
 pub use session::{Framing, TransportInfo};
-use session::{Joined, Session, State};
+use session::{Joined, Session, State, TransportExtras};
 use sessions::{AfterSession, SessionTable};
 use shard_msg::Inner;
 pub use shard_msg::ShardMsg;
@@ -80,7 +80,9 @@ pub const EVENTS_DROPPED_TOPIC: &str = "ferrobar.session.on_events_dropped";
 /// ERROR for a CALL over the session's limit of outstanding calls (ferrobar's own URI).
 pub const TOO_MANY_CALLS: &str = "ferrobar.error.too_many_pending_calls";
 
-/// A connection handle chosen by the shell; opaque to the core.
+/// A connection handle chosen by the shell. Its low 32 bits index the core's session table, so
+/// the shell keeps them small and dense (its slab key) and reuses one only after
+/// [`Core::handle_closed`]; the high bits tell reuses apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
@@ -275,17 +277,19 @@ impl Core {
     }
 
     /// A WAMP transport connection is open (WebSocket handshake done).
-    pub fn handle_open(&mut self, conn: ConnId, info: TransportInfo) {
+    pub fn handle_open(&mut self, conn: ConnId, mut info: TransportInfo) {
+        if let Some(stale) = self.sessions.occupant(conn) {
+            self.end_session(stale, AfterSession::Removed);
+        }
+        let extras = TransportExtras::of(&mut info);
         self.sessions.open(Session {
             conn,
             serializer: info.serializer,
             peer: info.peer,
             auth: info.auth,
-            client_cert_sha1: info.client_cert_sha1,
-            channel_id: info.channel_id.map(Box::new),
             kind: info.kind,
             max_message_len: u32::try_from(info.max_message_len).unwrap_or(u32::MAX),
-            cookie: info.cookie.map(Box::new),
+            extras,
             state: State::ExpectHello,
         });
         self.timers.hello_deadline(self.now, conn);

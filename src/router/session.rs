@@ -122,6 +122,20 @@ pub(crate) struct Joined {
     pub(crate) role: usize,
     /// Subscription ids this session holds.
     pub(crate) subscriptions: Vec<u64>,
+    /// Its registrations, calls and invocations (allocated by the first RPC action).
+    pub(crate) rpc: LazyRpc,
+    pub(crate) features: ClientFeatures,
+    /// Published by the router when the session goes away. Boxed: few sessions have any, and
+    /// `None` takes 8 bytes of every idle session where an empty `Vec` takes 24.
+    #[allow(clippy::box_collection)]
+    pub(crate) testaments: Option<Box<Vec<super::testament::Testament>>>,
+    /// Set when the session's role has a dynamic authorizer.
+    pub(crate) dynamic: Option<Box<super::authorizer::DynamicAuthz>>,
+}
+
+/// A session's part in RPC.
+#[derive(Debug, Default)]
+pub(crate) struct Rpc {
     /// Registration ids this session holds.
     pub(crate) registrations: Vec<u64>,
     /// Calls made by this session, by request id.
@@ -129,11 +143,27 @@ pub(crate) struct Joined {
     /// Invocations sent to this session, by invocation request id.
     pub(crate) invocations: HashMap<u64, InvocationOrigin>,
     pub(crate) next_invocation: u64,
-    pub(crate) features: ClientFeatures,
-    /// Published by the router when the session goes away.
-    pub(crate) testaments: Vec<super::testament::Testament>,
-    /// Set when the session's role has a dynamic authorizer.
-    pub(crate) dynamic: Option<Box<super::authorizer::DynamicAuthz>>,
+}
+
+/// A session's [`Rpc`] state, allocated when first changed: most IoT sessions only publish and
+/// subscribe, and an idle session's memory is a budget. Reads of a session that never used RPC
+/// see one shared empty state.
+#[derive(Debug, Default)]
+pub(crate) struct LazyRpc(Option<Box<Rpc>>);
+
+static NO_RPC: std::sync::LazyLock<Rpc> = std::sync::LazyLock::new(Rpc::default);
+
+impl std::ops::Deref for LazyRpc {
+    type Target = Rpc;
+    fn deref(&self) -> &Rpc {
+        self.0.as_deref().unwrap_or(&NO_RPC)
+    }
+}
+
+impl std::ops::DerefMut for LazyRpc {
+    fn deref_mut(&mut self) -> &mut Rpc {
+        self.0.get_or_insert_with(Box::default)
+    }
 }
 
 impl Joined {
@@ -141,7 +171,7 @@ impl Joined {
     /// progressive call whose input is still open stays, marked answered, so that its
     /// remaining CALLs are dropped instead of starting a new call with the same request id.
     pub(crate) fn end_call(&mut self, request: u64) -> Option<PendingCall> {
-        let pending = self.pending_calls.get_mut(&request)?;
+        let pending = self.rpc.pending_calls.get_mut(&request)?;
         if pending.answered {
             return None;
         }
@@ -149,7 +179,7 @@ impl Joined {
         if pending.progressive {
             pending.answered = true;
         } else {
-            self.pending_calls.remove(&request);
+            self.rpc.pending_calls.remove(&request);
         }
         Some(ended)
     }
@@ -191,16 +221,36 @@ pub(crate) struct Session {
     pub(crate) serializer: Serializer,
     pub(crate) peer: Arc<str>,
     pub(crate) auth: Arc<AuthConfig>,
-    pub(crate) client_cert_sha1: Option<Arc<str>>,
-    /// Boxed: 8 bytes, where most sessions (no TLS channel id) would pay 33.
-    pub(crate) channel_id: Option<Box<[u8; 32]>>,
     pub(crate) kind: Framing,
     /// See [`TransportInfo::max_message_len`] (saturated: no peer announces more than 4 GiB).
     pub(crate) max_message_len: u32,
-    /// See [`TransportInfo::cookie`].
-    /// Boxed: most connections have none, and every idle session pays for this field.
-    pub(crate) cookie: Option<Box<crate::auth::cookie::CookieSession>>,
+    /// What only some connections have (TLS, a tracking cookie). Boxed: every idle session
+    /// pays for this field, and most have none of it.
+    pub(crate) extras: Option<Box<TransportExtras>>,
     pub(crate) state: State,
+}
+
+/// See [`TransportInfo`].
+#[derive(Debug)]
+pub(crate) struct TransportExtras {
+    pub(crate) client_cert_sha1: Option<Arc<str>>,
+    pub(crate) channel_id: Option<[u8; 32]>,
+    pub(crate) cookie: Option<crate::auth::cookie::CookieSession>,
+}
+
+impl TransportExtras {
+    /// `None` when the connection has none of them.
+    pub(crate) fn of(info: &mut TransportInfo) -> Option<Box<Self>> {
+        let extras = TransportExtras {
+            client_cert_sha1: info.client_cert_sha1.take(),
+            channel_id: info.channel_id.take(),
+            cookie: info.cookie.take(),
+        };
+        let none = extras.client_cert_sha1.is_none()
+            && extras.channel_id.is_none()
+            && extras.cookie.is_none();
+        (!none).then(|| Box::new(extras))
+    }
 }
 
 impl Session {
@@ -211,10 +261,25 @@ impl Session {
         let details = crate::wamp::Dict::new()
             .with("type", self.kind.as_str())
             .with("peer", &*self.peer);
-        match &self.cookie {
+        match self.cookie() {
             Some(cookie) => details.with("http_cbtid", cookie.id()),
             None => details,
         }
+    }
+
+    /// See [`TransportInfo::cookie`].
+    pub(crate) fn cookie(&self) -> Option<&crate::auth::cookie::CookieSession> {
+        self.extras.as_ref()?.cookie.as_ref()
+    }
+
+    /// See [`TransportInfo::client_cert_sha1`].
+    pub(crate) fn client_cert_sha1(&self) -> Option<&Arc<str>> {
+        self.extras.as_ref()?.client_cert_sha1.as_ref()
+    }
+
+    /// See [`TransportInfo::channel_id`].
+    pub(crate) fn channel_id(&self) -> Option<&[u8; 32]> {
+        self.extras.as_ref()?.channel_id.as_ref()
     }
 
     pub(crate) fn joined(&self) -> Option<&Joined> {

@@ -2,6 +2,10 @@
 //! id and by tracking cookie. Sessions enter it when their transport opens and leave it when it
 //! closes; a session's join and its end go through [`SessionTable::record_join`] and
 //! [`SessionTable::end`], so the three maps never disagree.
+//!
+//! Sessions are stored densely, indexed by the low 32 bits of their [`ConnId`] (the shell's slab
+//! key, see `ConnId`): no hash table per connection, and an idle session costs its own bytes
+//! only — the table's unused capacity is never touched, so it is never resident.
 
 use std::sync::Arc;
 
@@ -26,7 +30,8 @@ pub(crate) enum AfterSession {
 /// Every session of one shard.
 #[derive(Debug, Default)]
 pub(crate) struct SessionTable {
-    by_conn: HashMap<ConnId, Session>,
+    /// By [`slot`]; a slot holds the session of the connection whose id it stores.
+    by_conn: Vec<Option<Session>>,
     /// Joined sessions only.
     by_id: HashMap<u64, ConnId>,
     /// Connections by tracking-cookie id, so a logout closes its cookie's other connections
@@ -35,23 +40,34 @@ pub(crate) struct SessionTable {
 }
 
 impl SessionTable {
-    /// A connection's transport opened.
+    /// The connection whose session holds `conn`'s slot: another one only if the shell reused
+    /// its index without reporting the close (the caller ends that session first).
+    pub(crate) fn occupant(&self, conn: ConnId) -> Option<ConnId> {
+        Some(self.by_conn.get(slot(conn))?.as_ref()?.conn)
+    }
+
+    /// A connection's transport opened (its slot is free: see [`SessionTable::occupant`]).
     pub(crate) fn open(&mut self, session: Session) {
         let conn = session.conn;
-        if let Some(cookie) = &session.cookie {
+        if let Some(cookie) = session.cookie() {
             self.by_cookie
                 .entry(cookie.id_arc())
                 .or_default()
                 .push(conn);
         }
-        self.by_conn.insert(conn, session);
+        let index = slot(conn);
+        if self.by_conn.len() <= index {
+            self.by_conn.resize_with(index + 1, || None);
+        }
+        self.by_conn[index] = Some(session);
     }
 
     /// The connection's session joined as `joined`.
     pub(crate) fn record_join(&mut self, conn: ConnId, joined: Joined) {
-        if let Some(session) = self.by_conn.get_mut(&conn) {
-            self.by_id.insert(joined.id, conn);
+        let id = joined.id;
+        if let Some(session) = self.get_mut(conn) {
             session.state = State::Established(Box::new(joined));
+            self.by_id.insert(id, conn);
         }
     }
 
@@ -63,12 +79,13 @@ impl SessionTable {
             AfterSession::Closing => State::Closed,
             AfterSession::Killed => State::Killed,
             AfterSession::Removed => {
-                let session = self.by_conn.remove(&conn)?;
+                self.get(conn)?;
+                let session = self.by_conn.get_mut(slot(conn))?.take()?;
                 self.forget_cookie(&session);
                 return self.forget_joined(session.state);
             }
         };
-        let session = self.by_conn.get_mut(&conn)?;
+        let session = self.get_mut(conn)?;
         let previous = std::mem::replace(&mut session.state, state);
         self.forget_joined(previous)
     }
@@ -84,7 +101,7 @@ impl SessionTable {
     }
 
     fn forget_cookie(&mut self, session: &Session) {
-        let Some(cookie) = &session.cookie else {
+        let Some(cookie) = session.cookie() else {
             return;
         };
         if let Some(conns) = self.by_cookie.get_mut(cookie.id()) {
@@ -96,11 +113,17 @@ impl SessionTable {
     }
 
     pub(crate) fn get(&self, conn: ConnId) -> Option<&Session> {
-        self.by_conn.get(&conn)
+        self.by_conn
+            .get(slot(conn))?
+            .as_ref()
+            .filter(|s| s.conn == conn)
     }
 
     pub(crate) fn get_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
-        self.by_conn.get_mut(&conn)
+        self.by_conn
+            .get_mut(slot(conn))?
+            .as_mut()
+            .filter(|s| s.conn == conn)
     }
 
     pub(crate) fn joined(&self, conn: ConnId) -> Option<&Joined> {
@@ -128,7 +151,7 @@ impl SessionTable {
 
     /// Every connection, in a stable order.
     pub(crate) fn conns_sorted(&self) -> Vec<ConnId> {
-        let mut conns: Vec<ConnId> = self.by_conn.keys().copied().collect();
+        let mut conns: Vec<ConnId> = self.by_conn.iter().flatten().map(|s| s.conn).collect();
         conns.sort();
         conns
     }
@@ -137,4 +160,9 @@ impl SessionTable {
     pub(crate) fn with_cookie(&self, id: &str) -> &[ConnId] {
         self.by_cookie.get(id).map_or(&[], Vec::as_slice)
     }
+}
+
+/// A connection's place in the table: its id's low 32 bits (the shell's slab key).
+fn slot(conn: ConnId) -> usize {
+    (conn.0 & u64::from(u32::MAX)) as usize
 }

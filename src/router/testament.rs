@@ -55,7 +55,9 @@ impl Core {
         };
         if let Some(j) = self.joined_mut(conn) {
             // Sessions are never detached (no session resumption), so both scopes fire on leave.
-            j.testaments.push(testament);
+            j.testaments
+                .get_or_insert_with(Box::default)
+                .push(testament);
         }
         Ok(Value::Null)
     }
@@ -69,15 +71,18 @@ impl Core {
         let joined = self
             .joined_mut(conn)
             .ok_or((uris::INVALID_ARGUMENT, String::new()))?;
-        let before = joined.testaments.len();
-        joined.testaments.retain(|t| t.detached != detached);
-        Ok(((before - joined.testaments.len()) as u64).into())
+        let Some(testaments) = joined.testaments.as_mut() else {
+            return Ok(0u64.into());
+        };
+        let before = testaments.len();
+        testaments.retain(|t| t.detached != detached);
+        Ok(((before - testaments.len()) as u64).into())
     }
 
     /// Publishes a leaving session's testaments, their publish options applied as they would
     /// be to a PUBLISH.
     pub(super) fn publish_testaments(&mut self, joined: &Joined) {
-        for t in &joined.testaments {
+        for t in joined.testaments.iter().flat_map(|list| list.iter()) {
             let id = self.ids.next_id();
             let mut publication = router_publication(joined.realm, id, &t.topic, Vec::new(), None);
             publication.payload = t.payload.clone();

@@ -24,6 +24,7 @@ impl Core {
             request,
         };
         let Some(pending) = joined
+            .rpc
             .pending_calls
             .get(&request)
             .copied()
@@ -117,7 +118,7 @@ impl Core {
             let Some(joined) = self.joined_mut(conn) else {
                 continue;
             };
-            let Some((&request, _)) = joined.invocations.iter().find(|(_, o)| o.call == call)
+            let Some((&request, _)) = joined.rpc.invocations.iter().find(|(_, o)| o.call == call)
             else {
                 continue;
             };
@@ -126,7 +127,7 @@ impl Core {
             if mode == CancelMode::Kill && can_cancel {
                 // The callee's ERROR (or late YIELD) ends the call for the caller.
             } else {
-                joined.invocations.remove(&request);
+                joined.rpc.invocations.remove(&request);
             }
             if mode == CancelMode::Kill && !can_cancel {
                 // The callee cannot be told: behave as skip, as the spec says.
@@ -166,7 +167,7 @@ impl Core {
             let Some(joined) = self.joined_mut(conn) else {
                 continue;
             };
-            let Some(pending) = joined.pending_calls.get(&request).copied() else {
+            let Some(pending) = joined.rpc.pending_calls.get(&request).copied() else {
                 continue;
             };
             if pending.answered || pending.deadline != Some(deadline) {
@@ -200,7 +201,7 @@ impl Core {
     /// A session left: the callees of its calls forget them, the callers of its invocations
     /// get `wamp.error.canceled`, its registrations are removed.
     pub(in crate::router) fn leave_dealer(&mut self, joined: &Joined) {
-        for (&request, pending) in joined.pending_calls.iter().filter(|(_, p)| !p.answered) {
+        for (&request, pending) in joined.rpc.pending_calls.iter().filter(|(_, p)| !p.answered) {
             let call = CallRef {
                 shard: self.shard,
                 session: joined.id,
@@ -208,7 +209,7 @@ impl Core {
             };
             self.interrupt_callee(call, pending.callee, CancelMode::KillNoWait, uris::CANCELED);
         }
-        for origin in joined.invocations.values() {
+        for origin in joined.rpc.invocations.values() {
             let payload = Box::new(Payload::args(vec![
                 "the callee left before answering".into()
             ]));
@@ -224,7 +225,7 @@ impl Core {
             shard: self.shard,
             session: joined.id,
         };
-        for &id in &joined.registrations {
+        for &id in &joined.rpc.registrations {
             let msg = DealerMsg::Unregister {
                 realm: joined.realm,
                 id,
@@ -262,7 +263,7 @@ impl Core {
             Message::Invocation { request, .. } => {
                 let Some(origin) = self
                     .joined_mut(conn)
-                    .and_then(|j| j.invocations.remove(request))
+                    .and_then(|j| j.rpc.invocations.remove(request))
                 else {
                     return true;
                 };

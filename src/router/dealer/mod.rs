@@ -250,7 +250,7 @@ impl Core {
             request,
         };
         let opts = CallOptions::parse(options, self.realms[joined.realm].call_timeout_unit);
-        if let Some(pending) = joined.pending_calls.get(&request) {
+        if let Some(pending) = joined.rpc.pending_calls.get(&request) {
             if !pending.progressive {
                 let msg = format!("CALL request id {request} reused while that call is pending");
                 return self.protocol_violation(conn, &msg);
@@ -260,17 +260,17 @@ impl Core {
                 // input is dropped, and its last chunk frees the request id.
                 if !opts.progress {
                     if let Some(j) = self.joined_mut(conn) {
-                        j.pending_calls.remove(&request);
+                        j.rpc.pending_calls.remove(&request);
                     }
                 }
                 return;
             }
             return self.continue_call(conn, call, opts.progress, payload);
         }
-        if joined.pending_calls.len() >= self.max_pending_calls {
+        if joined.rpc.pending_calls.len() >= self.max_pending_calls {
             let msg = format!(
                 "this session already has {} calls outstanding",
-                joined.pending_calls.len()
+                joined.rpc.pending_calls.len()
             );
             return self.send_error(
                 conn,
@@ -329,7 +329,7 @@ impl Core {
             answered: false,
         };
         if let Some(j) = self.joined_mut(conn) {
-            j.pending_calls.insert(request, pending);
+            j.rpc.pending_calls.insert(request, pending);
         }
         if let Some(d) = deadline {
             self.timers.call_deadline(d, call.session, request);
@@ -378,7 +378,7 @@ impl Core {
     fn continue_call(&mut self, conn: ConnId, call: CallRef, progress: bool, payload: Payload) {
         let Some(pending) = self
             .joined_mut(conn)
-            .and_then(|j| j.pending_calls.get_mut(&call.request))
+            .and_then(|j| j.rpc.pending_calls.get_mut(&call.request))
         else {
             return;
         };
@@ -423,7 +423,7 @@ impl Core {
         let conn = self.conn_of(callee.session);
         let registered = conn
             .and_then(|c| self.joined(c))
-            .is_some_and(|j| j.registrations.contains(&registration));
+            .is_some_and(|j| j.rpc.registrations.contains(&registration));
         let (Some(conn), true) = (conn, registered) else {
             let msg = format!(
                 "no callee registered for procedure \"{}\"",
@@ -445,8 +445,8 @@ impl Core {
             let msg = "the callee does not support progressive call invocations".to_owned();
             return self.fail_call(call, uris::FEATURE_NOT_SUPPORTED, msg);
         }
-        joined.next_invocation += 1;
-        let request = joined.next_invocation;
+        joined.rpc.next_invocation += 1;
+        let request = joined.rpc.next_invocation;
         let mut details = invoke.ppt;
         if pattern {
             details.insert("procedure", invoke.procedure.as_str());
@@ -479,7 +479,7 @@ impl Core {
                 input_open: invoke.progress,
                 base_details,
             };
-            joined.invocations.insert(request, origin);
+            joined.rpc.invocations.insert(request, origin);
         }
         let msg = Message::Invocation {
             request,
@@ -505,8 +505,11 @@ impl Core {
             let Some(joined) = self.joined_mut(conn) else {
                 continue;
             };
-            let Some((&request, origin)) =
-                joined.invocations.iter_mut().find(|(_, o)| o.call == call)
+            let Some((&request, origin)) = joined
+                .rpc
+                .invocations
+                .iter_mut()
+                .find(|(_, o)| o.call == call)
             else {
                 continue;
             };
@@ -552,7 +555,7 @@ impl Core {
             return;
         };
         // An unknown request is a late answer to a call whose caller left or canceled: dropped.
-        let Some(origin) = joined.invocations.get(&request) else {
+        let Some(origin) = joined.rpc.invocations.get(&request) else {
             return;
         };
         let (call, receive_progress) = (origin.call, origin.receive_progress);
@@ -562,7 +565,7 @@ impl Core {
             return;
         }
         if !progress {
-            joined.invocations.remove(&request);
+            joined.rpc.invocations.remove(&request);
         }
         let (session, authid, realm, role) = (
             joined.id,
@@ -597,7 +600,7 @@ impl Core {
         let Some(joined) = self.joined_mut(conn) else {
             return;
         };
-        let Some(origin) = joined.invocations.remove(&request) else {
+        let Some(origin) = joined.rpc.invocations.remove(&request) else {
             return;
         };
         let msg = DealerMsg::Error {
@@ -611,7 +614,10 @@ impl Core {
 
     fn pending_call_mut(&mut self, call: CallRef) -> Option<&mut PendingCall> {
         let conn = self.conn_of(call.session)?;
-        self.joined_mut(conn)?.pending_calls.get_mut(&call.request)
+        self.joined_mut(conn)?
+            .rpc
+            .pending_calls
+            .get_mut(&call.request)
     }
 
     fn call_result(&mut self, call: CallRef, progress: bool, mut details: Dict, payload: Payload) {
@@ -632,7 +638,7 @@ impl Core {
         let Some(joined) = self.joined_mut(conn) else {
             return;
         };
-        let Some(pending) = joined.pending_calls.get(&call.request) else {
+        let Some(pending) = joined.rpc.pending_calls.get(&call.request) else {
             return;
         };
         if pending.answered {

@@ -68,8 +68,8 @@ impl Core {
         let Some(joined) = self.joined_mut(conn) else {
             return;
         };
-        let held = joined.registrations.contains(&id);
-        joined.registrations.retain(|&r| r != id);
+        let held = joined.rpc.registrations.contains(&id);
+        joined.rpc.registrations.retain(|&r| r != id);
         if held && joined.features.registration_revocation {
             let details = super::super::meta::revocation_details("registration", id, reason);
             self.send(
@@ -177,7 +177,7 @@ impl Core {
                 let id = reg.id;
                 self.realms[realm].dealer.set_replica(reg);
                 if let Some(j) = self.joined_mut(conn) {
-                    j.registrations.push(id);
+                    j.rpc.registrations.push(id);
                 }
                 self.send(
                     conn,
@@ -198,7 +198,12 @@ impl Core {
         let Some(joined) = self.joined_mut(conn) else {
             return;
         };
-        let Some(pos) = joined.registrations.iter().position(|&r| r == registration) else {
+        let Some(pos) = joined
+            .rpc
+            .registrations
+            .iter()
+            .position(|&r| r == registration)
+        else {
             let msg = format!("session holds no registration {registration}");
             return self.send_error(
                 conn,
@@ -208,7 +213,7 @@ impl Core {
                 Some(msg),
             );
         };
-        joined.registrations.swap_remove(pos);
+        joined.rpc.registrations.swap_remove(pos);
         let (realm, session) = (joined.realm, joined.id);
         let callee = Callee { shard, session };
         let msg = DealerMsg::Unregister {

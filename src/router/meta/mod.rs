@@ -407,7 +407,7 @@ impl Core {
             "wamp.session.flush_testaments" => self.flush_testaments(conn, &payload),
             p if HOME_PROCEDURES.contains(&p) => {
                 if let Some(j) = self.joined_mut(conn) {
-                    j.pending_calls.insert(request, Default::default());
+                    j.rpc.pending_calls.insert(request, Default::default());
                 }
                 let msg = MetaMsg::Call {
                     realm,
