@@ -360,11 +360,14 @@ impl Core {
         self.awaiting_welcome.insert(id, (details, Vec::new()));
         let info = Arc::new(meta::SessionInfo {
             session: id,
-            shard: self.shard,
+            // Shards are numbered from 0 up to at most 256 (`options.shards`).
+            shard: self.shard as u32,
             authid,
-            authrole: Arc::clone(&self.realms[realm].roles[role].name),
-            authmethod: identity.authmethod,
-            authprovider: identity.authprovider,
+            labels: self.realms[realm].auth_labels(
+                role,
+                identity.authmethod,
+                identity.authprovider,
+            ),
             peer,
             serializer,
             framing: kind,

@@ -1,6 +1,8 @@
 //! A realm as one shard holds it: roles, this shard's subscriptions, the registration replica,
 //! and — on the realm's home shard — the realm-wide subscription ids and registration table.
 
+use std::sync::Arc;
+
 use hashbrown::HashMap;
 
 use crate::config::RealmConfig;
@@ -33,6 +35,9 @@ pub(crate) struct Realm {
     pub(crate) disclose_callee: bool,
     /// Home shard only: event histories (`store.event-history`).
     pub(crate) history: super::history::History,
+    /// The labels this shard's sessions were welcomed with, shared (see `AuthLabels`); as
+    /// many as (role, authmethod, authprovider) combinations occur.
+    auth_labels: Vec<Arc<super::meta::AuthLabels>>,
 }
 
 impl Realm {
@@ -60,7 +65,34 @@ impl Realm {
             disclose_callee: config.disclose_callee,
             history: super::history::History::new(config.store.as_ref()),
             local_sessions: 0,
+            auth_labels: Vec::new(),
         }
+    }
+
+    /// The shared labels for a session of `role` authenticated by `authmethod` through
+    /// `authprovider`.
+    pub(crate) fn auth_labels(
+        &mut self,
+        role: usize,
+        authmethod: &'static str,
+        authprovider: &'static str,
+    ) -> Arc<super::meta::AuthLabels> {
+        let authrole = &self.roles[role].name;
+        let known = self.auth_labels.iter().find(|l| {
+            Arc::ptr_eq(&l.authrole, authrole)
+                && l.authmethod == authmethod
+                && l.authprovider == authprovider
+        });
+        if let Some(labels) = known {
+            return Arc::clone(labels);
+        }
+        let labels = Arc::new(super::meta::AuthLabels {
+            authrole: Arc::clone(authrole),
+            authmethod,
+            authprovider,
+        });
+        self.auth_labels.push(Arc::clone(&labels));
+        labels
     }
 
     pub(crate) fn role(&self, name: &str) -> Option<usize> {

@@ -43,6 +43,7 @@ impl Timers {
         let Reverse(due) = *self.calls.peek()?;
         (due.0 <= now).then(|| {
             self.calls.pop();
+            release_if_drained(&mut self.calls);
             due
         })
     }
@@ -52,6 +53,7 @@ impl Timers {
         let Reverse((deadline, conn)) = *self.hellos.peek()?;
         (deadline <= now).then(|| {
             self.hellos.pop();
+            release_if_drained(&mut self.hellos);
             conn
         })
     }
@@ -64,5 +66,13 @@ impl Timers {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+}
+
+/// Gives a drained heap's memory back: a burst of connections or calls leaves capacity for all
+/// of them, which idle sessions would otherwise keep paying for.
+fn release_if_drained<T: Ord>(heap: &mut BinaryHeap<T>) {
+    if heap.is_empty() && heap.capacity() > 64 {
+        *heap = BinaryHeap::new();
     }
 }

@@ -27,17 +27,33 @@ use super::{ConnId, Core};
 #[derive(Debug)]
 pub(crate) struct SessionInfo {
     pub(crate) session: u64,
-    pub(crate) shard: usize,
+    /// The session's shard (small: the catalog keeps one of these per session of the realm).
+    pub(crate) shard: u32,
     pub(crate) authid: Arc<str>,
-    pub(crate) authrole: Arc<str>,
-    pub(crate) authmethod: &'static str,
-    pub(crate) authprovider: &'static str,
+    pub(crate) labels: Arc<AuthLabels>,
     pub(crate) peer: Arc<str>,
     pub(crate) serializer: crate::codec::Serializer,
     pub(crate) framing: super::session::Framing,
 }
 
+/// A session's role and how it authenticated: the same for many sessions, so each realm keeps
+/// one of each ([`super::realm::Realm::auth_labels`]) and sessions share it.
+#[derive(Debug)]
+pub(crate) struct AuthLabels {
+    pub(crate) authrole: Arc<str>,
+    pub(crate) authmethod: &'static str,
+    pub(crate) authprovider: &'static str,
+}
+
 impl SessionInfo {
+    pub(crate) fn shard(&self) -> usize {
+        self.shard as usize
+    }
+
+    pub(crate) fn authrole(&self) -> &str {
+        &self.labels.authrole
+    }
+
     /// Crossbar's `SessionDetails`, as `wamp.session.get` and `on_join` give it.
     fn details(&self, realm: &str) -> Dict {
         // `channel_framing` is Crossbar's name for the same.
@@ -50,9 +66,9 @@ impl SessionInfo {
             .with("session", self.session)
             .with("realm", realm)
             .with("authid", &*self.authid)
-            .with("authrole", &*self.authrole)
-            .with("authmethod", self.authmethod)
-            .with("authprovider", self.authprovider)
+            .with("authrole", self.authrole())
+            .with("authmethod", self.labels.authmethod)
+            .with("authprovider", self.labels.authprovider)
             .with("authextra", Dict::new())
             .with("transport", transport)
     }
@@ -218,7 +234,7 @@ impl Core {
         match msg {
             MetaMsg::Joined { realm, info } => {
                 let details = info.details(&self.realms[realm].name);
-                let (session, shard) = (info.session, info.shard);
+                let (session, shard) = (info.session, info.shard());
                 self.realms[realm].catalog.sessions.insert(session, info);
                 let recorded = MetaMsg::JoinRecorded { session };
                 self.send_to_shard(shard, Inner::Meta(Box::new(recorded)));

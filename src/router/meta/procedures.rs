@@ -24,7 +24,7 @@ impl Core {
                 let mut ids: Vec<u64> = catalog
                     .sessions
                     .values()
-                    .filter(|s| roles.as_ref().is_none_or(|r| r.contains(&&*s.authrole)))
+                    .filter(|s| roles.as_ref().is_none_or(|r| r.contains(&s.authrole())))
                     .map(|s| s.session)
                     .collect();
                 if procedure.ends_with("count") {
@@ -53,7 +53,7 @@ impl Core {
                     .catalog
                     .sessions
                     .get(&id)
-                    .map(|s| s.shard)
+                    .map(|s| s.shard())
                     .ok_or_else(|| no_such_session(id))?;
                 self.kill(shard, id, p);
                 Ok(Value::Null)
@@ -75,13 +75,13 @@ impl Core {
                     .filter(|s| {
                         wanted.is_none_or(|w| {
                             if by_role {
-                                &*s.authrole == w
+                                s.authrole() == w
                             } else {
                                 &*s.authid == w
                             }
                         })
                     })
-                    .map(|s| (s.shard, s.session))
+                    .map(|s| (s.shard(), s.session))
                     .collect();
                 victims.sort_unstable();
                 for &(shard, id) in &victims {
@@ -191,7 +191,7 @@ impl Core {
                     .subscriptions
                     .get(&id)
                     .is_some_and(|i| i.subscribers.contains(&session));
-                let shard = catalog.sessions.get(&session).map(|s| s.shard);
+                let shard = catalog.sessions.get(&session).map(|s| s.shard());
                 let (true, Some(shard)) = (held, shard) else {
                     return Err((
                         uris::NO_SUCH_SUBSCRIPTION,
