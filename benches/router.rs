@@ -96,7 +96,7 @@ fn one_shard_core(realm: RealmConfig) -> Core {
         start: std::time::Instant::now(),
         hello_timeout: std::time::Duration::from_secs(10),
         max_pending_calls: 1000,
-        realm_sessions: Arc::new([std::sync::atomic::AtomicUsize::new(0)]),
+        realm_sessions: Default::default(),
         crypto_seed: [7; 32],
         throttle: Arc::new(std::sync::Mutex::new(ferrobar::auth::FailureTracker::new(
             ferrobar::auth::ThrottleConfig::default(),

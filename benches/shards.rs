@@ -4,7 +4,6 @@
 //! subscriber, so the cost per delivery should not grow with the number of shards.
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -27,7 +26,7 @@ struct Node {
 impl Node {
     fn new(shards: usize) -> Self {
         let realm = anonymous_realm();
-        let sessions: Arc<[AtomicUsize]> = Arc::new([AtomicUsize::new(0)]);
+        let sessions = Arc::new(ferrobar::router::RealmSessionCounts::default());
         let throttle = Arc::new(std::sync::Mutex::new(ferrobar::auth::FailureTracker::new(
             ferrobar::auth::ThrottleConfig::default(),
         )));

@@ -127,10 +127,7 @@ fn no_meta_event_for_a_session_that_left() {
     use ferrobar::wamp::{Dict, Message};
 
     let realms = harness::session::realms();
-    let counters: Arc<[std::sync::atomic::AtomicUsize]> = realms
-        .iter()
-        .map(|_| std::sync::atomic::AtomicUsize::new(0))
-        .collect();
+    let counters = Arc::new(ferrobar::router::RealmSessionCounts::default());
     let start = std::time::Instant::now();
     let throttle = Arc::new(std::sync::Mutex::new(Default::default()));
     let mut core = Core::new(harness::session::core_config(

@@ -225,10 +225,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         crate::auth::ThrottleConfig::default(),
     )));
     let node_key = load_node_key(&config.cbdir);
-    let realm_sessions: Arc<[std::sync::atomic::AtomicUsize]> = realms
-        .iter()
-        .map(|_| std::sync::atomic::AtomicUsize::new(0))
-        .collect();
+    let realm_sessions = Arc::new(crate::router::RealmSessionCounts::default());
     let seed_base = random_seed();
 
     tracing::info!(

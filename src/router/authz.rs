@@ -80,6 +80,12 @@ impl Role {
         role
     }
 
+    /// A role that may do nothing: the place of a role a reload removed, kept for the sessions
+    /// that still have it.
+    pub fn denying(name: &str) -> Self {
+        Role::empty(name)
+    }
+
     fn empty(name: &str) -> Self {
         Role {
             name: name.into(),

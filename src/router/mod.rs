@@ -47,6 +47,7 @@ mod interest;
 mod meta;
 mod outbox;
 mod realm;
+mod reload;
 mod session;
 mod sessions;
 mod shard_msg;
@@ -65,6 +66,7 @@ use crate::wamp::id::IdGenerator;
 use crate::wamp::{Dict, Message, MessageType, Value};
 
 use realm::Realm;
+pub use reload::{RealmSessionCounts, ReloadSummary};
 pub use session::{Framing, TransportInfo};
 use session::{Joined, Session, State, TransportExtras};
 use sessions::{AfterSession, SessionTable};
@@ -149,7 +151,7 @@ pub struct CoreConfig {
     /// Calls one session may have outstanding.
     pub max_pending_calls: usize,
     /// Sessions per realm over all shards (shared by every core), for `max_sessions`.
-    pub realm_sessions: Arc<[std::sync::atomic::AtomicUsize]>,
+    pub realm_sessions: Arc<RealmSessionCounts>,
 }
 
 /// Counters a shard keeps for the node info page and logs.
@@ -188,7 +190,11 @@ pub struct Core {
     auth: handshake::AuthState,
     timers: timers::Timers,
     max_pending_calls: usize,
-    realm_sessions: Arc<[std::sync::atomic::AtomicUsize]>,
+    /// Sessions per realm over all shards, by realm index (from `session_counts`).
+    realm_sessions: Vec<Arc<std::sync::atomic::AtomicUsize>>,
+    session_counts: Arc<RealmSessionCounts>,
+    /// Between the two steps of a reload: the realms joinable once it commits.
+    next_realm_index: Option<HashMap<String, usize>>,
 }
 
 impl Core {
@@ -203,6 +209,10 @@ impl Core {
             realm_index.insert(rc.name.clone(), realms.len());
             realms.push(Realm::new(rc));
         }
+        let realm_sessions = realms
+            .iter()
+            .map(|r| config.realm_sessions.counter(&r.name))
+            .collect();
         Core {
             shard: config.shard,
             shards: config.shards.max(1),
@@ -227,7 +237,9 @@ impl Core {
                 next_internal_call: 0,
             },
             max_pending_calls: config.max_pending_calls.max(1),
-            realm_sessions: config.realm_sessions,
+            realm_sessions,
+            session_counts: config.realm_sessions,
+            next_realm_index: None,
         }
     }
 

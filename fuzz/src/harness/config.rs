@@ -8,13 +8,12 @@
 //! (deterministic).
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use ferrobar::auth::FailureTracker;
 use ferrobar::config::{check_str, NodeConfig, TransportKind};
-use ferrobar::router::Core;
+use ferrobar::router::{Core, RealmSessionCounts};
 use ferrobar::transport::http::{handle_request, HttpContext, NodeInfo};
 
 use super::session::core_config;
@@ -53,8 +52,7 @@ pub fn exercise(node: &NodeConfig) {
         transports: vec![],
     };
     for router in &node.routers {
-        let realm_sessions: Arc<[AtomicUsize]> =
-            router.realms.iter().map(|_| AtomicUsize::new(0)).collect();
+        let realm_sessions = Arc::new(RealmSessionCounts::default());
         let shards = router.shards.unwrap_or(2).clamp(1, 64);
         let throttle = Arc::new(Mutex::new(FailureTracker::default()));
         let config = core_config(

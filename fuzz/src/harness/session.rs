@@ -29,7 +29,6 @@
 //! realm with `max_sessions = 2` admits two new sessions (its counter came back to zero).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -39,7 +38,9 @@ use ferrobar::config::{
     Allow, AnonymousAuth, AuthConfig, AuthMethodConfig, Authenticator, Disclose, HistoryRule,
     Permission, RealmConfig, RoleConfig, StoreConfig, TicketPrincipal, TicketPrincipals,
 };
-use ferrobar::router::{ConnId, Core, CoreConfig, Output, ShardMsg, TransportInfo};
+use ferrobar::router::{
+    ConnId, Core, CoreConfig, Output, RealmSessionCounts, ShardMsg, TransportInfo,
+};
 use ferrobar::wamp::id::MAX_ID;
 use ferrobar::wamp::uri::{MatchPolicy, UriCheck};
 use ferrobar::wamp::{Dict, Message, Payload, Value};
@@ -229,7 +230,7 @@ pub fn core_config(
     shards: usize,
     realms: &[RealmConfig],
     start: Instant,
-    realm_sessions: &Arc<[AtomicUsize]>,
+    realm_sessions: &Arc<RealmSessionCounts>,
     throttle: &Arc<Mutex<FailureTracker>>,
 ) -> CoreConfig {
     CoreConfig {
@@ -367,8 +368,7 @@ impl Sim {
     pub fn new() -> Self {
         let realms = realms();
         let base = Instant::now();
-        let realm_sessions: Arc<[AtomicUsize]> =
-            realms.iter().map(|_| AtomicUsize::new(0)).collect();
+        let realm_sessions = Arc::new(RealmSessionCounts::default());
         let throttle = Arc::new(Mutex::new(FailureTracker::default()));
         Sim {
             base,

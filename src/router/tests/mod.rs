@@ -21,6 +21,7 @@ mod dealer_answers;
 mod interest;
 mod limits;
 mod meta;
+mod reload;
 use crate::codec::Serializer;
 use crate::config::{Allow, AnonymousAuth, Disclose, Permission, RealmConfig, RoleConfig};
 use crate::wamp::uri::{MatchPolicy, UriCheck};
@@ -107,10 +108,7 @@ impl Net {
         let throttle = Arc::new(std::sync::Mutex::new(crate::auth::FailureTracker::new(
             crate::auth::ThrottleConfig::default(),
         )));
-        let realm_sessions: Arc<[std::sync::atomic::AtomicUsize]> = realms
-            .iter()
-            .map(|_| std::sync::atomic::AtomicUsize::new(0))
-            .collect();
+        let realm_sessions = Arc::new(crate::router::RealmSessionCounts::default());
         let cores = (0..shards)
             .map(|shard| {
                 Core::new(CoreConfig {
