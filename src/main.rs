@@ -45,6 +45,9 @@ enum Command {
     Start(StartArgs),
     /// Stop the node running from a node directory (SIGINT, then SIGTERM, then SIGKILL).
     Stop(CbdirArgs),
+    /// Make the node running from a node directory read its configuration again (SIGHUP):
+    /// realms, roles and permissions change without dropping a session.
+    Reload(CbdirArgs),
     /// Print whether a node is running from a node directory.
     Status(StatusArgs),
     /// Check a node configuration without starting anything.
@@ -179,6 +182,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Start(a) => cmd_start(a),
         Command::Stop(a) => quiet_logging().and_then(|()| cmd_stop(&a)),
+        Command::Reload(a) => quiet_logging().and_then(|()| cmd_reload(&a)),
         Command::Status(a) => quiet_logging().and_then(|()| cmd_status(&a)),
         Command::Check(a) => quiet_logging().and_then(|()| cmd_check(&a)),
         Command::Init(a) => quiet_logging().and_then(|()| cmd_init(&a)),
@@ -309,10 +313,11 @@ fn cmd_start(a: StartArgs) -> Result<u8, CliError> {
         eprintln!("Auto-created node directory {}", cbdir.display());
     }
     init_logging(a.loglevel, a.logformat, a.color, log_file.as_deref())?;
-    let config = match locate_config(&cbdir, &a.config.config)? {
+    let config_path = locate_config(&cbdir, &a.config.config)?;
+    let config = match &config_path {
         Some(path) => {
             tracing::info!("node configuration: {}", path.display());
-            config::load_file_in(&path, &cbdir).map_err(|e| invalid(&path, e))?
+            config::load_file_in(path, &cbdir).map_err(|e| invalid(path, e))?
         }
         None => {
             tracing::info!(
@@ -326,6 +331,7 @@ fn cmd_start(a: StartArgs) -> Result<u8, CliError> {
     let options = StartOptions {
         shards: a.shards.map(usize::from),
         shutdown_after: a.shutdownafter,
+        config_path,
     };
     node::start(config, options)?;
     Ok(0)
@@ -464,6 +470,21 @@ fn cmd_stop(a: &CbdirArgs) -> Result<u8, CliError> {
         println!("pid {pid} still running after {name}");
     }
     Err(CliError::Unkillable(pid))
+}
+
+fn cmd_reload(a: &CbdirArgs) -> Result<u8, CliError> {
+    let cbdir = resolve_cbdir(a);
+    let Some(pid) = running_node(&cbdir)? else {
+        println!("No node is running from node directory {}", cbdir.display());
+        return Ok(EX_UNAVAILABLE);
+    };
+    send_signal(pid, libc::SIGHUP)?;
+    println!(
+        "Asked the node running from {} (pid {pid}) to reload its configuration; its log says \
+         what changed, or why the running configuration was kept.",
+        cbdir.display()
+    );
+    Ok(0)
 }
 
 fn pid_path(cbdir: &Path) -> PathBuf {

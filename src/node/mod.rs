@@ -19,6 +19,7 @@ use crate::transport::tls;
 
 mod cookies;
 pub mod init;
+pub mod reload;
 
 /// Options of `ferrobar start` that are not part of the Crossbar config.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +28,9 @@ pub struct StartOptions {
     pub shards: Option<usize>,
     /// `--shutdownafter SECS`: stop by itself after this many seconds.
     pub shutdown_after: Option<u64>,
+    /// The config file the node was started from, read again on SIGHUP (`None`: the built-in
+    /// default node, which has nothing to reload).
+    pub config_path: Option<PathBuf>,
 }
 
 /// Why the node could not start or run.
@@ -243,6 +247,13 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         tracing::info!("transport {label}");
     }
 
+    let controls: Vec<Arc<shard::control::Control>> = (0..shards).map(|_| Arc::default()).collect();
+    let reloader = reload::Reloader::new(
+        options.config_path.clone(),
+        config.clone(),
+        controls.clone(),
+        wakers.clone(),
+    );
     let mut threads = Vec::new();
     let per_shard_io = polls
         .into_iter()
@@ -276,6 +287,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
             outboxes,
             inboxes,
             shutdown: Arc::clone(&shutdown),
+            control: Arc::clone(&controls[id]),
             limits: Arc::clone(&node_limits),
         };
         let thread = std::thread::Builder::new()
@@ -289,6 +301,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         Arc::clone(&shutdown),
         wakers.clone(),
         options.shutdown_after,
+        reloader,
     )?;
 
     let mut failed = false;
@@ -396,9 +409,10 @@ fn spawn_signal_watcher(
     shutdown: Arc<AtomicBool>,
     wakers: Vec<Arc<Waker>>,
     after: Option<u64>,
+    mut reloader: reload::Reloader,
 ) -> Result<(), NodeError> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(io_err("installing signal handlers"))?;
     let stop = move |why: &str| {
         tracing::info!("{why}: shutting down");
@@ -420,17 +434,36 @@ fn spawn_signal_watcher(
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
+            for signal in signals.forever() {
+                if signal == SIGHUP {
+                    reload_now(&mut reloader);
+                    continue;
+                }
                 let name = if signal == SIGTERM {
                     "SIGTERM"
                 } else {
                     "SIGINT"
                 };
                 stop(&format!("{name} received"));
+                break;
             }
         })
         .map_err(io_err("starting the signal watcher"))?;
     Ok(())
+}
+
+/// SIGHUP: reloads the configuration and says in one line what happened.
+fn reload_now(reloader: &mut reload::Reloader) {
+    tracing::info!("SIGHUP received: reloading the configuration");
+    match reloader.reload() {
+        Ok(done) => tracing::info!(
+            added = ?done.added,
+            removed = ?done.removed,
+            sessions_without_their_role = done.orphaned_sessions,
+            "configuration reloaded: realms, roles and permissions apply from now on"
+        ),
+        Err(e) => tracing::warn!("reload refused, the running configuration is kept: {e}"),
+    }
 }
 
 /// Writes `cbdir/node.pid` (`{"pid": N}`, as Crossbar) when the node directory exists; refuses

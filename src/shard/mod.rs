@@ -10,6 +10,7 @@
 
 mod accept;
 mod conn;
+pub mod control;
 mod housekeeping;
 mod input;
 pub mod listener;
@@ -111,6 +112,8 @@ pub struct ShardSetup {
     pub inboxes: Vec<Option<rtrb::Consumer<ShardMsg>>>,
     /// Set by the node controller to begin a graceful shutdown.
     pub shutdown: Arc<AtomicBool>,
+    /// Other commands from the node controller (reload).
+    pub control: Arc<control::Control>,
     /// Node-wide limits and the shared connection count.
     pub limits: Arc<NodeLimits>,
 }
@@ -159,6 +162,7 @@ struct Shard {
     outboxes: Vec<Option<Outbox>>,
     inboxes: Vec<Option<rtrb::Consumer<ShardMsg>>>,
     shutdown: Arc<AtomicBool>,
+    control: Arc<control::Control>,
     conns: Slab<Conn>,
     next_generation: u32,
     scratch: Vec<u8>,
@@ -225,6 +229,7 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         outboxes: setup.outboxes,
         inboxes: setup.inboxes,
         shutdown: setup.shutdown,
+        control: setup.control,
         limits: setup.limits,
         refused: 0,
         slow_consumers: Vec::new(),
@@ -337,6 +342,9 @@ impl Shard {
                 }
             }
             self.drain_inboxes();
+            if let Some((command, answer)) = self.control.take() {
+                self.obey(command, &answer);
+            }
             if self.shutdown.load(Ordering::Acquire) && self.shutdown_deadline.is_none() {
                 self.begin_shutdown();
             }
@@ -450,6 +458,28 @@ impl Shard {
 
     /// Hands mail from the other shards to the core, at most [`MAIL_BUDGET`] messages per
     /// sender per turn so a busy neighbour cannot starve this shard's own sockets.
+    /// Carries out a command of the node controller and answers it.
+    fn obey(
+        &mut self,
+        command: control::Command,
+        answer: &std::sync::mpsc::Sender<control::Answer>,
+    ) {
+        let shard = self.id;
+        let reply = match command {
+            control::Command::PrepareReload(realms) => control::Answer::Prepared {
+                shard,
+                summary: self.core.prepare_reload(&realms),
+            },
+            control::Command::CommitReload => {
+                self.core.commit_reload();
+                control::Answer::Committed { shard }
+            }
+        };
+        self.route_outputs();
+        // The node waits for every shard; if it gave up meanwhile, nobody listens.
+        let _ = answer.send(reply);
+    }
+
     fn drain_inboxes(&mut self) {
         self.mail_pending = false;
         for i in 0..self.inboxes.len() {

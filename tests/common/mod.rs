@@ -290,6 +290,30 @@ impl Router {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// Replaces the node's `config.json` (for a reload).
+    pub fn write_config(&self, config: &serde_json::Value) {
+        let text = serde_json::to_string_pretty(config).expect("serialize config");
+        std::fs::write(self.cbdir().join("config.json"), text).expect("write config.json");
+    }
+
+    /// Waits (bounded by [`START_TIMEOUT`]) until the router's log holds `needle` at least
+    /// `count` times: how a test learns that the router finished something it only logs (a
+    /// reload); panics with the log otherwise.
+    pub fn wait_for_log(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let log = self.stderr();
+            if log.matches(needle).count() >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the log did not say \"{needle}\" {count} time(s) within {START_TIMEOUT:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// True while the process has not exited.
     pub fn is_alive(&mut self) -> bool {
         match self.child.as_mut() {
