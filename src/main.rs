@@ -98,6 +98,10 @@ struct StartArgs {
     /// Stop by itself after this many seconds.
     #[arg(long)]
     shutdownafter: Option<u64>,
+    /// On SIGTERM/SIGINT, spread the sessions' GOODBYEs over this many seconds (ferrobar
+    /// extension); a second signal stops at once
+    #[arg(long, default_value_t = 1.0, value_parser = drain_seconds)]
+    drain_seconds: f64,
     /// Reactor threads (ferrobar extension); overrides workers[].options.shards.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     shards: Option<u16>,
@@ -331,6 +335,7 @@ fn cmd_start(a: StartArgs) -> Result<u8, CliError> {
     let options = StartOptions {
         shards: a.shards.map(usize::from),
         shutdown_after: a.shutdownafter,
+        drain: std::time::Duration::from_secs_f64(a.drain_seconds),
         config_path,
     };
     node::start(config, options)?;
@@ -459,9 +464,13 @@ fn cmd_stop(a: &CbdirArgs) -> Result<u8, CliError> {
         (libc::SIGTERM, "SIGTERM"),
         (libc::SIGKILL, "SIGKILL"),
     ];
+    // The first, graceful step may take the node's drain window on top.
+    let mut wait = Duration::from_secs(5) + drain_window_of(&cbdir);
     for (signal, name) in steps {
         send_signal(pid, signal)?;
-        if wait_gone(pid, Duration::from_secs(5)) {
+        let gone = wait_gone(pid, wait);
+        wait = Duration::from_secs(5);
+        if gone {
             // A node killed by SIGKILL could not remove its pid file.
             let _ = fs::remove_file(pid_path(&cbdir));
             println!("Node stopped ({name}).");
@@ -485,6 +494,24 @@ fn cmd_reload(a: &CbdirArgs) -> Result<u8, CliError> {
         cbdir.display()
     );
     Ok(0)
+}
+
+/// The `--drain-seconds` the node running from `cbdir` was started with (its pid file keeps
+/// its command line), else the default.
+fn drain_window_of(cbdir: &Path) -> Duration {
+    let argv: Vec<String> = fs::read_to_string(pid_path(cbdir))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| serde_json::from_value(v.get("argv")?.clone()).ok())
+        .unwrap_or_default();
+    let value = argv.iter().enumerate().find_map(|(i, arg)| {
+        arg.strip_prefix("--drain-seconds=")
+            .map(str::to_owned)
+            .or_else(|| (arg == "--drain-seconds").then(|| argv.get(i + 1).cloned())?)
+    });
+    value
+        .and_then(|v| drain_seconds(&v).ok())
+        .map_or(Duration::from_secs(1), Duration::from_secs_f64)
 }
 
 fn pid_path(cbdir: &Path) -> PathBuf {
@@ -574,4 +601,14 @@ fn wait_gone(pid: i32, timeout: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     !is_alive(pid)
+}
+
+/// `--drain-seconds`: 0 to 3600 seconds.
+fn drain_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.0..=3600.0).contains(&s) => Ok(s),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds from 0 to 3600"
+        )),
+    }
 }

@@ -28,6 +28,8 @@ pub struct StartOptions {
     pub shards: Option<usize>,
     /// `--shutdownafter SECS`: stop by itself after this many seconds.
     pub shutdown_after: Option<u64>,
+    /// `--drain-seconds`: a graceful shutdown spreads its GOODBYEs over this long.
+    pub drain: Duration,
     /// The config file the node was started from, read again on SIGHUP (`None`: the built-in
     /// default node, which has nothing to reload).
     pub config_path: Option<PathBuf>,
@@ -218,6 +220,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
     let shutdown = Arc::new(AtomicBool::new(false));
     let limits = config.routers.first().map(|r| r.limits).unwrap_or_default();
     let node_limits = Arc::new(NodeLimits {
+        drain_window: options.drain,
         max_connections: limits.max_connections,
         open: std::sync::atomic::AtomicUsize::new(0),
         max_output_bytes: limits.max_output_bytes,
@@ -434,6 +437,7 @@ fn spawn_signal_watcher(
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
+            let mut stopping = false;
             for signal in signals.forever() {
                 if signal == SIGHUP {
                     reload_now(&mut reloader);
@@ -444,8 +448,12 @@ fn spawn_signal_watcher(
                 } else {
                     "SIGINT"
                 };
+                if stopping {
+                    tracing::warn!("{name} received again: stopping at once");
+                    std::process::exit(1);
+                }
+                stopping = true;
                 stop(&format!("{name} received"));
-                break;
             }
         })
         .map_err(io_err("starting the signal watcher"))?;

@@ -449,7 +449,15 @@ impl Core {
     /// Graceful shutdown: every joined session gets GOODBYE `wamp.close.system_shutdown`, every
     /// connection is closed.
     pub fn shutdown(&mut self) {
-        for conn in self.sessions.conns_sorted() {
+        self.shutdown_some(usize::MAX);
+    }
+
+    /// One batch of a draining shutdown: up to `max` connections end as in
+    /// [`Core::shutdown`]. Returns how many are left.
+    pub fn shutdown_some(&mut self, max: usize) -> usize {
+        let conns = self.sessions.open_conns_sorted();
+        let left = conns.len().saturating_sub(max);
+        for conn in conns.into_iter().take(max) {
             let joined = self.sessions.get(conn).and_then(|s| s.joined()).is_some();
             if joined {
                 let msg = Message::Goodbye {
@@ -461,6 +469,7 @@ impl Core {
             self.end_session(conn, AfterSession::Closing);
             self.out.close(conn);
         }
+        left
     }
 
     // ----- session lifecycle -----

@@ -156,6 +156,19 @@ impl SessionTable {
         conns
     }
 
+    /// Every connection the router is not closing yet, in a stable order.
+    pub(crate) fn open_conns_sorted(&self) -> Vec<ConnId> {
+        let mut conns: Vec<ConnId> = self
+            .by_conn
+            .iter()
+            .flatten()
+            .filter(|s| !matches!(s.state, State::Closed))
+            .map(|s| s.conn)
+            .collect();
+        conns.sort();
+        conns
+    }
+
     /// The connections that carry the tracking cookie `id`.
     pub(crate) fn with_cookie(&self, id: &str) -> &[ConnId] {
         self.by_cookie.get(id).map_or(&[], Vec::as_slice)

@@ -92,6 +92,17 @@ impl TransportRuntime {
     }
 }
 
+/// A graceful shutdown spreading its GOODBYEs over a window.
+#[derive(Debug)]
+struct Drain {
+    start: Instant,
+    window: Duration,
+    /// Sessions when it began.
+    total: usize,
+    /// Sessions ended so far.
+    closed: usize,
+}
+
 /// Everything a shard thread starts with.
 pub struct ShardSetup {
     /// This shard's index.
@@ -131,6 +142,9 @@ pub struct NodeLimits {
     pub slow_consumer: SlowConsumerPolicy,
     /// Seconds without write progress that make a connection a slow consumer.
     pub write_stall_secs: u32,
+    /// How long a graceful shutdown spreads its GOODBYEs over (`--drain-seconds`), so that
+    /// thousands of clients do not all reconnect elsewhere in the same instant.
+    pub drain_window: Duration,
 }
 
 enum Listener {
@@ -181,6 +195,8 @@ struct Shard {
     lingering: Vec<(usize, u32, Instant)>,
     doomed: Vec<usize>,
     shutdown_deadline: Option<Instant>,
+    /// While a graceful shutdown drains this shard's sessions in batches.
+    draining: Option<Drain>,
     /// A mailbox still held messages after its budget: poll without blocking.
     mail_pending: bool,
     /// Some WebSocket service has auto-ping: wake up regularly to send pings.
@@ -252,6 +268,7 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         lingering: Vec::new(),
         doomed: Vec::new(),
         shutdown_deadline: None,
+        draining: None,
         mail_pending: false,
         pings_enabled,
         cookie_stores,
@@ -347,6 +364,9 @@ impl Shard {
             }
             if self.shutdown.load(Ordering::Acquire) && self.shutdown_deadline.is_none() {
                 self.begin_shutdown();
+            }
+            if self.draining.is_some() {
+                self.drain_step();
             }
             self.expire_handshakes();
             self.sweep_pings();
@@ -488,7 +508,7 @@ impl Shard {
                     break;
                 };
                 let Ok(msg) = inbox.pop() else { break };
-                if self.shutdown_deadline.is_none() {
+                if self.draining.is_some() || self.shutdown_deadline.is_none() {
                     self.core.handle_shard(msg);
                     self.route_outputs();
                 }
@@ -729,32 +749,70 @@ impl Shard {
     }
 
     fn begin_shutdown(&mut self) {
-        tracing::info!(
-            shard = self.id,
-            sessions = self.core.stats().sessions,
-            "shutting down"
-        );
-        self.shutdown_deadline = Some(Instant::now() + SHUTDOWN_GRACE);
+        let now = Instant::now();
+        let window = self.limits.drain_window;
+        self.shutdown_deadline = Some(now + window + SHUTDOWN_GRACE);
         for (listener, _) in &mut self.listeners {
             let _ = match listener {
                 Listener::Tcp(l) => self.poll.registry().deregister(l),
                 Listener::Unix(l) => self.poll.registry().deregister(l),
             };
         }
+        // Closed, not only unwatched: the kernel would still complete handshakes into a
+        // listening socket's backlog. With SO_REUSEPORT, shards still running take the rest.
+        self.listeners.clear();
+        tracing::info!(
+            shard = self.id,
+            sessions = self.core.stats().sessions,
+            drain_seconds = self.limits.drain_window.as_secs_f64(),
+            "shutting down: listeners closed, sessions get GOODBYE over the drain window"
+        );
         for (_, conn) in self.conns.iter_mut() {
             conn.close_code = CLOSE_GOING_AWAY;
         }
-        self.core.shutdown();
-        self.route_outputs();
+        // Connections without a WAMP session (HTTP, handshakes) close at once; sessions keep
+        // working until their batch of the drain.
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             if let Some(c) = self.conns.get_mut(key) {
-                if !c.close_after_flush {
+                if !c.session_open && !c.close_after_flush {
                     c.close_after_flush = true;
                     c.phase = Phase::Closing;
                     mark_dirty(c, key, &mut self.dirty);
                 }
             }
+        }
+        self.draining = Some(Drain {
+            start: now,
+            window,
+            total: self.core.shutdown_some(0),
+            closed: 0,
+        });
+        self.drain_step();
+    }
+
+    /// Ends the share of the sessions the drain window's elapsed part calls for; the last step
+    /// ends the rest.
+    fn drain_step(&mut self) {
+        let Some(drain) = self.draining.as_mut() else {
+            return;
+        };
+        let elapsed = drain.start.elapsed();
+        let due = if elapsed >= drain.window {
+            usize::MAX
+        } else {
+            let share = elapsed.as_secs_f64() / drain.window.as_secs_f64();
+            ((drain.total as f64 * share).ceil() as usize).max(1)
+        };
+        let batch = due.saturating_sub(drain.closed);
+        if batch == 0 {
+            return;
+        }
+        drain.closed = drain.closed.saturating_add(batch);
+        let left = self.core.shutdown_some(batch);
+        self.route_outputs();
+        if left == 0 && due == usize::MAX {
+            self.draining = None;
         }
     }
 }

@@ -95,6 +95,15 @@ fn node_dir(config: &serde_json::Value) -> (tempfile::TempDir, PathBuf) {
 }
 
 fn spawn(cbdir: &std::path::Path, stderr_path: &std::path::Path, shards: usize) -> Child {
+    spawn_with(cbdir, stderr_path, shards, &[])
+}
+
+fn spawn_with(
+    cbdir: &std::path::Path,
+    stderr_path: &std::path::Path,
+    shards: usize,
+    extra: &[&str],
+) -> Child {
     let stderr = File::create(stderr_path).expect("create stderr file");
     let loglevel = std::env::var("FERROBAR_TEST_LOGLEVEL").unwrap_or_else(|_| "info".into());
     Command::new(env!("CARGO_BIN_EXE_ferrobar"))
@@ -107,6 +116,7 @@ fn spawn(cbdir: &std::path::Path, stderr_path: &std::path::Path, shards: usize) 
         .arg(loglevel)
         .arg("--color")
         .arg("false")
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(stderr))
@@ -246,10 +256,31 @@ impl Router {
         panic!("could not get free ports after 3 tries; last:\n{last}")
     }
 
+    /// Like [`Router::start`], with more `ferrobar start` arguments.
+    pub fn start_with_args(config: serde_json::Value, shards: usize, extra: &[&str]) -> Router {
+        let port = config["workers"][0]["transports"][0]["endpoint"]["port"]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .expect("config must have workers[0].transports[0].endpoint.port");
+        match Self::try_start_with(&config, port, shards, extra) {
+            Ok(r) => r,
+            Err(stderr) => panic!("ferrobar did not start on port {port}; stderr:\n{stderr}"),
+        }
+    }
+
     fn try_start(config: &serde_json::Value, port: u16, shards: usize) -> Result<Router, String> {
+        Self::try_start_with(config, port, shards, &[])
+    }
+
+    fn try_start_with(
+        config: &serde_json::Value,
+        port: u16,
+        shards: usize,
+        extra: &[&str],
+    ) -> Result<Router, String> {
         let (tmp, cbdir) = node_dir(config);
         let stderr_path = tmp.path().join("stderr.log");
-        let child = spawn(&cbdir, &stderr_path, shards);
+        let child = spawn_with(&cbdir, &stderr_path, shards, extra);
         let mut router = Router {
             child: Some(child),
             port,
