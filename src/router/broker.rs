@@ -312,6 +312,7 @@ impl Core {
             realms,
             sessions,
             out,
+            stats,
             ..
         } = self;
         let realm = &realms[realm];
@@ -342,6 +343,7 @@ impl Core {
             });
             // An EVENT like any other: the shell drops it for a peer that cannot take its size.
             out.send_many(vec![conn], frame);
+            stats.sent(MessageType::Event, 1);
         }
     }
 
@@ -546,6 +548,7 @@ impl Core {
             ppt: ppt_options(options),
             payload,
         };
+        self.stats.publications += 1;
         let id = self.route_publication(publication);
         if acknowledge {
             self.send(
@@ -579,15 +582,18 @@ impl Core {
             realms,
             sessions,
             out,
+            stats,
             ..
         } = self;
         let realm = &realms[publication.realm];
         let broker = &realm.broker;
+        let mut delivered = 0;
         broker.index.for_each_match(&publication.topic, |id| {
             if let Some(sub) = broker.subscriptions.get(id) {
-                deliver_to_subscription(*id, sub, publication, realm, sessions, out);
+                delivered += deliver_to_subscription(*id, sub, publication, realm, sessions, out);
             }
         });
+        stats.sent(MessageType::Event, delivered);
         if publication.retain {
             let retained = &mut realms[publication.realm].broker.retained;
             retained.insert(publication.topic.clone(), Arc::clone(publication));
@@ -636,7 +642,7 @@ fn deliver_to_subscription(
     realm: &Realm,
     sessions: &SessionTable,
     out: &mut Outbox,
-) {
+) -> u64 {
     let details = event_details(sub, publication);
     let mut frames: [Option<Bytes>; SERIALIZER_COUNT] = Default::default();
     let mut targets: [Vec<ConnId>; SERIALIZER_COUNT] = Default::default();
@@ -660,11 +666,14 @@ fn deliver_to_subscription(
         targets[i].push(s.conn);
     }
     // One output per serializer: the shell copies the same bytes into every connection.
+    let mut delivered = 0;
     for (frame, conns) in frames.into_iter().zip(targets) {
         if let Some(frame) = frame {
+            delivered += conns.len() as u64;
             out.send_many(conns, frame);
         }
     }
+    delivered
 }
 
 /// A publication made by the router itself (meta events, testaments).

@@ -109,6 +109,7 @@ impl Core {
                 features,
                 pending: None,
                 internal_call: None,
+                challenged: None,
             }));
         }
         self.auth_step(conn, step);
@@ -142,6 +143,7 @@ impl Core {
                     self.sessions.get_mut(conn).map(|s| &mut s.state)
                 {
                     a.pending = Some(pending);
+                    a.challenged = Some(method);
                 }
                 self.send(
                     conn,
@@ -159,6 +161,11 @@ impl Core {
             } => {
                 if let Some(session) = self.sessions.get(conn) {
                     tracing::info!(peer = %session.peer, "authentication refused: {cause}");
+                    let method = match &session.state {
+                        State::Authenticating(a) => a.challenged.unwrap_or("hello"),
+                        _ => "hello",
+                    };
+                    self.stats.auth_failed(method);
                     let now_secs = self
                         .now
                         .saturating_duration_since(self.auth.epoch)

@@ -51,6 +51,7 @@ mod reload;
 mod session;
 mod sessions;
 mod shard_msg;
+mod stats;
 mod testament;
 mod timers;
 
@@ -72,6 +73,7 @@ use session::{Joined, Session, State, TransportExtras};
 use sessions::{AfterSession, SessionTable};
 use shard_msg::Inner;
 pub use shard_msg::ShardMsg;
+pub use stats::{CallOutcome, CoreStats, RealmStats, CALL_LATENCY_BOUNDS, MESSAGE_CODES};
 
 /// ABORT reason when a realm is at its `max_sessions` (ferrobar's own URI: WAMP has none).
 pub const REALM_FULL: &str = "ferrobar.error.realm_full";
@@ -152,15 +154,6 @@ pub struct CoreConfig {
     pub max_pending_calls: usize,
     /// Sessions per realm over all shards (shared by every core), for `max_sessions`.
     pub realm_sessions: Arc<RealmSessionCounts>,
-}
-
-/// Counters a shard keeps for the node info page and logs.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CoreStats {
-    /// Sessions currently joined on this shard.
-    pub sessions: usize,
-    /// Protocol violations seen.
-    pub protocol_violations: u64,
 }
 
 /// The router core of one shard.
@@ -284,8 +277,33 @@ impl Core {
     pub fn stats(&self) -> CoreStats {
         CoreStats {
             sessions: self.sessions.joined_count(),
-            ..self.stats
+            ..self.stats.clone()
         }
+    }
+
+    /// Each realm's gauges as this shard holds them (realms removed by a reload left out).
+    pub fn realm_stats(&self) -> Vec<RealmStats> {
+        self.realm_index
+            .values()
+            .map(|&i| {
+                let realm = &self.realms[i];
+                let home = self.home_shard(i) == self.shard;
+                RealmStats {
+                    name: realm.name.clone(),
+                    sessions: realm.local_sessions as u64,
+                    subscriptions: if home {
+                        realm.catalog.subscription_count()
+                    } else {
+                        0
+                    },
+                    registrations: if home {
+                        realm.dealer.registrations().count() as u64
+                    } else {
+                        0
+                    },
+                }
+            })
+            .collect()
     }
 
     /// A WAMP transport connection is open (WebSocket handshake done).
@@ -378,6 +396,7 @@ impl Core {
         let Some(session) = self.sessions.get(conn) else {
             return;
         };
+        self.stats.received(msg.message_type());
         match &session.state {
             State::Closed => {}
             State::Killed => {
@@ -663,6 +682,25 @@ impl Core {
         }
         let frame = self.out.encoded_frame();
         self.out.send(conn, frame);
+        self.count_sent(msg);
+    }
+
+    /// Counts a message sent, and a call's outcome when it is the caller's final answer.
+    fn count_sent(&mut self, msg: &Message) {
+        self.stats.sent(msg.message_type(), 1);
+        match msg {
+            Message::Result { details, .. } if !details.get_bool("progress").unwrap_or(false) => {
+                self.stats.call_answered(CallOutcome::Result)
+            }
+            Message::Error {
+                request_type,
+                error,
+                ..
+            } if *request_type == MessageType::Call.code() => {
+                self.stats.call_answered(CallOutcome::of_error(error))
+            }
+            _ => {}
+        }
     }
 
     fn send_error(

@@ -70,6 +70,8 @@ pub(crate) struct PendingCall {
     /// The caller already has its final answer, but this progressive call's input was still
     /// open: the CALLs still coming with its request id are dropped, up to the last one.
     pub(crate) answered: bool,
+    /// When the CALL came in (the core's clock), for the call-latency metric.
+    pub(crate) started: Option<Instant>,
 }
 
 /// Where an invocation this session (as callee) must answer came from.
@@ -197,6 +199,8 @@ pub(crate) struct Authenticating {
     pub(crate) pending: Option<crate::auth::Pending>,
     /// The router's own call to a dynamic authenticator, while it runs.
     pub(crate) internal_call: Option<u64>,
+    /// The method of the last CHALLENGE sent (for the authentication-failure metric).
+    pub(crate) challenged: Option<&'static str>,
 }
 
 /// The session state machine of one connection.

@@ -327,6 +327,7 @@ impl Core {
             progressive: opts.progress,
             deadline,
             answered: false,
+            started: Some(self.now),
         };
         if let Some(j) = self.joined_mut(conn) {
             j.rpc.pending_calls.insert(request, pending);
@@ -650,7 +651,8 @@ impl Core {
             }
             details.insert("progress", true);
         } else {
-            joined.end_call(call.request);
+            let ended = joined.end_call(call.request);
+            self.callee_answered(ended);
         }
         self.send(
             conn,
@@ -660,6 +662,16 @@ impl Core {
                 payload,
             },
         );
+    }
+
+    /// A call answered by its callee: its latency, from CALL to the final RESULT or ERROR
+    /// (calls that found no callee are not latency samples).
+    fn callee_answered(&mut self, ended: Option<PendingCall>) {
+        let ended = ended.filter(|p| p.callee.is_some());
+        if let Some(started) = ended.and_then(|p| p.started) {
+            self.stats
+                .call_latency(self.now.saturating_duration_since(started));
+        }
     }
 
     fn call_failed(&mut self, call: CallRef, error: String, details: Dict, payload: Payload) {
@@ -678,9 +690,10 @@ impl Core {
         let Some(joined) = self.joined_mut(conn) else {
             return;
         };
-        if joined.end_call(call.request).is_none() {
+        let Some(ended) = joined.end_call(call.request) else {
             return;
-        }
+        };
+        self.callee_answered(Some(ended));
         let msg = Message::Error {
             request_type: MessageType::Call.code(),
             request: call.request,

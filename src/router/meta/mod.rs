@@ -89,6 +89,13 @@ pub(crate) struct Catalog {
     subscriptions: HashMap<u64, SubInfo>,
 }
 
+impl Catalog {
+    /// The realm's subscriptions (one per match policy and URI, however many subscribers).
+    pub(crate) fn subscription_count(&self) -> u64 {
+        self.subscriptions.len() as u64
+    }
+}
+
 #[derive(Debug)]
 pub(crate) enum MetaMsg {
     /// To the home shard: a session joined; it gets its WELCOME once this is recorded.

@@ -22,6 +22,7 @@ mod interest;
 mod limits;
 mod meta;
 mod reload;
+mod stats;
 use crate::codec::Serializer;
 use crate::config::{Allow, AnonymousAuth, Disclose, Permission, RealmConfig, RoleConfig};
 use crate::wamp::uri::{MatchPolicy, UriCheck};
