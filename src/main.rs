@@ -102,6 +102,10 @@ struct StartArgs {
     /// extension); a second signal stops at once
     #[arg(long, default_value_t = 1.0, value_parser = drain_seconds)]
     drain_seconds: f64,
+    /// Serve /metrics (Prometheus), /healthz and /livez on this address, e.g. 127.0.0.1:9100
+    /// (ferrobar extension)
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<std::net::SocketAddr>,
     /// Reactor threads (ferrobar extension); overrides workers[].options.shards.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     shards: Option<u16>,
@@ -336,6 +340,7 @@ fn cmd_start(a: StartArgs) -> Result<u8, CliError> {
         shards: a.shards.map(usize::from),
         shutdown_after: a.shutdownafter,
         drain: std::time::Duration::from_secs_f64(a.drain_seconds),
+        metrics: a.metrics,
         config_path,
     };
     node::start(config, options)?;

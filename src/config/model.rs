@@ -347,6 +347,11 @@ pub enum PathService {
     Static(StaticService),
     /// The node info page.
     NodeInfo,
+    /// Prometheus metrics (`"type": "metrics"`, ferrobar extension).
+    Metrics,
+    /// Readiness: 200 when ready, else 503 with the reasons (`"type": "health"`, ferrobar
+    /// extension).
+    Health,
     /// A nested tree (`"type": "path"`).
     Path(Box<WebService>),
     /// A fixed JSON value (`"type": "json"`).

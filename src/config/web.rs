@@ -40,7 +40,8 @@ const REFUSED_SERVICES: &[&str] = &[
     "upload",
     "fileupload",
 ];
-const SUPPORTED_SERVICES: &str = "static, websocket, nodeinfo, path, json, redirect, none";
+const SUPPORTED_SERVICES: &str =
+    "static, websocket, nodeinfo, metrics, health, path, json, redirect, none";
 
 /// The auth of every WAMP service (WebSocket path, RawSocket part) seen in one transport, with
 /// its JSON path.
@@ -182,12 +183,13 @@ fn walk_service(
     match kind {
         "static" => walk_static(w, map, path),
         "websocket" => Some(walk_websocket_path(w, map, path, auths)),
-        "nodeinfo" | "none" => {
+        "nodeinfo" | "none" | "metrics" | "health" => {
             w.keys(map, path, &["id", "type"]);
-            Some(if kind == "none" {
-                PathService::NotFound
-            } else {
-                PathService::NodeInfo
+            Some(match kind {
+                "none" => PathService::NotFound,
+                "metrics" => PathService::Metrics,
+                "health" => PathService::Health,
+                _ => PathService::NodeInfo,
             })
         }
         "path" => {

@@ -19,6 +19,7 @@ use crate::transport::tls;
 
 mod cookies;
 pub mod init;
+mod ops_http;
 pub mod reload;
 
 /// Options of `ferrobar start` that are not part of the Crossbar config.
@@ -30,6 +31,8 @@ pub struct StartOptions {
     pub shutdown_after: Option<u64>,
     /// `--drain-seconds`: a graceful shutdown spreads its GOODBYEs over this long.
     pub drain: Duration,
+    /// `--metrics ADDR:PORT`: serve `/metrics`, `/healthz` and `/livez` there.
+    pub metrics: Option<std::net::SocketAddr>,
     /// The config file the node was started from, read again on SIGHUP (`None`: the built-in
     /// default node, which has nothing to reload).
     pub config_path: Option<PathBuf>,
@@ -145,8 +148,22 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         }
     }
 
+    let metrics_listener = match options.metrics {
+        Some(addr) => Some(
+            std::net::TcpListener::bind(addr).map_err(|e| NodeError::Bind {
+                endpoint: format!("--metrics {addr}"),
+                source: e,
+            })?,
+        ),
+        None => None,
+    };
+    let hub = Arc::new(shard::metrics::MetricsHub::new(
+        shards,
+        transports.iter().map(|t| t.id.clone()).collect(),
+    ));
     let pid_file = write_pid_file(&config.cbdir)?;
     let node = Arc::new(NodeInfo {
+        live: Some(Arc::clone(&hub) as Arc<dyn crate::transport::http::LivePages>),
         version: env!("CARGO_PKG_VERSION"),
         node_id: node_id.clone(),
         started: SystemTime::now(),
@@ -207,6 +224,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
             .collect(),
     );
 
+    hub.set_transports(Arc::clone(&runtimes));
     let mut polls = Vec::new();
     let mut wakers = Vec::new();
     for _ in 0..shards {
@@ -291,6 +309,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
             inboxes,
             shutdown: Arc::clone(&shutdown),
             control: Arc::clone(&controls[id]),
+            metrics: Arc::clone(&hub),
             limits: Arc::clone(&node_limits),
         };
         let thread = std::thread::Builder::new()
@@ -300,11 +319,16 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         threads.push(thread);
     }
 
+    hub.set_started();
+    if let Some(listener) = metrics_listener {
+        ops_http::spawn(listener, Arc::clone(&hub))?;
+    }
     spawn_signal_watcher(
         Arc::clone(&shutdown),
         wakers.clone(),
         options.shutdown_after,
         reloader,
+        Arc::clone(&hub),
     )?;
 
     let mut failed = false;
@@ -395,6 +419,8 @@ fn describe(kind: &TransportKind) -> String {
                     PathService::WebSocket(_) => "websocket",
                     PathService::Static(_) => "static",
                     PathService::NodeInfo => "nodeinfo",
+                    PathService::Metrics => "metrics",
+                    PathService::Health => "health",
                     PathService::Path(_) => "path",
                     PathService::Json(_) => "json",
                     PathService::Redirect(_) => "redirect",
@@ -413,12 +439,15 @@ fn spawn_signal_watcher(
     wakers: Vec<Arc<Waker>>,
     after: Option<u64>,
     mut reloader: reload::Reloader,
+    hub: Arc<shard::metrics::MetricsHub>,
 ) -> Result<(), NodeError> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(io_err("installing signal handlers"))?;
+    let stopping_hub = Arc::clone(&hub);
     let stop = move |why: &str| {
         tracing::info!("{why}: shutting down");
+        stopping_hub.set_stopping();
         shutdown.store(true, Ordering::Release);
         for w in &wakers {
             let _ = w.wake();
@@ -440,7 +469,7 @@ fn spawn_signal_watcher(
             let mut stopping = false;
             for signal in signals.forever() {
                 if signal == SIGHUP {
-                    reload_now(&mut reloader);
+                    hub.count_reload(reload_now(&mut reloader));
                     continue;
                 }
                 let name = if signal == SIGTERM {
@@ -461,16 +490,22 @@ fn spawn_signal_watcher(
 }
 
 /// SIGHUP: reloads the configuration and says in one line what happened.
-fn reload_now(reloader: &mut reload::Reloader) {
+fn reload_now(reloader: &mut reload::Reloader) -> bool {
     tracing::info!("SIGHUP received: reloading the configuration");
     match reloader.reload() {
-        Ok(done) => tracing::info!(
-            added = ?done.added,
-            removed = ?done.removed,
-            sessions_without_their_role = done.orphaned_sessions,
-            "configuration reloaded: realms, roles and permissions apply from now on"
-        ),
-        Err(e) => tracing::warn!("reload refused, the running configuration is kept: {e}"),
+        Ok(done) => {
+            tracing::info!(
+                added = ?done.added,
+                removed = ?done.removed,
+                sessions_without_their_role = done.orphaned_sessions,
+                "configuration reloaded: realms, roles and permissions apply from now on"
+            );
+            true
+        }
+        Err(e) => {
+            tracing::warn!("reload refused, the running configuration is kept: {e}");
+            false
+        }
     }
 }
 

@@ -34,6 +34,33 @@ impl Shard {
         }
     }
 
+    /// Copies this shard's counters to the metrics hub (once a second, and at start).
+    pub(super) fn report_metrics(&mut self) {
+        let oversized = self.oversized_events;
+        let mailbox_full: u64 = self.outboxes.iter().flatten().map(|o| o.dropped()).sum();
+        let report = super::metrics::ShardReport {
+            core: self.core.stats(),
+            realms: self.core.realm_stats(),
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            events_dropped: [
+                self.events_dropped.saturating_sub(oversized),
+                oversized,
+                mailbox_full,
+            ],
+            slow_consumers: self.slow_closed,
+            output_queue_bytes: self
+                .conns
+                .iter()
+                .map(|(_, c)| c.pending_output() as u64)
+                .sum(),
+            busy: self.busy,
+            connections: self.conns.len() as u64,
+            at: Some(self.turn_start),
+        };
+        self.metrics.report(self.id, report);
+    }
+
     /// WebSocket auto-ping: once a second, pings connections idle for their interval and closes
     /// those whose ping went unanswered past the timeout (half-open TCP, vanished devices).
     pub(super) fn sweep_pings(&mut self) {
@@ -41,6 +68,7 @@ impl Shard {
             return;
         }
         self.last_ping_sweep = self.turn_start;
+        self.report_metrics();
         self.sweep_stalled();
         self.return_memory();
         if !self.pings_enabled {

@@ -15,6 +15,7 @@ mod housekeeping;
 mod input;
 pub mod listener;
 pub mod mailbox;
+pub mod metrics;
 mod pool;
 
 use std::cmp::Reverse;
@@ -125,6 +126,8 @@ pub struct ShardSetup {
     pub shutdown: Arc<AtomicBool>,
     /// Other commands from the node controller (reload).
     pub control: Arc<control::Control>,
+    /// Where it reports its counters once a second.
+    pub metrics: Arc<metrics::MetricsHub>,
     /// Node-wide limits and the shared connection count.
     pub limits: Arc<NodeLimits>,
 }
@@ -155,6 +158,13 @@ enum Listener {
 struct Shard {
     id: usize,
     limits: Arc<NodeLimits>,
+    metrics: Arc<metrics::MetricsHub>,
+    /// Bytes read from connections.
+    bytes_in: u64,
+    /// Bytes of WAMP frames queued to connections.
+    bytes_out: u64,
+    /// Time spent on turns' work (not in poll).
+    busy: Duration,
     /// Connections refused at the limits (for rate-limited logging).
     refused: u64,
     /// Slow consumers the core must close this turn (with GOODBYE).
@@ -247,6 +257,10 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         shutdown: setup.shutdown,
         control: setup.control,
         limits: setup.limits,
+        metrics: setup.metrics,
+        bytes_in: 0,
+        bytes_out: 0,
+        busy: Duration::ZERO,
         refused: 0,
         slow_consumers: Vec::new(),
         conns_at_trim: 0,
@@ -281,6 +295,7 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
 impl Shard {
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
+        self.report_metrics();
         loop {
             let busy = !self.pending_reads.is_empty()
                 || !self.pending_accepts.is_empty()
@@ -308,12 +323,10 @@ impl Shard {
                 let wait = next.map(|deadline| {
                     deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1)
                 });
-                // Open connections need the once-a-second housekeeping (stalled writers).
-                if self.conns.is_empty() {
-                    wait
-                } else {
-                    Some(wait.map_or(Duration::from_secs(1), |w| w.min(Duration::from_secs(1))))
-                }
+                // Open connections need the once-a-second housekeeping (stalled writers), and
+                // every shard reports its counters once a second (an idle one too: that it
+                // turns is what liveness means).
+                Some(wait.map_or(Duration::from_secs(1), |w| w.min(Duration::from_secs(1))))
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -375,6 +388,7 @@ impl Shard {
                 outbox.flush();
             }
             self.expire_lingering();
+            self.busy += self.turn_start.elapsed();
             if let Some(deadline) = self.shutdown_deadline {
                 if self.conns.is_empty() || Instant::now() >= deadline {
                     tracing::debug!(shard = self.id, open = self.conns.len(), "shard stopped");
@@ -405,6 +419,7 @@ impl Shard {
                 Ok(n) => {
                     conn.last_rx = self.clock_s;
                     conn.ping_sent = 0;
+                    self.bytes_in += n as u64;
                     if let Err(e) = self.ingest(key, n) {
                         tracing::debug!("closing connection {key}: {e}");
                         return self.remove_conn(key);
@@ -584,6 +599,7 @@ impl Shard {
         if c.wbuf.capacity() == 0 {
             c.wbuf = self.pool.take();
         }
+        self.bytes_out += frame.len() as u64;
         match c.phase {
             Phase::WebSocket { serializer, .. } => {
                 websocket::write_message(&mut c.wbuf, frame, serializer.is_binary());

@@ -35,6 +35,9 @@ pub const SERVER: &str = "ferrobar";
 /// shared (`Arc`) by every shard; it changes only on restart.
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
+    /// The node's live state for the `metrics` and `health` services (`None` in tests of the
+    /// pages that do not need it).
+    pub live: Option<std::sync::Arc<dyn LivePages>>,
     /// ferrobar's version (`env!("CARGO_PKG_VERSION")`).
     pub version: &'static str,
     /// The node id (`controller.id`, else `<hostname>-<pid>` as Crossbar does).
@@ -52,6 +55,21 @@ pub struct NodeInfo {
     /// Transport descriptions (e.g. `transport001 web tcp/8080`).
     pub transports: Vec<String>,
 }
+
+/// What the node renders from its live state: the metrics and health services here and on
+/// `ferrobar start --metrics`.
+pub trait LivePages: Send + Sync + std::fmt::Debug {
+    /// The Prometheus text exposition of every metric.
+    fn metrics(&self) -> String;
+    /// Whether the node is ready (listeners up, every shard turning, not shutting down), with
+    /// a short JSON body saying why.
+    fn health(&self) -> (bool, String);
+    /// Whether every shard still turns (liveness).
+    fn live(&self) -> bool;
+}
+
+/// The Prometheus text format's content type.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Everything [`handle_request`] needs besides the bytes.
 #[derive(Debug, Clone, Copy)]
@@ -270,6 +288,21 @@ fn serve(
         PathService::Json(value) => {
             Response::new(200).body("application/json", value.as_bytes().to_vec())
         }
+        PathService::Metrics => match &ctx.node.live {
+            Some(live) => Response::new(200)
+                .body(METRICS_CONTENT_TYPE, live.metrics().into_bytes())
+                .header("Cache-Control", "no-store"),
+            None => Response::text(404, "Not found."),
+        },
+        PathService::Health => match &ctx.node.live {
+            Some(live) => {
+                let (ready, body) = live.health();
+                Response::new(if ready { 200 } else { 503 })
+                    .body("application/json", body.into_bytes())
+                    .header("Cache-Control", "no-store")
+            }
+            None => Response::text(404, "Not found."),
+        },
         PathService::Redirect(url) => {
             Response::text(302, "Found.").header("Location", header_safe(url))
         }

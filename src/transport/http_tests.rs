@@ -50,6 +50,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Parsed {
 
 pub(crate) fn node() -> NodeInfo {
     NodeInfo {
+        live: None,
         version: "0.1.0",
         node_id: "node<1>".into(),
         started: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),

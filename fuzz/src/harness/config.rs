@@ -42,6 +42,7 @@ const GET: &[u8] = b"GET /info HTTP/1.1\r\nHost: x\r\n\r\n";
 /// Puts a loaded node to use: cores for its realms, HTTP answers from its transports.
 pub fn exercise(node: &NodeConfig) {
     let info = NodeInfo {
+        live: None,
         version: "0.0.0-fuzz",
         node_id: node.node_id.clone().unwrap_or_default(),
         started: SystemTime::UNIX_EPOCH,

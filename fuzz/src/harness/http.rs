@@ -193,6 +193,7 @@ fn web_service(choice: u8) -> WebService {
 
 fn node() -> NodeInfo {
     NodeInfo {
+        live: None,
         version: "0.0.0-fuzz",
         node_id: "fuzz-<node>&\"".into(),
         started: SystemTime::UNIX_EPOCH,
