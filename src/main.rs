@@ -140,8 +140,14 @@ enum LogLevel {
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum LogFormat {
+    /// Crossbar's default: one line of text per event (`text` is the same).
+    #[value(alias = "text")]
     Standard,
+    /// Text without timestamps (syslogd adds its own).
     Syslogd,
+    /// One JSON object per line (ferrobar extension), for log shippers.
+    Json,
+    /// No log.
     None,
 }
 
@@ -263,6 +269,11 @@ fn init_logging(
     // syslogd adds its own timestamps.
     let _ = match format {
         LogFormat::Syslogd => builder.without_time().try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
         _ => builder.try_init(),
     };
     Ok(())
