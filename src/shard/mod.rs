@@ -676,7 +676,7 @@ impl Shard {
 
     /// The io_uring backend's flush: the plain sockets' sends go out in one submission; then
     /// each result is handled as [`Shard::flush_conn`] handles a `send`'s. TLS connections,
-    /// and those with nothing to send (or lingering), take the `flush_conn` path.
+    /// those with nothing to send (or lingering), and a lone send take the `flush_conn` path.
     fn flush_through_ring(&mut self, keys: &[usize]) -> io::Result<()> {
         let mut batch = std::mem::take(&mut self.ring_batch);
         let mut rest = std::mem::take(&mut self.flush_rest);
@@ -689,7 +689,11 @@ impl Shard {
                 None => {}
             }
         }
-        if let Some(ring) = self.send_ring.as_mut() {
+        if batch.len() < uring::MIN_BATCH {
+            // A lone send: `send(2)` is cheaper than a submission.
+            rest.append(&mut batch);
+        }
+        if let Some(ring) = self.send_ring.as_mut().filter(|_| !batch.is_empty()) {
             ring.send_all(&self.conns, &batch)?;
             let done = ring.take_done();
             for &(key, result) in &done {

@@ -20,6 +20,10 @@ use super::conn::{Conn, Stream};
 /// subscribers of one shard fits in one submission; more take one more per 1 024.
 const RING_ENTRIES: u32 = 1024;
 
+/// The fewest sends worth a submission: a lone send costs less as `send(2)` (measured with
+/// `cargo bench --bench gather -- send_batch`, see `docs/performance.md`).
+pub(crate) const MIN_BATCH: usize = 2;
+
 /// One shard's ring for sends, with the results of the last batch.
 pub struct SendRing {
     ring: IoUring,
