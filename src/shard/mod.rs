@@ -278,8 +278,11 @@ impl Shard {
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
+            // Output queued while the last turn flushed (a closed session's meta events, the
+            // dropped-events notice) is flushed in the next turn, without waiting.
             let busy = !self.pending_reads.is_empty()
                 || !self.pending_accepts.is_empty()
+                || !self.dirty.is_empty()
                 || self.mail_pending;
             let timeout = if busy {
                 Some(Duration::ZERO)
