@@ -56,11 +56,17 @@ build:
 
 test: test-rust test-interop
 
+# The nodes of the integration tests run the default reactor (auto: io_uring where the kernel
+# allows it); the integration tests then run once more on the epoll backend.
 test-rust:
 	@echo "==> cargo test --workspace"
 	@start=$$(date +%s); \
 	$(CARGO) test --workspace; \
 	echo "==> cargo test took $$(( $$(date +%s) - start ))s"
+	@echo "==> FERROBAR_REACTOR=epoll cargo test --workspace --test '*'"
+	@start=$$(date +%s); \
+	FERROBAR_REACTOR=epoll $(CARGO) test --workspace --test '*'; \
+	echo "==> the epoll pass took $$(( $$(date +%s) - start ))s"
 
 # The interop suite runs against the release binary. pytest exits 5 when it
 # collected no test: that is turned into a failure, never a silent pass.

@@ -109,6 +109,16 @@ struct StartArgs {
     /// Reactor threads (ferrobar extension); overrides workers[].options.shards.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     shards: Option<u16>,
+    /// I/O backend of the shards (ferrobar extension): epoll, io_uring or auto; overrides
+    /// workers[].options.reactor. Where neither says, the FERROBAR_REACTOR environment
+    /// variable does (else auto).
+    #[arg(long, value_parser = parse_reactor)]
+    reactor: Option<config::ReactorKind>,
+}
+
+fn parse_reactor(name: &str) -> Result<config::ReactorKind, String> {
+    config::ReactorKind::parse(name)
+        .ok_or_else(|| format!("expected {}", config::ReactorKind::NAMES))
 }
 
 #[derive(Args, Debug)]
@@ -189,6 +199,8 @@ enum CliError {
     Signal { pid: i32, source: std::io::Error },
     #[error("the node (pid {0}) is still running after SIGKILL")]
     Unkillable(i32),
+    #[error("FERROBAR_REACTOR: expected {names}, found {0:?}", names = config::ReactorKind::NAMES)]
+    ReactorEnv(String),
 }
 
 fn main() -> ExitCode {
@@ -347,12 +359,19 @@ fn cmd_start(a: StartArgs) -> Result<u8, CliError> {
             config::default_node(&cbdir)
         }
     };
+    let reactor_default = match std::env::var("FERROBAR_REACTOR") {
+        Ok(v) if v.is_empty() => None,
+        Ok(v) => Some(config::ReactorKind::parse(&v).ok_or(CliError::ReactorEnv(v))?),
+        Err(_) => None,
+    };
     let options = StartOptions {
         shards: a.shards.map(usize::from),
         shutdown_after: a.shutdownafter,
         drain: std::time::Duration::from_secs_f64(a.drain_seconds),
         metrics: a.metrics,
         config_path,
+        reactor: a.reactor,
+        reactor_default,
     };
     node::start(config, options)?;
     Ok(0)

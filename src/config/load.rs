@@ -244,6 +244,7 @@ pub fn default_node(cbdir: &Path) -> NodeConfig {
         routers: vec![RouterConfig {
             id: "worker001".into(),
             shards: None,
+            reactor: None,
             limits: Limits::default(),
             realms: vec![RealmConfig {
                 name: "realm1".into(),
@@ -485,6 +486,7 @@ const WORKER_OPTION_KEYS: &[&str] = &[
     "expose_shared",
     "disabled",
     "shards",
+    "reactor",
     "limits",
 ];
 
@@ -543,6 +545,7 @@ fn walk_router(
 ) -> Option<Option<RouterConfig>> {
     w.keys(map, path, ROUTER_KEYS);
     let mut shards = None;
+    let mut reactor = None;
     let mut limits = Limits::default();
     let mut disabled = false;
     if let Some(o) = map.get("options") {
@@ -550,6 +553,12 @@ fn walk_router(
         if let Some(o) = w.object(o, &opath) {
             w.keys(o, &opath, WORKER_OPTION_KEYS);
             shards = w.opt_int(o, &opath, "shards", 1, 256).map(|n| n as usize);
+            if let Some(v) = o.get("reactor") {
+                match v.as_str().and_then(ReactorKind::parse) {
+                    Some(r) => reactor = Some(r),
+                    None => w.expected(&child(&opath, "reactor"), ReactorKind::NAMES, v),
+                }
+            }
             if let Some(l) = o.get("limits") {
                 limits = walk_limits(w, l, &child(&opath, "limits"));
             }
@@ -665,6 +674,7 @@ fn walk_router(
     Some(Some(RouterConfig {
         id,
         shards,
+        reactor,
         limits,
         realms: realms.into_iter().map(|(_, r)| r).collect(),
         transports: transports.into_iter().map(|(_, t)| t).collect(),

@@ -24,12 +24,54 @@ pub struct RouterConfig {
     pub id: String,
     /// `options.shards`: reactor threads; `None` means one per available core.
     pub shards: Option<usize>,
+    /// `options.reactor` (ferrobar extension): how the shards write to sockets; `None`: not
+    /// set (`FERROBAR_REACTOR`, else `auto`).
+    pub reactor: Option<ReactorKind>,
     /// `options.limits`: resource limits.
     pub limits: Limits,
     /// Realms this worker routes.
     pub realms: Vec<RealmConfig>,
     /// Listening transports.
     pub transports: Vec<TransportConfig>,
+}
+
+/// `options.reactor` (ferrobar extension): the I/O backend of the shards. Both backends wait
+/// for readiness and accept with epoll; they differ in how a reactor turn's output is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReactorKind {
+    /// The faster backend of the two where the kernel offers it (measured: see
+    /// `docs/performance.md`), else epoll.
+    #[default]
+    Auto,
+    /// One `send` system call per connection with pending output, per turn.
+    Epoll,
+    /// All of a turn's sends in one `io_uring_enter`; falls back to epoll (with one log line)
+    /// where the kernel refuses io_uring.
+    IoUring,
+}
+
+impl ReactorKind {
+    /// The names the config, `--reactor` and `FERROBAR_REACTOR` accept.
+    pub const NAMES: &'static str = "\"epoll\", \"io_uring\" or \"auto\"";
+
+    /// Parses `epoll`, `io_uring` or `auto`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "auto" => Some(ReactorKind::Auto),
+            "epoll" => Some(ReactorKind::Epoll),
+            "io_uring" => Some(ReactorKind::IoUring),
+            _ => None,
+        }
+    }
+
+    /// The name as the config spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReactorKind::Auto => "auto",
+            ReactorKind::Epoll => "epoll",
+            ReactorKind::IoUring => "io_uring",
+        }
+    }
 }
 
 /// One realm.

@@ -507,6 +507,23 @@ fn shards_option() {
 }
 
 #[test]
+fn reactor_option() {
+    assert_eq!(ok(&node(json!({}))).routers[0].reactor, None);
+    for (name, kind) in [
+        ("epoll", ReactorKind::Epoll),
+        ("io_uring", ReactorKind::IoUring),
+        ("auto", ReactorKind::Auto),
+    ] {
+        let n = ok(&node(json!({"options": {"reactor": name}})));
+        assert_eq!(n.routers[0].reactor, Some(kind), "{name}");
+    }
+    assert_eq!(
+        errors(&node(json!({"options": {"reactor": "uring"}}))),
+        [r#"workers[0].options.reactor: expected "epoll", "io_uring" or "auto", found "uring""#]
+    );
+}
+
+#[test]
 fn disabled_worker_is_skipped() {
     let env = |name: &str| (name == "OFF").then(|| "1".to_string());
     let v = node(json!({"options": {"disabled": "${OFF}"}}));

@@ -10,9 +10,12 @@ use mio::{Poll, Waker};
 use rand::SeedableRng;
 use thiserror::Error;
 
-use crate::config::{Endpoint, NodeConfig, PathService, TransportKind, UniversalService};
+use crate::config::{
+    Endpoint, NodeConfig, PathService, ReactorKind, TransportKind, UniversalService,
+};
 use crate::router::{Core, CoreConfig};
 use crate::shard::listener::{self, BoundListener};
+use crate::shard::uring::SendRing;
 use crate::shard::{self, mailbox, NodeLimits, ShardSetup, TransportRuntime, WAKER_TOKEN};
 use crate::transport::http::NodeInfo;
 use crate::transport::tls;
@@ -36,6 +39,46 @@ pub struct StartOptions {
     /// The config file the node was started from, read again on SIGHUP (`None`: the built-in
     /// default node, which has nothing to reload).
     pub config_path: Option<PathBuf>,
+    /// `--reactor`: overrides `options.reactor` of every router worker.
+    pub reactor: Option<ReactorKind>,
+    /// `FERROBAR_REACTOR`: the backend where neither `--reactor` nor `options.reactor` says.
+    pub reactor_default: Option<ReactorKind>,
+}
+
+/// What `reactor: auto` picks where the kernel offers io_uring: the backend measured faster
+/// (`docs/performance.md`, "io_uring reactor backend").
+const AUTO_REACTOR: ReactorKind = ReactorKind::IoUring;
+
+/// The backend the shards run, and one send ring per shard when it is io_uring. Where the
+/// kernel refuses io_uring (`make_ring` fails) every shard runs epoll and the returned notice
+/// says why, to be logged once.
+fn reactor_backend(
+    wanted: ReactorKind,
+    shards: usize,
+    mut make_ring: impl FnMut() -> std::io::Result<SendRing>,
+) -> (ReactorKind, Vec<Option<SendRing>>, Option<String>) {
+    let epoll = |n| (0..n).map(|_| None).collect();
+    let chosen = match wanted {
+        ReactorKind::Auto => AUTO_REACTOR,
+        other => other,
+    };
+    if chosen != ReactorKind::IoUring {
+        return (ReactorKind::Epoll, epoll(shards), None);
+    }
+    let mut rings = Vec::with_capacity(shards);
+    for _ in 0..shards {
+        match make_ring() {
+            Ok(ring) => rings.push(Some(ring)),
+            Err(e) => {
+                let notice = format!(
+                    "reactor {}: the kernel refuses io_uring ({e}); using epoll",
+                    wanted.name()
+                );
+                return (ReactorKind::Epoll, epoll(shards), Some(notice));
+            }
+        }
+    }
+    (ReactorKind::IoUring, rings, None)
 }
 
 /// Why the node could not start or run.
@@ -252,10 +295,24 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
     let node_key = load_node_key(&config.cbdir);
     let realm_sessions = Arc::new(crate::router::RealmSessionCounts::default());
     let seed_base = random_seed();
+    let wanted = options
+        .reactor
+        .or_else(|| config.routers.iter().find_map(|r| r.reactor))
+        .or(options.reactor_default)
+        .unwrap_or_default();
+    let (reactor, rings, notice) = reactor_backend(wanted, shards, SendRing::new);
+    if let Some(notice) = notice {
+        if wanted == ReactorKind::IoUring {
+            tracing::warn!("{notice}");
+        } else {
+            tracing::info!("{notice}");
+        }
+    }
 
     tracing::info!(
-        "ferrobar {} starting: node {node_id}, pid {pid}, {shards} shard(s)",
-        env!("CARGO_PKG_VERSION")
+        "ferrobar {} starting: node {node_id}, pid {pid}, {shards} shard(s), reactor {}",
+        env!("CARGO_PKG_VERSION"),
+        reactor.name()
     );
     for realm in &realms {
         tracing::info!(
@@ -281,8 +338,9 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         .zip(per_shard)
         .zip(outboxes)
         .zip(inboxes)
+        .zip(rings)
         .enumerate();
-    for (id, (((poll, listeners), outboxes), inboxes)) in per_shard_io {
+    for (id, ((((poll, listeners), outboxes), inboxes), send_ring)) in per_shard_io {
         let setup = ShardSetup {
             id,
             poll,
@@ -311,6 +369,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
             control: Arc::clone(&controls[id]),
             metrics: Arc::clone(&hub),
             limits: Arc::clone(&node_limits),
+            send_ring,
         };
         let thread = std::thread::Builder::new()
             .name(format!("shard-{id}"))
@@ -616,4 +675,53 @@ fn random_seed() -> u64 {
             .map_or(0, |d| d.as_nanos() as u64);
         t ^ u64::from(std::process::id()) << 32
     })
+}
+
+#[cfg(test)]
+mod reactor_tests {
+    use super::*;
+
+    fn refused() -> std::io::Result<SendRing> {
+        Err(std::io::Error::from_raw_os_error(libc::EPERM))
+    }
+
+    #[test]
+    fn a_refused_io_uring_falls_back_to_epoll_with_one_notice() {
+        for wanted in [ReactorKind::IoUring, ReactorKind::Auto] {
+            let (kind, rings, notice) = reactor_backend(wanted, 3, refused);
+            assert_eq!(kind, ReactorKind::Epoll);
+            assert_eq!(rings.len(), 3);
+            assert!(rings.iter().all(Option::is_none));
+            let notice = notice.expect("the fallback is logged");
+            assert!(notice.contains("refuses io_uring"), "{notice}");
+            assert!(notice.contains("using epoll"), "{notice}");
+        }
+    }
+
+    #[test]
+    fn a_ring_failing_on_a_later_shard_gives_epoll_everywhere() {
+        let mut left = 1;
+        let (kind, rings, notice) = reactor_backend(ReactorKind::IoUring, 2, || {
+            if left == 0 {
+                return refused();
+            }
+            left -= 1;
+            SendRing::new()
+        });
+        // Where this kernel has no io_uring, the first ring fails already: same outcome.
+        assert_eq!(kind, ReactorKind::Epoll);
+        assert!(rings.iter().all(Option::is_none));
+        assert!(notice.is_some());
+    }
+
+    #[test]
+    fn epoll_asks_nothing_of_the_kernel() {
+        let (kind, rings, notice) = reactor_backend(ReactorKind::Epoll, 2, || {
+            panic!("epoll must not set up a ring")
+        });
+        assert_eq!(kind, ReactorKind::Epoll);
+        assert_eq!(rings.len(), 2);
+        assert!(rings.iter().all(Option::is_none));
+        assert!(notice.is_none());
+    }
 }

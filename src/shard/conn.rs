@@ -295,10 +295,7 @@ impl Conn {
                     self.wrote = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.wpos > self.wbuf.len() / 2 {
-                        self.wbuf.drain(..self.wpos);
-                        self.wpos = 0;
-                    }
+                    self.compact_wbuf();
                     return Ok(false);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -308,6 +305,45 @@ impl Conn {
         self.wpos = 0;
         self.wbuf.clear();
         Ok(true)
+    }
+
+    /// Takes the result of a send of `wbuf[wpos..]` that the io_uring backend made (a byte
+    /// count, or a negated `errno`) and goes on exactly as [`Conn::flush`] would after that
+    /// `send`: done when all is written, else write on (a short write), `Ok(false)` when the
+    /// socket is full, an error that closes this connection alone otherwise.
+    pub(crate) fn complete_send(&mut self, result: i32) -> io::Result<bool> {
+        match usize::try_from(result) {
+            Ok(0) if self.pending_output() > 0 => Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "socket accepted no bytes",
+            )),
+            Ok(n) => {
+                self.wpos = (self.wpos + n).min(self.wbuf.len());
+                self.wrote |= n > 0;
+                // Everything written: clears the buffer without a system call. A short write:
+                // writes on until done or `WouldBlock`, as the plain path does.
+                self.flush_plain()
+            }
+            Err(_) => {
+                let e = io::Error::from_raw_os_error(result.saturating_neg());
+                match e.kind() {
+                    io::ErrorKind::WouldBlock => {
+                        self.compact_wbuf();
+                        Ok(false)
+                    }
+                    io::ErrorKind::Interrupted => self.flush_plain(),
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+
+    /// After a partial flush: drops the written front of `wbuf` once it is most of it.
+    fn compact_wbuf(&mut self) {
+        if self.wpos > self.wbuf.len() / 2 {
+            self.wbuf.drain(..self.wpos);
+            self.wpos = 0;
+        }
     }
 
     /// Releases the read buffer's memory once it holds nothing.

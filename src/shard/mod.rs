@@ -7,6 +7,11 @@
 //! Sockets are registered readable+writable once, edge-triggered; reads and accepts run until
 //! `WouldBlock` or a per-turn budget, and a connection that hit its budget is read again next
 //! turn.
+//!
+//! Two backends write the turn's output (`options.reactor`): epoll, one `send` per connection
+//! with output pending, and io_uring ([`uring`]), all plain-socket sends of the turn in one
+//! `io_uring_enter`. TLS connections keep the `send`-per-connection path on both (rustls
+//! writes its records through `write_tls`).
 
 mod accept;
 mod conn;
@@ -17,6 +22,7 @@ pub mod listener;
 pub mod mailbox;
 pub mod metrics;
 mod pool;
+pub mod uring;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -130,6 +136,8 @@ pub struct ShardSetup {
     pub metrics: Arc<metrics::MetricsHub>,
     /// Node-wide limits and the shared connection count.
     pub limits: Arc<NodeLimits>,
+    /// The io_uring backend's ring; `None`: the epoll backend.
+    pub send_ring: Option<uring::SendRing>,
 }
 
 /// Limits every shard enforces together.
@@ -216,6 +224,12 @@ struct Shard {
     last_ping_sweep: Instant,
     /// Connections still in the HTTP phase, oldest first (one timeout for all keeps it sorted).
     handshake_deadlines: BinaryHeap<Reverse<(Instant, usize, u32)>>,
+    /// The io_uring backend's ring (`None`: epoll).
+    send_ring: Option<uring::SendRing>,
+    /// Reused per flush: the connections being flushed, those sent through the ring, the rest.
+    flushing: Vec<usize>,
+    ring_batch: Vec<usize>,
+    flush_rest: Vec<usize>,
 }
 
 /// Runs one shard until shutdown completes.
@@ -288,6 +302,10 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         cookie_stores,
         last_ping_sweep: Instant::now(),
         handshake_deadlines: BinaryHeap::new(),
+        send_ring: setup.send_ring,
+        flushing: Vec::new(),
+        ring_batch: Vec::new(),
+        flush_rest: Vec::new(),
     };
     shard.run()
 }
@@ -297,8 +315,11 @@ impl Shard {
         let mut events = Events::with_capacity(1024);
         self.report_metrics();
         loop {
+            // Output queued while the last turn flushed (a closed session's meta events, the
+            // dropped-events notice) is flushed in the next turn, without waiting.
             let busy = !self.pending_reads.is_empty()
                 || !self.pending_accepts.is_empty()
+                || !self.dirty.is_empty()
                 || self.mail_pending;
             let timeout = if busy {
                 Some(Duration::ZERO)
@@ -353,7 +374,14 @@ impl Shard {
                     self.read_conn(token.0);
                 }
                 if event.is_writable() {
-                    self.flush_conn(token.0);
+                    if self.send_ring.is_some() {
+                        // Written with the rest of the turn's output, in one submission.
+                        if let Some(c) = self.conns.get_mut(token.0) {
+                            mark_dirty(c, token.0, &mut self.dirty);
+                        }
+                    } else {
+                        self.flush_conn(token.0);
+                    }
                 }
             }
             for key in std::mem::take(&mut self.pending_reads) {
@@ -383,7 +411,7 @@ impl Shard {
             }
             self.expire_handshakes();
             self.sweep_pings();
-            self.flush_dirty();
+            self.flush_dirty()?;
             for outbox in self.outboxes.iter_mut().flatten() {
                 outbox.flush();
             }
@@ -693,13 +721,68 @@ impl Shard {
         }
     }
 
-    fn flush_dirty(&mut self) {
-        for key in std::mem::take(&mut self.dirty) {
+    /// Flushes each connection that got output this turn. Connections dirtied while doing so
+    /// (a close that tells the core, which answers others) are flushed next turn.
+    fn flush_dirty(&mut self) -> io::Result<()> {
+        let mut keys = std::mem::take(&mut self.flushing);
+        std::mem::swap(&mut keys, &mut self.dirty);
+        for &key in &keys {
             if let Some(c) = self.conns.get_mut(key) {
                 c.dirty = false;
             }
+        }
+        if self.send_ring.is_some() {
+            self.flush_through_ring(&keys)?;
+        } else {
+            for &key in &keys {
+                self.flush_conn(key);
+            }
+        }
+        keys.clear();
+        self.flushing = keys;
+        Ok(())
+    }
+
+    /// The io_uring backend's flush: the plain sockets' sends go out in one submission; then
+    /// each result is handled as [`Shard::flush_conn`] handles a `send`'s. TLS connections,
+    /// those with nothing to send (or lingering), and a lone send take the `flush_conn` path.
+    fn flush_through_ring(&mut self, keys: &[usize]) -> io::Result<()> {
+        let mut batch = std::mem::take(&mut self.ring_batch);
+        let mut rest = std::mem::take(&mut self.flush_rest);
+        for &key in keys {
+            match self.conns.get(key) {
+                Some(c) if c.tls.is_none() && !c.lingering && c.pending_output() > 0 => {
+                    batch.push(key)
+                }
+                Some(_) => rest.push(key),
+                None => {}
+            }
+        }
+        if batch.len() < uring::MIN_BATCH {
+            // A lone send: `send(2)` is cheaper than a submission.
+            rest.append(&mut batch);
+        }
+        if let Some(ring) = self.send_ring.as_mut().filter(|_| !batch.is_empty()) {
+            ring.send_all(&self.conns, &batch)?;
+            let done = ring.take_done();
+            for &(key, result) in &done {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    let result = conn.complete_send(result);
+                    self.after_flush(key, result);
+                }
+            }
+            if let Some(ring) = self.send_ring.as_mut() {
+                ring.give_done(done);
+            }
+        }
+        for &key in &rest {
             self.flush_conn(key);
         }
+        batch.clear();
+        rest.clear();
+        self.ring_batch = batch;
+        self.flush_rest = rest;
+        Ok(())
     }
 
     fn flush_conn(&mut self, key: usize) {
@@ -710,6 +793,14 @@ impl Shard {
             return;
         }
         let result = conn.flush();
+        self.after_flush(key, result);
+    }
+
+    /// What follows a flush of connection `key` that had `result`.
+    fn after_flush(&mut self, key: usize, result: io::Result<bool>) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         if std::mem::take(&mut conn.wrote) {
             conn.last_tx_progress = self.clock_s;
         }
