@@ -111,6 +111,16 @@ impl Decoder {
         }
     }
 
+    /// A decoder for a stream whose version is already known (no CONNECT first): the packets
+    /// a server sends, read back by a client, a test or a fuzz harness.
+    pub fn with_version(max_packet_size: u32, version: ProtocolVersion) -> Self {
+        Decoder {
+            buf: BytesMut::new(),
+            max_packet_size,
+            version: Some(version),
+        }
+    }
+
     /// The protocol version, once CONNECT was decoded.
     pub fn version(&self) -> Option<ProtocolVersion> {
         self.version

@@ -115,9 +115,7 @@ fn connect_hands_out_authentication_and_connack_follows_the_router() {
         send(
             &mut s,
             0,
-            &connect(version, "dev1", |o| {
-                o.with_credentials("alice", b"pw")
-            }),
+            &connect(version, "dev1", |o| o.with_credentials("alice", b"pw")),
         );
         let Action::Authenticate(req) = one(actions(&mut s)) else {
             panic!()
