@@ -125,23 +125,6 @@ impl Outbound {
             Err(e) => Err(e.clone()),
         }
     }
-
-    /// The encoded size of this PUBLISH for `version` (QoS > 0), to check a client's maximum
-    /// packet size.
-    pub fn encoded_len(&self, version: ProtocolVersion, now: u64) -> usize {
-        let p = self.packet(version, QoS::AtLeastOnce, now);
-        let body = p.body_encoded_size();
-        1 + varint_len(body) + body
-    }
-}
-
-fn varint_len(n: usize) -> usize {
-    match n {
-        0..=127 => 1,
-        128..=16_383 => 2,
-        16_384..=2_097_151 => 3,
-        _ => 4,
-    }
 }
 
 /// Per-subscriber fields of one PUBLISH.

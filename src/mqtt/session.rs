@@ -946,11 +946,6 @@ impl Session {
         if msg.expires_at.is_some_and(|at| at <= now) {
             return DeliveryOutcome::Dropped(DropReason::Expired);
         }
-        if msg.encoded_len(self.version, now) as u64 > u64::from(self.connect_props.max_packet_size)
-        {
-            // MQTT-3.1.2-25: never send a packet larger than the client's maximum.
-            return DeliveryOutcome::Dropped(DropReason::TooLarge);
-        }
         if qos == QoS::AtMostOnce {
             let d = Delivery {
                 qos,
@@ -958,9 +953,9 @@ impl Session {
                 dup: false,
                 retain,
             };
-            return match msg.write(self.version, d, now, &mut self.out) {
-                Ok(_) => DeliveryOutcome::Sent,
-                Err(_) => DeliveryOutcome::Dropped(DropReason::Unencodable),
+            return match self.write_publish(msg, d, now) {
+                Ok(()) => DeliveryOutcome::Sent,
+                Err(reason) => DeliveryOutcome::Dropped(reason),
             };
         }
         if self.flow.inflight.len() < self.window() && self.flow.queue.is_empty() {
@@ -991,8 +986,8 @@ impl Session {
             dup: false,
             retain,
         };
-        if msg.write(self.version, d, now, &mut self.out).is_err() {
-            return DeliveryOutcome::Dropped(DropReason::Unencodable);
+        if let Err(reason) = self.write_publish(&msg, d, now) {
+            return DeliveryOutcome::Dropped(reason);
         }
         self.flow.inflight.push_back(Inflight {
             packet_id,
@@ -1002,6 +997,21 @@ impl Session {
             released: false,
         });
         DeliveryOutcome::Sent
+    }
+
+    /// Appends one PUBLISH, unless it cannot be encoded or is larger than the client's Maximum
+    /// Packet Size (MQTT-3.1.2-25: never sent; checked on the bytes written, so the common case
+    /// costs nothing extra).
+    fn write_publish(&mut self, msg: &Outbound, d: Delivery, now: u64) -> Result<(), DropReason> {
+        let start = self.out.len();
+        let written = msg
+            .write(self.version, d, now, &mut self.out)
+            .map_err(|_| DropReason::Unencodable)?;
+        if written as u64 > u64::from(self.connect_props.max_packet_size) {
+            self.out.truncate(start);
+            return Err(DropReason::TooLarge);
+        }
+        Ok(())
     }
 
     /// Moves queued messages into free window slots.
@@ -1404,9 +1414,9 @@ impl Session {
                     _ => {}
                 }
             }
-            Phase::AwaitingAuth | Phase::Connected => {
-                self.send_disconnect(e.code, &e.message);
-            }
+            // CONNACK is still owed: it carries the code.
+            Phase::AwaitingAuth => self.send_connack_error(e.code, &e.message),
+            Phase::Connected => self.send_disconnect(e.code, &e.message),
         }
         let will = self.phase != Phase::AwaitingConnect;
         self.close(CloseReason::Protocol(e), will);
@@ -1440,7 +1450,8 @@ impl Session {
     fn close(&mut self, reason: CloseReason, publish_will: bool) {
         let was_connected = matches!(self.phase, Phase::Connected);
         self.phase = Phase::Closed;
-        let will = if publish_will {
+        // No will without a session: only a connection that was accepted has one.
+        let will = if publish_will && was_connected {
             self.request.as_mut().and_then(|r| r.will.take())
         } else {
             None

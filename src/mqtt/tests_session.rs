@@ -754,3 +754,58 @@ fn takeover_sends_0x8e_and_parks() {
     assert_eq!(c.reason, CloseReason::TakenOver);
     assert!(c.parked.is_some());
 }
+
+#[test]
+fn nothing_larger_than_the_clients_maximum_packet_size_is_sent() {
+    let mut s = connected(V5, |mut o| {
+        o.properties.maximum_packet_size = Some(20);
+        o
+    });
+    assert_eq!(
+        s.deliver(
+            1,
+            &msg("a", b"0123456789012345678901234567890"),
+            QoS::AtLeastOnce,
+            false
+        ),
+        DeliveryOutcome::Dropped(DropReason::TooLarge)
+    );
+    assert!(s.flow().inflight.is_empty(), "no packet id spent on it");
+    assert_eq!(
+        s.deliver(1, &msg("a", b"ok"), QoS::AtMostOnce, false),
+        DeliveryOutcome::Sent
+    );
+    assert!(matches!(received(&mut s).as_slice(), [Packet::Publish(p)] if &p.payload[..] == b"ok"));
+}
+
+#[test]
+fn a_flood_before_connack_gets_a_connack_and_no_will() {
+    let config = SessionConfig {
+        max_packet_size: 64,
+        ..SessionConfig::default()
+    };
+    let mut s = session(config);
+    send(
+        &mut s,
+        0,
+        &connect(V5, "d", |o| {
+            o.with_will(WillMessage::new("w", b"x".to_vec()))
+        }),
+    );
+    actions(&mut s);
+    for _ in 0..10 {
+        s.handle_input(
+            1,
+            &[
+                0xC0, 0, 0xC0, 0, 0xC0, 0, 0xC0, 0, 0xC0, 0, 0xC0, 0, 0xC0, 0, 0xC0, 0,
+            ],
+        );
+    }
+    let out = received(&mut s);
+    assert!(
+        matches!(out.as_slice(), [Packet::ConnAck(a)] if a.reason_code == ReasonCode::QuotaExceeded),
+        "{out:?}"
+    );
+    let c = closed(&mut s);
+    assert!(c.will.is_none(), "a connection never accepted has no will");
+}
