@@ -809,3 +809,58 @@ fn a_flood_before_connack_gets_a_connack_and_no_will() {
     let c = closed(&mut s);
     assert!(c.will.is_none(), "a connection never accepted has no will");
 }
+
+#[test]
+fn outbound_expiry_is_sent_as_the_remaining_lifetime() {
+    let mut s = connected(V5, |o| o);
+    let mut m = Outbound::new("a".into(), Bytes::from_static(b"x"));
+    m.expires_at = Some(10_000);
+    s.deliver(2_500, &Arc::new(m), QoS::AtLeastOnce, false);
+    let Packet::Publish(p) = one(received(&mut s)) else {
+        panic!()
+    };
+    assert_eq!(p.message_expiry_interval(), Some(8));
+}
+
+#[test]
+fn a_released_qos2_message_gets_pubrel_again_on_resume() {
+    let mut s = connected(V5, |o| o.with_session_expiry_interval(60));
+    s.deliver(1, &msg("a", b"x"), QoS::ExactlyOnce, false);
+    let Packet::Publish(p) = one(received(&mut s)) else {
+        panic!()
+    };
+    let id = p.packet_id.unwrap();
+    send(&mut s, 2, &Packet::PubRec(PubRecPacket::new(id)));
+    received(&mut s);
+    s.connection_lost(3);
+    let parked = closed(&mut s).parked.unwrap();
+    let mut s = session(SessionConfig::default());
+    send(
+        &mut s,
+        4,
+        &connect(V5, "dev1", |o| o.with_clean_start(false)),
+    );
+    actions(&mut s);
+    s.accept(4, Some(parked));
+    let out = received(&mut s);
+    assert!(
+        matches!(out.as_slice(), [Packet::ConnAck(a), Packet::PubRel(r)] if a.session_present && r.packet_id == id),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn disconnect_may_not_set_an_expiry_when_connect_had_none() {
+    let mut s = connected(V5, |o| o);
+    send(
+        &mut s,
+        1,
+        &Packet::Disconnect(DisconnectPacket::normal().with_session_expiry_interval(30)),
+    );
+    assert!(
+        matches!(received(&mut s).as_slice(), [Packet::Disconnect(d)] if d.reason_code == ReasonCode::ProtocolError)
+    );
+    let c = closed(&mut s);
+    assert!(c.parked.is_none());
+    assert!(matches!(c.reason, CloseReason::Protocol(_)));
+}
