@@ -1140,7 +1140,7 @@ impl Session {
                     return Ok(());
                 }
                 return Err(ProtocolError::new(
-                    ReasonCode::PacketIdentifierInUse,
+                    ReasonCode::ProtocolError,
                     format!("packet id {id} reused before it was acknowledged"),
                 ));
             }
@@ -1257,7 +1257,7 @@ impl Session {
         }
         if self.pending_subscribes.contains_key(&s.packet_id) {
             return Err(ProtocolError::new(
-                ReasonCode::PacketIdentifierInUse,
+                ReasonCode::ProtocolError,
                 format!("SUBSCRIBE packet id {} in use", s.packet_id),
             ));
         }
@@ -1423,6 +1423,7 @@ impl Session {
     }
 
     fn send_connack_error(&mut self, code: ReasonCode, message: &str) {
+        let code = connack_code(code);
         let ack = match self.version {
             ProtocolVersion::V311 => ConnAckPacket::new_v311(false, code),
             ProtocolVersion::V5 => {
@@ -1439,7 +1440,7 @@ impl Session {
     fn send_disconnect(&mut self, code: ReasonCode, message: &str) {
         // MQTT 3.1.1 servers never send DISCONNECT: they close the connection.
         if self.version == ProtocolVersion::V5 {
-            let mut d = DisconnectPacket::new(code);
+            let mut d = DisconnectPacket::new(disconnect_code(code));
             if !message.is_empty() {
                 d.properties.set_reason_string(message.to_owned());
             }
@@ -1509,4 +1510,20 @@ fn user_properties(p: &Properties) -> Vec<(String, String)> {
             _ => None,
         })
         .collect()
+}
+
+/// `code` if MQTT 5.0 allows it in CONNACK (3.2.2.2), else Unspecified Error.
+fn connack_code(code: ReasonCode) -> ReasonCode {
+    match code as u8 {
+        0x00 | 0x80..=0x8A | 0x8C | 0x90 | 0x95 | 0x97 | 0x99..=0x9D | 0x9F => code,
+        _ => ReasonCode::UnspecifiedError,
+    }
+}
+
+/// `code` if MQTT 5.0 allows it in a server's DISCONNECT (3.14.2.1), else Protocol Error.
+fn disconnect_code(code: ReasonCode) -> ReasonCode {
+    match code as u8 {
+        0x00 | 0x80..=0x83 | 0x87 | 0x89 | 0x8B | 0x8D..=0x90 | 0x93..=0xA2 => code,
+        _ => ReasonCode::ProtocolError,
+    }
 }

@@ -864,3 +864,20 @@ fn disconnect_may_not_set_an_expiry_when_connect_had_none() {
     assert!(c.parked.is_none());
     assert!(matches!(c.reason, CloseReason::Protocol(_)));
 }
+
+/// Found by the `mqtt_session` fuzz target (`fuzz/regressions/mqtt_session/
+/// disconnect-reason-code-1`): a QoS 1 packet id reused before its PUBACK was answered with
+/// DISCONNECT 0x91, a code DISCONNECT may not carry. Every DISCONNECT and CONNACK must carry a
+/// code the spec allows there.
+#[test]
+fn a_reused_packet_id_is_a_protocol_error_with_a_valid_code() {
+    let mut s = connected(V5, |o| o);
+    let mut p = PublishPacket::new("a", &b"x"[..], QoS::AtLeastOnce);
+    p.packet_id = Some(1);
+    send(&mut s, 1, &Packet::Publish(p.clone()));
+    send(&mut s, 2, &Packet::Publish(p));
+    let Packet::Disconnect(d) = one(received(&mut s)) else {
+        panic!()
+    };
+    assert_eq!(d.reason_code, ReasonCode::ProtocolError);
+}
