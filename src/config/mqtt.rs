@@ -225,3 +225,33 @@ fn procedure(w: &mut Walker, map: &Map<String, Value>, path: &str, key: &str) ->
         None
     }
 }
+
+/// Warns when an MQTT service names a realm (its own, or a dynamic mapping's) that this router
+/// does not define: its clients would all be refused (CONNACK 0x88 / 3), or its mappings fail.
+pub(crate) fn check_realm(w: &mut Walker, path: &str, t: &TransportConfig, realms: &[&str]) {
+    let (service, spath) = match &t.kind {
+        TransportKind::Mqtt(m) => (m, path.to_owned()),
+        TransportKind::Universal(UniversalService { mqtt: Some(m), .. }) => {
+            (m, child(path, "mqtt"))
+        }
+        _ => return,
+    };
+    let opath = child(&spath, "options");
+    if !realms.contains(&service.realm.as_str()) {
+        w.warn(
+            &child(&opath, "realm"),
+            format!(
+                "realm '{}' is not defined in this router: every MQTT client would be refused",
+                service.realm
+            ),
+        );
+    }
+    for (prefix, format) in &service.payload_mapping {
+        if let MqttPayloadFormat::Dynamic { realm: Some(r), .. } = format {
+            if !realms.contains(&r.as_str()) {
+                let p = child(&child(&child(&opath, "payload_mapping"), prefix), "realm");
+                w.warn(&p, format!("realm '{r}' is not defined in this router"));
+            }
+        }
+    }
+}

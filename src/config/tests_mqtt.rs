@@ -170,3 +170,26 @@ fn challenge_response_auth_is_flagged_as_useless_over_mqtt() {
         notices(&v)
     );
 }
+
+#[test]
+fn a_realm_the_router_does_not_define_is_flagged() {
+    let v = mqtt(json!({"realm": "nowhere", "payload_mapping": {
+        "x": {"type": "dynamic", "realm": "codecs", "decoder": "x.decode", "encoder": "x.encode"}}}));
+    ok(&v);
+    let n = notices(&v);
+    assert!(
+        n.iter()
+            .any(|l| l.contains("options.realm") && l.contains("realm 'nowhere' is not defined")),
+        "{n:?}"
+    );
+    assert!(
+        n.iter()
+            .any(|l| l.contains("payload_mapping.x.realm") && l.contains("'codecs'")),
+        "{n:?}"
+    );
+    let ok_realm = notices(&mqtt(json!({"realm": "realm1"})));
+    assert!(
+        !ok_realm.iter().any(|l| l.contains("not defined")),
+        "{ok_realm:?}"
+    );
+}
