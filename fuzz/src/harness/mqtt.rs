@@ -11,7 +11,7 @@
 //! instead), then steps, each 1 op byte and its operands (see [`session_step`]). Invariants: no
 //! panic; everything the session transmits decodes as MQTT packets of its version; nothing
 //! follows the `Closed` action, which comes at most once; the in-flight window and the queue
-//! stay within their bounds.
+//! stay within their bounds (count and bytes).
 
 use std::sync::Arc;
 
@@ -156,6 +156,7 @@ impl Driver {
             }
         }
         let f = self.s.flow();
+        assert!(f.inflight.len() <= usize::from(self.limits.max_inflight));
         assert!(f.queue.len() <= self.limits.max_queued as usize);
         assert!(f.queued_bytes <= self.limits.max_queued_bytes);
     }
