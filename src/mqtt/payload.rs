@@ -296,6 +296,41 @@ fn publication_from(value: Value, what: &str) -> Result<WampPublication, Mapping
     Ok(publication)
 }
 
+/// The key under which MQTT 5.0 user properties travel in WAMP: a PUBLISH option from MQTT
+/// publishers, an EVENT detail for WAMP subscribers, and read back from a WAMP publication's
+/// options for MQTT subscribers.
+pub const USER_PROPERTIES_KEY: &str = "mqtt_user_properties";
+
+/// MQTT 5.0 user properties as a WAMP value: a list of `[key, value]` pairs (a dict would lose
+/// order and repeated keys, both of which MQTT keeps).
+pub fn user_properties_to_wamp(props: &[(String, String)]) -> Value {
+    Value::List(
+        props
+            .iter()
+            .map(|(k, v)| Value::List(vec![Value::Str(k.clone()), Value::Str(v.clone())]))
+            .collect(),
+    )
+}
+
+/// User properties from a WAMP value: a list of `[key, value]` string pairs, or a dict of
+/// strings (what a WAMP publisher writes most naturally). Anything else is `None`.
+pub fn user_properties_from_wamp(v: &Value) -> Option<Vec<(String, String)>> {
+    match v {
+        Value::List(items) => items
+            .iter()
+            .map(|item| match item.as_list() {
+                Some([Value::Str(k), Value::Str(v)]) => Some((k.clone(), v.clone())),
+                _ => None,
+            })
+            .collect(),
+        Value::Dict(d) => d
+            .iter()
+            .map(|(k, v)| v.as_str().map(|v| (k.to_owned(), v.to_owned())))
+            .collect(),
+        _ => None,
+    }
+}
+
 /// The serializer of a `native` entry, for callers that need it.
 pub fn native_serializer(format: &MqttPayloadFormat) -> Option<Serializer> {
     match format {

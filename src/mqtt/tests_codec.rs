@@ -208,3 +208,54 @@ fn publish_templates_patch_flags_and_packet_id() {
     assert!(!q0.has_packet_id());
     assert_eq!(q0.bytes().to_vec(), [0x30, 3, 0, 1, b'a']);
 }
+
+mod props {
+    use bytes::{Bytes, BytesMut};
+    use mqtt5_protocol::packet::publish::PublishPacket;
+    use mqtt5_protocol::{Packet, QoS};
+    use proptest::prelude::*;
+
+    use super::super::codec::*;
+
+    proptest! {
+        /// Any PUBLISH the session could send decodes back to itself, in both versions, read
+        /// whole or split at any point.
+        #[test]
+        fn publish_round_trips(
+            topic in "[a-z0-9/]{1,20}",
+            payload in proptest::collection::vec(any::<u8>(), 0..300),
+            qos in 0u8..3,
+            id in 1u16..,
+            retain in any::<bool>(),
+            v5 in any::<bool>(),
+            split in any::<prop::sample::Index>(),
+        ) {
+            let qos = QoS::from(qos);
+            let (version, mut p) = if v5 {
+                (ProtocolVersion::V5, PublishPacket::new(topic, Bytes::from(payload), qos))
+            } else {
+                (ProtocolVersion::V311, PublishPacket::new_v311(topic, Bytes::from(payload), qos))
+            };
+            p.retain = retain;
+            p.packet_id = (qos != QoS::AtMostOnce).then_some(id);
+            let mut out = BytesMut::new();
+            encode_publish(&p, &mut out).unwrap();
+            let at = split.index(out.len() + 1);
+            let mut d = Decoder::with_version(u32::MAX, version);
+            d.extend(&out[..at]);
+            let first = d.next_packet().unwrap();
+            d.extend(&out[at..]);
+            let got = match first {
+                Some(p) => p,
+                None => d.next_packet().unwrap().unwrap(),
+            };
+            let Packet::Publish(back) = got else { panic!("not a PUBLISH") };
+            prop_assert_eq!(back.topic_name, p.topic_name);
+            prop_assert_eq!(back.payload, p.payload);
+            prop_assert_eq!(back.qos, p.qos);
+            prop_assert_eq!(back.packet_id, p.packet_id);
+            prop_assert_eq!(back.retain, p.retain);
+            prop_assert_eq!(d.buffered(), 0);
+        }
+    }
+}

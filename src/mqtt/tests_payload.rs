@@ -170,3 +170,25 @@ fn dynamic_mapping_is_a_call_for_the_router() {
         Some(vec![Value::Int(3)])
     );
 }
+
+#[test]
+fn user_properties_keep_order_and_repeats_through_wamp() {
+    let props = vec![
+        ("unit".to_string(), "C".to_string()),
+        ("tag".to_string(), "a".to_string()),
+        ("tag".to_string(), "b".to_string()),
+    ];
+    let v = user_properties_to_wamp(&props);
+    assert_eq!(user_properties_from_wamp(&v), Some(props));
+    // A WAMP publisher may write a dict of strings.
+    let d = Value::Dict(Dict::new().with("unit", "K"));
+    assert_eq!(
+        user_properties_from_wamp(&d),
+        Some(vec![("unit".into(), "K".into())])
+    );
+    assert_eq!(
+        user_properties_from_wamp(&Value::Dict(Dict::new().with("n", Value::Int(1)))),
+        None
+    );
+    assert_eq!(user_properties_from_wamp(&Value::Int(1)), None);
+}
