@@ -3,6 +3,7 @@
 //! - [`codec`]: framing and packet codec (over the `mqtt5-protocol` crate) with a maximum
 //!   packet size, and encode-once PUBLISH templates for fan-out.
 //! - [`topic`]: MQTT topic names/filters ↔ WAMP URIs and match policies.
+//! - [`actions`]: what a session hands to the router and takes back.
 //! - [`session`]: one connection as a state machine (CONNECT/CONNACK, SUBSCRIBE, PUBLISH at
 //!   QoS 0/1/2 both ways, keep-alive, will, persistent sessions), time passed in.
 //! - [`flow`]: the outbound in-flight window and bounded queue, kept across reconnects.
@@ -11,6 +12,7 @@
 //! No sockets, clock or threads here: the shard's reactor drives it (see `docs/mqtt.md`). It
 //! uses `wamp`, `codec` and `config` types only.
 
+pub mod actions;
 pub mod codec;
 pub mod flow;
 pub mod payload;
