@@ -158,7 +158,7 @@ compare: build
 # the machine's one stable toolchain accepts them with RUSTC_BOOTSTRAP=1.
 # cargo-fuzz itself is installed from crates.io on first use (a few minutes).
 
-FUZZ_TARGETS      ?= codec_json codec_msgpack codec_cbor websocket rawsocket http config session
+FUZZ_TARGETS      ?= codec_json codec_msgpack codec_cbor websocket rawsocket http config session mqtt_codec mqtt_session
 FUZZ_TIME         ?= 60
 FUZZ_SMOKE_TIME   ?= 10
 FUZZ_SANITIZER    ?= address

@@ -9,13 +9,14 @@
 //! ```
 //!
 //! A module uses only the layers below it, lowest first: `wamp` and `timestamp`; `codec` and
-//! `credentials`; `config`; `auth`; `router` and `transport` (neither imports the other: the
+//! `credentials`; `config`; `auth` and `mqtt` (the sans-IO MQTT layer); `router` and `transport` (neither imports the other: the
 //! core never imports I/O code); `shard`; `node`. `tests/layering.rs` checks it.
 
 pub mod auth;
 pub mod codec;
 pub mod config;
 pub mod credentials;
+pub mod mqtt;
 pub mod node;
 pub mod router;
 pub mod shard;

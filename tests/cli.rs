@@ -107,7 +107,7 @@ fn check_reports_every_problem_with_its_path() {
             "workers[0].realms[0].roles[0].allow-by-default: allow-by-default: true is not supported yet",
             r#"workers[0].transports[0].endpoint.port: expected an integer 1..65535 or "$ENV", found "abc""#,
             "workers[0].transports[0].auth.scram: authentication method 'scram' is not supported yet",
-            "workers[0].transports[1].type: transport type 'mqtt' is not supported yet",
+            "workers[0].transports[1].options: missing (an MQTT service needs options.realm)",
         ]
     );
 }
@@ -325,6 +325,31 @@ fn json_syntax_error_names_line_and_column() {
             dir.s()
         )
     );
+}
+
+#[test]
+fn start_refuses_an_mqtt_transport_it_parses_but_does_not_serve() {
+    for transport in [
+        r#"{"type": "mqtt", "endpoint": {"type": "tcp", "port": 0}, "options": {"realm": "realm1"}}"#,
+        r#"{"type": "universal", "endpoint": {"type": "tcp", "port": 0}, "mqtt": {"options": {"realm": "realm1"}}}"#,
+    ] {
+        let dir = TempDir::new("start-mqtt");
+        let config = format!(
+            r#"{{"version": 2, "workers": [{{"type": "router",
+                "realms": [{{"name": "realm1", "roles": [{{"name": "anonymous", "permissions": []}}]}}],
+                "transports": [{transport}]}}]}}"#
+        );
+        fs::write(dir.path().join("config.json"), config).unwrap();
+        let o = ferrobar(&["check", "--cbdir", dir.s()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = ferrobar(&["start", "--cbdir", dir.s(), "--loglevel", "none"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).ends_with("the mqtt transport is parsed but not served yet\n"),
+            "{}",
+            stderr(&o)
+        );
+    }
 }
 
 #[test]

@@ -89,6 +89,16 @@ fn config_inputs() {
 }
 
 #[test]
+fn mqtt_codec_inputs() {
+    replay("mqtt_codec", harness::mqtt::run_codec);
+}
+
+#[test]
+fn mqtt_session_inputs() {
+    replay("mqtt_session", harness::mqtt::run_session);
+}
+
+#[test]
 fn session_inputs() {
     replay("session", harness::session::run);
 }
@@ -104,6 +114,8 @@ fn empty_inputs() {
     harness::http::run(b"");
     harness::config::run(b"");
     harness::session::run(b"");
+    harness::mqtt::run_codec(b"");
+    harness::mqtt::run_session(b"");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -582,6 +594,47 @@ Sec-WebSocket-Protocol: wamp.2.msgpack, wamp.2.json\r\nOrigin: https://a.example
             0x0d, 5,
         ];
         write("session", "meta", meta);
+
+        // MQTT (layouts: fuzz/src/harness/mqtt.rs).
+        let v3: &[&[u8]] = &[
+            &[
+                0x10, 14, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 2, b'c', b'1',
+            ],
+            &[0x82, 8, 0, 1, 0, 3, b'a', b'/', b'#', 1],
+            &[0x32, 9, 0, 3, b'a', b'/', b'b', 0, 2, b'h', b'i'],
+            &[0x62, 2, 0, 2],
+            &[0xC0, 0],
+            &[0xE0, 0],
+        ];
+        let v5: &[&[u8]] = &[
+            &[
+                0x10, 15, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 60, 0, 0, 2, b'c', b'1',
+            ],
+            &[0x82, 9, 0, 1, 0, 0, 3, b'a', b'/', b'#', 1],
+            &[0x32, 10, 0, 3, b'a', b'/', b'b', 0, 2, 0, b'h', b'i'],
+            &[0x34, 10, 0, 3, b'a', b'/', b'c', 0, 3, 0, b'h', b'i'],
+            &[0xC0, 0],
+            &[0xE0, 0],
+        ];
+        for (name, packets) in [("v311", v3), ("v5", v5)] {
+            let mut codec = vec![2, 0x55];
+            codec.extend(packets.concat());
+            write("mqtt_codec", name, &codec);
+            // Session: CONNECT prefixed (bit 0, bit 1 = 5.0), then: read SUBSCRIBE, grant it,
+            // read PUBLISH, complete it, deliver QoS 1 and QoS 2, read PINGREQ, tick, lose.
+            let setup = if name == "v5" { 3 } else { 1 };
+            let mut program = vec![setup];
+            program.extend([0, packets[1].len() as u8]);
+            program.extend(packets[1]);
+            program.extend([5, 0, 0]);
+            program.extend([0, packets[2].len() as u8]);
+            program.extend(packets[2]);
+            program.extend([4, 0, 0]);
+            program.extend([6, 1, 5, 0, 0, 6, 2, 9, 1, 3, 0]);
+            program.extend([0, 2, 0xC0, 0]);
+            program.extend([7, 0x40, 0, 8]);
+            write("mqtt_session", name, &program);
+        }
     }
 }
 

@@ -15,6 +15,8 @@ const RANKS: &[(&str, u8)] = &[
     ("credentials", 1),
     ("config", 2),
     ("auth", 3),
+    // The sans-IO MQTT layer: wamp, codec and config types; never router, shard or transport.
+    ("mqtt", 3),
     ("router", 4),
     ("transport", 4),
     ("shard", 5),

@@ -69,6 +69,25 @@ pub fn decode(bytes: &mut [u8]) -> Result<Message, DecodeError> {
     Ok(msg)
 }
 
+/// Decodes one CBOR item as a plain [`Value`] (not a WAMP message): the MQTT bridge's `native`
+/// payload mapping. Bytes after the item are refused.
+pub fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
+    let mut rd = Reader {
+        d: Decoder::new(bytes),
+    };
+    rd.skip_self_describe()?;
+    let v = rd.value(0)?;
+    if rd.d.position() != bytes.len() {
+        return Err(rd.malformed("trailing bytes after the value"));
+    }
+    Ok(v)
+}
+
+/// Appends the CBOR encoding of one plain [`Value`] to `out`.
+pub fn encode_value(v: &Value, out: &mut Vec<u8>) {
+    write_value(out, v);
+}
+
 /// A minicbor decoder that maps its errors to [`DecodeError`].
 struct Reader<'a> {
     d: Decoder<'a>,

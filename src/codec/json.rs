@@ -59,6 +59,21 @@ pub fn decode(bytes: &mut [u8]) -> Result<Message, DecodeError> {
     result
 }
 
+/// Decodes one JSON document as a plain [`Value`] (not a WAMP message): the MQTT bridge's
+/// `native` payload mapping. Same guarantees as [`decode`]; `bytes` is scratch afterwards.
+pub fn decode_value(bytes: &mut [u8]) -> Result<Value, DecodeError> {
+    let mut buffers = Buffers::with_max_depth(bytes.len(), MAX_DEPTH);
+    let mut tape = Tape::null().reset();
+    simd_json::fill_tape(bytes, &mut buffers, &mut tape).map_err(|e| parse_error(&e))?;
+    let mut pos = 0;
+    to_value(&tape.0, &mut pos, 0)
+}
+
+/// Appends the JSON encoding of one plain [`Value`] to `out`.
+pub fn encode_value(v: &Value, out: &mut Vec<u8>) {
+    Gen(out).value(v);
+}
+
 fn parse_error(e: &simd_json::Error) -> DecodeError {
     match e.error() {
         ErrorType::DepthLimitExceeded => DecodeError::TooDeep(MAX_DEPTH),

@@ -10,7 +10,7 @@ mod wire;
 
 use thiserror::Error;
 
-use crate::wamp::{Dict, Message, Payload};
+use crate::wamp::{Dict, Message, Payload, Value};
 
 /// A serializer ferrobar speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,6 +115,25 @@ impl Serializer {
             Serializer::Json => json::encode(msg, out),
             Serializer::MsgPack => msgpack::encode(msg, out),
             Serializer::Cbor => cbor::encode(msg, out),
+        }
+    }
+
+    /// Decodes one plain value (not a WAMP message), e.g. an MQTT payload in the bridge's
+    /// `native` mapping. JSON decodes in place: `bytes` is scratch afterwards.
+    pub fn decode_value(self, bytes: &mut [u8]) -> Result<Value, DecodeError> {
+        match self {
+            Serializer::Json => json::decode_value(bytes),
+            Serializer::MsgPack => msgpack::decode_value(bytes),
+            Serializer::Cbor => cbor::decode_value(bytes),
+        }
+    }
+
+    /// Appends the encoding of one plain value to `out`.
+    pub fn encode_value(self, v: &Value, out: &mut Vec<u8>) {
+        match self {
+            Serializer::Json => json::encode_value(v, out),
+            Serializer::MsgPack => msgpack::encode_value(v, out),
+            Serializer::Cbor => cbor::encode_value(v, out),
         }
     }
 

@@ -50,6 +50,25 @@ pub fn decode(bytes: &mut [u8]) -> Result<Message, DecodeError> {
     Ok(msg)
 }
 
+/// Decodes one MessagePack item as a plain [`Value`] (not a WAMP message): the MQTT bridge's
+/// `native` payload mapping. Bytes after the item are refused.
+pub fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
+    let mut rd = Reader {
+        input: bytes,
+        rd: Bytes::new(bytes),
+    };
+    let v = rd.value(0)?;
+    if !rd.rd.remaining_slice().is_empty() {
+        return Err(rd.malformed("trailing bytes after the value"));
+    }
+    Ok(v)
+}
+
+/// Appends the MessagePack encoding of one plain [`Value`] to `out`.
+pub fn encode_value(v: &Value, out: &mut Vec<u8>) {
+    write_value(out, v);
+}
+
 /// A cursor over the input that knows its byte offset for error reports.
 struct Reader<'a> {
     input: &'a [u8],

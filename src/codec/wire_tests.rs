@@ -447,3 +447,18 @@ pub fn message() -> impl Strategy<Value = Message> {
         }),
     ]
 }
+
+proptest! {
+    /// A plain value (the MQTT bridge's native payload) reads back equal on every serializer,
+    /// and bytes after it are refused.
+    #[test]
+    fn plain_values_round_trip(v in value()) {
+        for s in [crate::codec::Serializer::Json, crate::codec::Serializer::MsgPack, crate::codec::Serializer::Cbor] {
+            let mut out = Vec::new();
+            s.encode_value(&v, &mut out);
+            prop_assert_eq!(&s.decode_value(&mut out.clone()).unwrap(), &v);
+            out.extend_from_slice(if s == crate::codec::Serializer::Json { b"]" } else { b"\x00" });
+            prop_assert!(s.decode_value(&mut out).is_err());
+        }
+    }
+}

@@ -652,6 +652,10 @@ fn walk_router(
             }
         }
     }
+    let realm_names: Vec<&str> = realms.iter().map(|(_, r)| r.name.as_str()).collect();
+    for (p, t) in &transports {
+        super::mqtt::check_realm(w, p, t, &realm_names);
+    }
     if disabled {
         w.info(
             path,

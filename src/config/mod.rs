@@ -10,6 +10,7 @@ pub use model::*;
 mod auth;
 mod error;
 mod load;
+mod mqtt;
 mod realm;
 mod tls;
 mod transport;
@@ -23,6 +24,8 @@ mod tests;
 mod tests_auth;
 #[cfg(test)]
 mod tests_cookie;
+#[cfg(test)]
+mod tests_mqtt;
 #[cfg(test)]
 mod tests_refuse;
 #[cfg(test)]

@@ -257,11 +257,48 @@ pub enum TransportKind {
     Web(WebService),
     /// `"type": "rawsocket"`: WAMP over RawSocket (4-octet handshake, length-prefixed frames).
     RawSocket(RawSocketService),
-    /// `"type": "universal"`: RawSocket and HTTP (web paths, WebSocket among them) on one
-    /// port, told apart by the first octet the client sends: `0x7F` is a RawSocket handshake,
-    /// anything else is HTTP. (Crossbar also takes `0x10`, MQTT CONNECT; its `mqtt` part is
-    /// refused by the loader.)
+    /// `"type": "universal"`: RawSocket, MQTT and HTTP (web paths, WebSocket among them) on
+    /// one port, told apart by the first octet the client sends: `0x7F` is a RawSocket
+    /// handshake, `0x10` an MQTT CONNECT, anything else is HTTP.
     Universal(UniversalService),
+    /// `"type": "mqtt"`: MQTT 3.1.1/5.0 clients bridged into a realm. Parsed and validated;
+    /// not served yet: `node::start` refuses a node that has one (see
+    /// `node::refuse_unserved_transports`).
+    Mqtt(MqttService),
+}
+
+/// An MQTT service: the `options` of an `mqtt` transport or of a universal transport's `mqtt`
+/// part (Crossbar's `check_listening_transport_mqtt`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttService {
+    /// `options.realm`: the realm MQTT clients join.
+    pub realm: String,
+    /// `options.role`: the role MQTT sessions get when authentication does not name one
+    /// (Crossbar validates it but never reads it; here it is the anonymous role's default).
+    pub role: Option<String>,
+    /// `options.payload_mapping`: WAMP URI prefix → payload format, in config order. Looked
+    /// up by longest string prefix.
+    pub payload_mapping: Vec<(String, MqttPayloadFormat)>,
+    /// `options.auth`: the same blocks as WAMP transports (anonymous, ticket, tls).
+    pub auth: AuthConfig,
+}
+
+/// One `payload_mapping` entry's `type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MqttPayloadFormat {
+    /// `passthrough`: MQTT payload ↔ WAMP payload-passthru-mode event.
+    Passthrough,
+    /// `native` with a `serializer`: the payload is `{"args": [...], "kwargs": {...}}`.
+    Native(Serializer),
+    /// `dynamic`: procedures map payloads (called on `realm`, default the transport's).
+    Dynamic {
+        /// `realm` the procedures are called on.
+        realm: Option<String>,
+        /// `encoder`: WAMP → MQTT.
+        encoder: Option<String>,
+        /// `decoder`: MQTT → WAMP.
+        decoder: Option<String>,
+    },
 }
 
 /// The `universal` transport's services.
@@ -275,6 +312,9 @@ pub struct UniversalService {
     /// path named in both. Empty (no root, no paths) when the config has neither: every HTTP
     /// request then gets 404.
     pub web: WebService,
+    /// `mqtt{}`: what a connection starting with `0x10` (MQTT CONNECT) gets. Parsed, not served
+    /// yet (`node::start` refuses it).
+    pub mqtt: Option<MqttService>,
 }
 
 /// The `rawsocket` transport's settings.

@@ -39,7 +39,7 @@ fn worker_types_are_refused_by_name() {
 
 #[test]
 fn transport_types_are_refused_by_name() {
-    for kind in ["mqtt", "flashpolicy", "websocket.testee", "stream.testee"] {
+    for kind in ["flashpolicy", "websocket.testee", "stream.testee"] {
         let e = errors(&with_transport(
             json!({"type": kind, "endpoint": {"type": "tcp", "port": 9000}}),
         ));

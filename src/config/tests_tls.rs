@@ -297,7 +297,7 @@ fn universal_parts_are_optional() {
     // Nothing to serve.
     assert_eq!(
         errors(&universal(json!({}))),
-        ["workers[0].transports[0]: a universal transport needs at least one of rawsocket, websocket or web"]
+        ["workers[0].transports[0]: a universal transport needs at least one of rawsocket, websocket, web or mqtt"]
     );
 }
 
@@ -326,18 +326,25 @@ fn a_path_in_both_websocket_and_web_paths_is_refused() {
 }
 
 #[test]
-fn universal_mqtt_is_refused_by_name() {
-    let e = errors(&universal(
-        json!({"mqtt": {"options": {"realm": "realm1"}}}),
+fn universal_mqtt_part_is_parsed() {
+    let n = ok(&universal(
+        json!({"mqtt": {"options": {"realm": "realm1", "role": "device"}}}),
     ));
-    assert_eq!(
-        e,
-        ["workers[0].transports[0].mqtt: the MQTT broker bridge ('mqtt') is not supported yet"]
-    );
+    let m = universal_service(&n).mqtt.as_ref().expect("mqtt part");
+    assert_eq!(m.realm, "realm1");
+    assert_eq!(m.role.as_deref(), Some("device"));
+    assert!(universal_service(&n).rawsocket.is_none());
     let e = errors(&universal(json!({"rawsocket": {}, "mqtt": {}})));
     assert_eq!(
         e,
-        ["workers[0].transports[0].mqtt: the MQTT broker bridge ('mqtt') is not supported yet"]
+        ["workers[0].transports[0].mqtt.options: missing (an MQTT service needs options.realm)"]
+    );
+    let e = errors(&universal(
+        json!({"mqtt": {"endpoint": {}, "options": {"realm": "r"}}}),
+    ));
+    assert_eq!(
+        e,
+        ["workers[0].transports[0].mqtt.endpoint: not allowed here: every part of a universal transport listens on the transport's endpoint"]
     );
 }
 

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 pub(crate) use super::auth::walk_auth;
 use super::model::*;
 use super::walk::{child, env_name, item, resolve, Walker};
-use super::{tls, universal, web};
+use super::{mqtt, tls, universal, web};
 
 /// Crossbar's (Twisted's) default listen backlog.
 pub const DEFAULT_BACKLOG: u32 = 50;
@@ -32,7 +32,7 @@ const RAWSOCKET_KEYS: &[&str] = &[
     "max_connections",
 ];
 
-const TRANSPORT_TYPES: &str = r#""websocket", "web", "rawsocket" or "universal""#;
+const TRANSPORT_TYPES: &str = r#""websocket", "web", "rawsocket", "universal" or "mqtt""#;
 
 const WEBSOCKET_KEYS: &[&str] = &[
     "id",
@@ -69,8 +69,8 @@ pub(crate) fn walk_transport(
     };
     let id = w.item_id(map, path, "transport", generated);
     match kind {
-        "websocket" | "web" | "rawsocket" | "universal" => {}
-        "mqtt" | "flashpolicy" | "websocket.testee" | "stream.testee" => {
+        "websocket" | "web" | "rawsocket" | "universal" | "mqtt" => {}
+        "flashpolicy" | "websocket.testee" | "stream.testee" => {
             w.unsupported(&tpath, format!("transport type '{kind}'"));
             return None;
         }
@@ -100,7 +100,9 @@ pub(crate) fn walk_transport(
         .and_then(Value::as_array)
         .is_some_and(|l| !l.is_empty());
     w.transport_endpoint = Some((child(path, "endpoint"), verifies_clients));
-    let walked = if kind == "web" {
+    let walked = if kind == "mqtt" {
+        mqtt::walk_mqtt_transport(w, map, path)
+    } else if kind == "web" {
         web::walk_web_transport(w, map, path)
     } else if kind == "universal" {
         universal::walk_universal(w, map, path)

@@ -1,10 +1,11 @@
-//! The `universal` transport: RawSocket and HTTP (web paths and WebSocket) on one port.
+//! The `universal` transport: RawSocket, MQTT and HTTP (web paths and WebSocket) on one port.
 //! `rawsocket{}` keeps its own settings; each `websocket{"<path>": {...}}` entry joins the
 //! `web.paths` tree as a WebSocket path service.
 
 use serde_json::{Map, Value};
 
 use super::model::*;
+use super::mqtt::walk_mqtt_part;
 use super::transport::{walk_auth, walk_rawsocket};
 use super::walk::{child, Walker};
 use super::web::{
@@ -32,16 +33,13 @@ pub(crate) fn walk_universal(
     path: &str,
 ) -> Option<(TransportKind, AuthConfig)> {
     w.keys(map, path, UNIVERSAL_KEYS);
-    if map.contains_key("mqtt") {
-        w.unsupported(&child(path, "mqtt"), "the MQTT broker bridge ('mqtt')");
-    }
     if !["rawsocket", "websocket", "web", "mqtt"]
         .iter()
         .any(|k| map.contains_key(*k))
     {
         w.error(
             path,
-            "a universal transport needs at least one of rawsocket, websocket or web",
+            "a universal transport needs at least one of rawsocket, websocket, web or mqtt",
         );
         return None;
     }
@@ -99,7 +97,14 @@ pub(crate) fn walk_universal(
         &auths,
         "the RawSocket and WebSocket services of one universal transport",
     );
-    let service = UniversalService { rawsocket, web };
+    let mqtt = map
+        .get("mqtt")
+        .and_then(|v| walk_mqtt_part(w, v, &child(path, "mqtt")));
+    let service = UniversalService {
+        rawsocket,
+        web,
+        mqtt,
+    };
     Some((TransportKind::Universal(service), auth))
 }
 

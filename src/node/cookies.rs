@@ -25,7 +25,7 @@ pub(super) fn open_stores(
         TransportKind::WebSocket(ws) => configs.extend(ws.cookie.as_ref()),
         TransportKind::Web(web) => collect(web, &mut configs),
         TransportKind::Universal(u) => collect(&u.web, &mut configs),
-        TransportKind::RawSocket(_) => {}
+        TransportKind::RawSocket(_) | TransportKind::Mqtt(_) => {}
     }
     let now_ms = crate::timestamp::unix_millis(SystemTime::now());
     configs

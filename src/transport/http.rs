@@ -180,7 +180,12 @@ pub fn handle_request(buf: &[u8], ctx: &HttpContext<'_>) -> HttpOutcome {
             Some((service, rest)) => serve(service, rest, &req, consumed, ctx),
             None => respond(Response::text(404, "Not found."), head),
         },
-        // The reactor never hands a RawSocket transport's bytes to HTTP; answer sanely anyway.
+        // The reactor never hands a RawSocket (or MQTT) transport's bytes to HTTP; answer
+        // sanely anyway.
+        TransportKind::Mqtt(_) => respond(
+            Response::text(400, "This port speaks MQTT, not HTTP."),
+            head,
+        ),
         TransportKind::RawSocket(_) => respond(
             Response::text(400, "This port speaks WAMP RawSocket, not HTTP."),
             head,

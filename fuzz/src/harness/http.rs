@@ -216,6 +216,7 @@ pub fn run(data: &[u8]) {
         _ => TransportKind::Universal(UniversalService {
             rawsocket: None,
             web: web_service(choice / 3),
+            mqtt: None,
         }),
     };
     let node = node();

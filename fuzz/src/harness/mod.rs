@@ -6,6 +6,7 @@
 pub mod codec;
 pub mod config;
 pub mod http;
+pub mod mqtt;
 pub mod rawsocket;
 pub mod session;
 pub mod websocket;
