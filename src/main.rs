@@ -277,7 +277,11 @@ fn init_logging(
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(ansi)
-        .with_target(false);
+        .with_target(false)
+        // A log the node cannot write (stderr closed under it: `ferrobar start | head`, a
+        // restarted journal) must not stop it: tracing-subscriber would report the failure
+        // with eprintln!, which panics on that same closed stderr, in whichever thread logged.
+        .log_internal_errors(false);
     // syslogd adds its own timestamps.
     let _ = match format {
         LogFormat::Syslogd => builder.without_time().try_init(),
