@@ -373,8 +373,11 @@ fn cmd_init(a: &InitArgs) -> Result<u8, CliError> {
     Ok(0)
 }
 
+/// `version`: the versions and what this build offers, by the names a Crossbar config uses
+/// (the lists come from [`config::capabilities`], which its tests check against the loader).
 fn cmd_version() -> Result<u8, CliError> {
-    let serializers = [Serializer::Json, Serializer::MsgPack, Serializer::Cbor]
+    use config::capabilities as caps;
+    let serializers = Serializer::ALL
         .iter()
         .map(|s| format!("{} ({})", s.name(), s.subprotocol()))
         .collect::<Vec<_>>()
@@ -385,14 +388,31 @@ fn cmd_version() -> Result<u8, CliError> {
         "release"
     };
     println!("ferrobar {}", env!("CARGO_PKG_VERSION"));
-    println!("  WAMP        : v2, broker and dealer");
+    println!("  WAMP        : v2, broker and dealer, Advanced Profile (docs/features.md)");
     println!("  Serializers : {serializers}");
-    println!("  Transports  : WebSocket (tungstenite), Web (static, websocket, nodeinfo, json, redirect)");
-    println!("  Auth        : anonymous");
+    println!(
+        "  Transports  : {} (web paths: {})",
+        caps::TRANSPORTS.join(", "),
+        caps::WEB_SERVICES.join(", ")
+    );
+    println!(
+        "  Endpoints   : {}; TLS 1.2/1.3 on tcp (rustls, ring), client certificates",
+        caps::ENDPOINTS.join(", ")
+    );
+    println!(
+        "  Auth        : {}; dynamic authenticators for {}",
+        caps::AUTH_METHODS.join(", "),
+        caps::DYNAMIC_AUTH_METHODS.join(", ")
+    );
+    println!("  Permissions : static role permissions, dynamic authorizers");
+    println!(
+        "  Not offered : transports {}; auth {}",
+        caps::REFUSED_TRANSPORTS.join(", "),
+        caps::REFUSED_AUTH_METHODS.join(", ")
+    );
     println!("  Config      : Crossbar node config version 2 (config.json)");
     println!("  Reactor     : mio, one shard per core, SO_REUSEPORT listeners (socket2)");
-    println!("  JSON        : simd-json (messages), serde_json (config)");
-    println!("  MessagePack : rmp");
+    println!("  Codecs      : simd-json (messages), serde_json (config), rmp, minicbor");
     println!(
         "  Platform    : {} {}, {}-bit, {build} build",
         std::env::consts::OS,

@@ -343,8 +343,18 @@ fn start_refuses_an_invalid_config_before_starting() {
     );
 }
 
+/// The line of `ferrobar version` that starts with `label`, without the label.
+fn version_line<'a>(out: &'a str, label: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(" : ").or_else(|| l.split_once(": "))?;
+            (name.trim() == label).then_some(value)
+        })
+        .unwrap_or_else(|| panic!("no {label} line in:\n{out}"))
+}
+
 #[test]
-fn version_prints_the_version_and_serializers() {
+fn version_lists_what_the_build_offers() {
     let o = ferrobar(&["version"]);
     assert!(o.status.success());
     let out = stdout(&o);
@@ -352,9 +362,43 @@ fn version_prints_the_version_and_serializers() {
         out.lines().next(),
         Some(format!("ferrobar {}", env!("CARGO_PKG_VERSION")).as_str())
     );
+    let serializers = version_line(&out, "Serializers");
+    for s in ["wamp.2.json", "wamp.2.msgpack", "wamp.2.cbor"] {
+        assert!(serializers.contains(s), "{serializers}");
+    }
+    let transports = version_line(&out, "Transports");
+    for t in ["websocket", "rawsocket", "universal", "web"] {
+        assert!(transports.contains(t), "{transports}");
+    }
+    let endpoints = version_line(&out, "Endpoints");
+    for e in ["tcp", "unix", "TLS"] {
+        assert!(endpoints.contains(e), "{endpoints}");
+    }
+    let auth = version_line(&out, "Auth");
+    let (methods, dynamic) = auth.split_once(';').expect("methods; dynamic");
+    let methods: Vec<&str> = methods.split(", ").collect();
+    assert_eq!(
+        methods,
+        [
+            "anonymous",
+            "ticket",
+            "wampcra",
+            "cryptosign",
+            "tls",
+            "cookie"
+        ]
+    );
+    assert!(dynamic.contains("dynamic"), "{auth}");
+    let refused = version_line(&out, "Not offered");
     assert!(
-        out.contains("wamp.2.json") && out.contains("wamp.2.msgpack"),
-        "{out}"
+        refused.contains("mqtt") && refused.contains("scram"),
+        "{refused}"
+    );
+    let platform = version_line(&out, "Platform");
+    assert!(
+        platform.contains(std::env::consts::ARCH)
+            && platform.contains(&format!("{}-bit", usize::BITS)),
+        "{platform}"
     );
 }
 
