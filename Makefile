@@ -43,7 +43,7 @@ PYTEST_ARGS ?=
 .PHONY: help run build test test-rust test-interop interop-deps bench lint loadtest compare clean-interop
 
 help:
-	@echo "make run | build | test | test-rust | test-interop | bench | lint | loadtest | compare | soak | fuzz | fuzz-smoke | clean-interop"
+	@echo "make run | build | test | test-rust | test-interop | bench | lint | loadtest | compare | soak | fuzz | fuzz-smoke | cross | deb | clean-interop"
 
 run:
 	$(CARGO) run --release --bin ferrobar -- start
@@ -54,7 +54,9 @@ build:
 # ---------------------------------------------------------------------------
 # Tests
 
-test: test-rust test-interop
+# FERROBAR_CROSS=1 adds `make cross` (aarch64 + armv7 builds, their tests under qemu-user),
+# which costs about CROSS_MINUTES more than the suite's budget allows by default.
+test: test-rust test-interop $(if $(filter 1,$(FERROBAR_CROSS)),cross)
 
 test-rust:
 	@echo "==> cargo test --workspace"
@@ -234,3 +236,20 @@ SOAK_ARGS ?=
 soak: build
 	FERROBAR_BIN="$(BIN)" WAMPBENCH_BIN="$(abspath $(TARGET_DIR)/release/wampbench)" \
 	    loadtest/soak.sh $(SOAK_ARGS)
+
+# ---------------------------------------------------------------------------
+# Packages and cross builds (README: "Packages and cross builds")
+#
+#   make cross   release binaries for aarch64-unknown-linux-gnu and armv7-unknown-linux-gnueabihf
+#                (dist/), built with Debian's Rust toolchain and cross gcc, and the library's
+#                unit tests and the integration tests run for each under qemu-user. Installs the
+#                Debian packages it needs when run as root; when it cannot, it prints
+#                "cross: SKIPPED: <why>" and exits 0 (CROSS_REQUIRED=1: exits 1).
+#   make deb     dist/ferrobar_<version>_<arch>.deb (cargo-deb): binary, systemd unit, man
+#                pages, shell completions, `ferrobar` system user
+
+.PHONY: cross
+cross:
+	@start=$$(date +%s); \
+	packaging/cross.sh; \
+	echo "==> make cross took $$(( $$(date +%s) - start ))s"

@@ -1,15 +1,20 @@
 //! The `ferrobar` binary as a user runs it: `check`, `version`, `init`, `status`, `stop`, and
 //! `start` refusing a bad config.
 
+#[path = "common/binary.rs"]
+mod binary;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use binary::ferrobar_command;
+
 const OK_LINE: &str = "Ok, node configuration looks good!";
 
 fn ferrobar(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrobar"))
+    ferrobar_command()
         .args(args)
         .env_remove("CROSSBAR_DIR")
         .env_remove("RUST_LOG")
@@ -68,7 +73,7 @@ fn check_passes_on_every_example_node() {
 
 #[test]
 fn check_finds_the_node_directory_through_crossbar_dir() {
-    let o = Command::new(env!("CARGO_BIN_EXE_ferrobar"))
+    let o = ferrobar_command()
         .arg("check")
         .env("CROSSBAR_DIR", example("iot-fanout"))
         .output()
@@ -514,7 +519,7 @@ fn start_status_stop_a_real_node() {
         "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": []}]}],
         "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "port": 0, "interface": "127.0.0.1"}}]}]}"#;
     fs::write(dir.path().join("config.json"), config).unwrap();
-    let node = Command::new(env!("CARGO_BIN_EXE_ferrobar"))
+    let node = ferrobar_command()
         .args([
             "start",
             "--cbdir",
@@ -641,7 +646,7 @@ fn ticket_secret_from_the_environment() {
             "auth": {"ticket": {"type": "static", "principals": {
                 "joe": {"ticket": "${FERROBAR_TEST_TICKET}", "role": "frontend"}}}}}]}]}"#;
     fs::write(dir.path().join("config.json"), config).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_ferrobar"))
+    let o = ferrobar_command()
         .args(["check", "--cbdir", dir.s()])
         .env_remove("CROSSBAR_DIR")
         .env("FERROBAR_TEST_TICKET", "from-the-environment")
