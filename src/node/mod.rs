@@ -2,7 +2,7 @@
 //! handles signals (SIGTERM/SIGINT: graceful shutdown), writes the pid file.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -19,6 +19,7 @@ use crate::transport::tls;
 
 mod cookies;
 pub mod init;
+mod systemd;
 
 /// Options of `ferrobar start` that are not part of the Crossbar config.
 #[derive(Debug, Clone, Default)]
@@ -246,6 +247,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         tracing::info!("transport {label}");
     }
 
+    let heartbeats: Vec<Arc<AtomicU32>> = (0..shards).map(|_| Arc::default()).collect();
     let mut threads = Vec::new();
     let per_shard_io = polls
         .into_iter()
@@ -279,6 +281,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
             outboxes,
             inboxes,
             shutdown: Arc::clone(&shutdown),
+            heartbeat: Arc::clone(&heartbeats[id]),
             limits: Arc::clone(&node_limits),
         };
         let thread = std::thread::Builder::new()
@@ -294,6 +297,15 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         options.shutdown_after,
     )?;
 
+    // systemd (Type=notify): ready once every shard has entered its loop, its listeners
+    // registered; the listening sockets were bound (and listen(2)ed) before any thread started.
+    if wait_shards_running(&heartbeats, &threads, &shutdown) {
+        systemd::ready(&format!("{shards} shard(s); {}", labels.join(", ")));
+    }
+    let stopped = Arc::new(AtomicBool::new(false));
+    systemd::spawn_watchdog(heartbeats.clone(), wakers.clone(), Arc::clone(&stopped))
+        .map_err(io_err("starting the systemd watchdog"))?;
+
     let mut failed = false;
     for (id, thread) in threads.into_iter().enumerate() {
         match thread.join() {
@@ -308,6 +320,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
             }
         }
     }
+    stopped.store(true, Ordering::Release);
     // What the shards recorded since their last housekeeping.
     for store in runtimes.iter().flat_map(|t| &t.cookie_stores) {
         store.flush();
@@ -323,6 +336,26 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
     }
     tracing::info!("ferrobar stopped");
     Ok(())
+}
+
+/// Waits until every shard has started its loop (its heartbeat moved). False when a shard
+/// thread ended first (it failed; the caller's join reports why) or a shutdown was asked for.
+fn wait_shards_running(
+    heartbeats: &[Arc<AtomicU32>],
+    threads: &[std::thread::JoinHandle<std::io::Result<()>>],
+    shutdown: &AtomicBool,
+) -> bool {
+    loop {
+        if heartbeats.iter().all(|h| h.load(Ordering::Acquire) > 0) {
+            return true;
+        }
+        if threads.iter().any(std::thread::JoinHandle::is_finished)
+            || shutdown.load(Ordering::Acquire)
+        {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// How long a connection may take to finish its handshake: the WebSocket service's
@@ -405,6 +438,7 @@ fn spawn_signal_watcher(
         .map_err(io_err("installing signal handlers"))?;
     let stop = move |why: &str| {
         tracing::info!("{why}: shutting down");
+        systemd::stopping();
         shutdown.store(true, Ordering::Release);
         for w in &wakers {
             let _ = w.wake();

@@ -19,7 +19,7 @@ mod pool;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -111,6 +111,9 @@ pub struct ShardSetup {
     pub inboxes: Vec<Option<rtrb::Consumer<ShardMsg>>>,
     /// Set by the node controller to begin a graceful shutdown.
     pub shutdown: Arc<AtomicBool>,
+    /// Incremented at each turn of the loop: the node controller's proof that this shard
+    /// runs and makes progress (systemd's READY and WATCHDOG).
+    pub heartbeat: Arc<AtomicU32>,
     /// Node-wide limits and the shared connection count.
     pub limits: Arc<NodeLimits>,
 }
@@ -159,6 +162,7 @@ struct Shard {
     outboxes: Vec<Option<Outbox>>,
     inboxes: Vec<Option<rtrb::Consumer<ShardMsg>>>,
     shutdown: Arc<AtomicBool>,
+    heartbeat: Arc<AtomicU32>,
     conns: Slab<Conn>,
     next_generation: u32,
     scratch: Vec<u8>,
@@ -225,6 +229,7 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         outboxes: setup.outboxes,
         inboxes: setup.inboxes,
         shutdown: setup.shutdown,
+        heartbeat: setup.heartbeat,
         limits: setup.limits,
         refused: 0,
         slow_consumers: Vec::new(),
@@ -260,6 +265,7 @@ impl Shard {
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
+            self.heartbeat.fetch_add(1, Ordering::Release);
             let busy = !self.pending_reads.is_empty()
                 || !self.pending_accepts.is_empty()
                 || self.mail_pending;
