@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use thiserror::Error;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::EnvFilter;
@@ -55,6 +55,21 @@ enum Command {
     Version,
     /// Print a new Ed25519 key pair (hex) for WAMP-cryptosign principals.
     Keygen,
+    /// Print the shell completion script for SHELL (made from this CLI's definition).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page ferrobar(1), or write it and one page per command into a directory.
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug)]
+struct ManArgs {
+    /// Write ferrobar.1 and ferrobar-<command>.1 here instead of printing ferrobar(1).
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -184,6 +199,8 @@ fn main() -> ExitCode {
         Command::Init(a) => quiet_logging().and_then(|()| cmd_init(&a)),
         Command::Version => cmd_version(),
         Command::Keygen => cmd_keygen(),
+        Command::Completions { shell } => cmd_completions(shell),
+        Command::Man(a) => cmd_man(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -419,6 +436,51 @@ fn cmd_version() -> Result<u8, CliError> {
         std::env::consts::ARCH,
         usize::BITS
     );
+    Ok(0)
+}
+
+/// `completions SHELL`: the completion script, generated from the clap definition.
+fn cmd_completions(shell: clap_complete::Shell) -> Result<u8, CliError> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "ferrobar", &mut out);
+    write_stdout(&out)
+}
+
+/// `man [--out-dir DIR]`: ferrobar(1) in roff on stdout, or every page into DIR.
+fn cmd_man(a: &ManArgs) -> Result<u8, CliError> {
+    match &a.out_dir {
+        Some(dir) => {
+            let io = |source| CliError::Io {
+                what: format!("cannot write man pages into {}", dir.display()),
+                source,
+            };
+            fs::create_dir_all(dir).map_err(io)?;
+            clap_mangen::generate_to(Cli::command(), dir).map_err(io)?;
+            Ok(0)
+        }
+        None => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(|source| CliError::Io {
+                    what: "cannot render the man page".into(),
+                    source,
+                })?;
+            write_stdout(&out)
+        }
+    }
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<u8, CliError> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(|source| CliError::Io {
+            what: "cannot write to stdout".into(),
+            source,
+        })?;
     Ok(0)
 }
 

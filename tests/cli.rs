@@ -655,3 +655,64 @@ fn ticket_secret_from_the_environment() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), OK_LINE);
 }
+
+#[test]
+fn completions_are_generated_for_each_shell_and_bash_parses_them() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = ferrobar(&["completions", shell]);
+        assert!(o.status.success(), "{shell}: {}", stderr(&o));
+        let out = stdout(&o);
+        for verb in [
+            "start", "stop", "status", "check", "init", "version", "keygen",
+        ] {
+            assert!(out.contains(verb), "{shell} completion lacks {verb}");
+        }
+        assert!(out.contains("cbdir"), "{shell} completion lacks --cbdir");
+    }
+    let dir = TempDir::new("completions");
+    let script = dir.path().join("ferrobar.bash");
+    fs::write(&script, stdout(&ferrobar(&["completions", "bash"]))).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .expect("run bash -n");
+    assert!(check.status.success(), "{}", stderr(&check));
+    let o = ferrobar(&["completions", "tcsh"]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn man_pages_document_every_command() {
+    let o = ferrobar(&["man"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = stdout(&o);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH ferrobar 1"),
+        "{page}"
+    );
+    assert!(page.contains(".TH ferrobar 1"), "{page}");
+    for verb in [
+        "start", "stop", "status", "check", "init", "version", "keygen",
+    ] {
+        assert!(page.contains(verb), "ferrobar(1) does not mention {verb}");
+    }
+
+    let dir = TempDir::new("man");
+    let out = dir.path().join("man1");
+    let o = ferrobar(&["man", "--out-dir", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for page in [
+        "ferrobar.1",
+        "ferrobar-start.1",
+        "ferrobar-stop.1",
+        "ferrobar-check.1",
+    ] {
+        let text = fs::read_to_string(out.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page} is not a man page");
+    }
+    let start = fs::read_to_string(out.join("ferrobar-start.1")).unwrap();
+    for flag in ["cbdir", "shards", "loglevel"] {
+        assert!(start.contains(flag), "ferrobar-start(1) lacks --{flag}");
+    }
+}
