@@ -399,44 +399,52 @@ fn cmd_version() -> Result<u8, CliError> {
         .map(|s| format!("{} ({})", s.name(), s.subprotocol()))
         .collect::<Vec<_>>()
         .join(", ");
+    let mut lines = Vec::new();
     let build = if cfg!(debug_assertions) {
         "debug"
     } else {
         "release"
     };
-    println!("ferrobar {}", env!("CARGO_PKG_VERSION"));
-    println!("  WAMP        : v2, broker and dealer, Advanced Profile (docs/features.md)");
-    println!("  Serializers : {serializers}");
-    println!(
+    lines.push(format!("ferrobar {}", env!("CARGO_PKG_VERSION")));
+    lines.push(
+        "  WAMP        : v2, broker and dealer, Advanced Profile (docs/features.md)".to_owned(),
+    );
+    lines.push(format!("  Serializers : {serializers}"));
+    lines.push(format!(
         "  Transports  : {} (web paths: {})",
         caps::TRANSPORTS.join(", "),
         caps::WEB_SERVICES.join(", ")
-    );
-    println!(
+    ));
+    lines.push(format!(
         "  Endpoints   : {}; TLS 1.2/1.3 on tcp (rustls, ring), client certificates",
         caps::ENDPOINTS.join(", ")
-    );
-    println!(
+    ));
+    lines.push(format!(
         "  Auth        : {}; dynamic authenticators for {}",
         caps::AUTH_METHODS.join(", "),
         caps::DYNAMIC_AUTH_METHODS.join(", ")
-    );
-    println!("  Permissions : static role permissions, dynamic authorizers");
-    println!(
+    ));
+    lines.push("  Permissions : static role permissions, dynamic authorizers".to_owned());
+    lines.push(format!(
         "  Not offered : transports {}; auth {}",
         caps::REFUSED_TRANSPORTS.join(", "),
         caps::REFUSED_AUTH_METHODS.join(", ")
+    ));
+    lines.push("  Config      : Crossbar node config version 2 (config.json)".to_owned());
+    lines.push(
+        "  Reactor     : mio, one shard per core, SO_REUSEPORT listeners (socket2)".to_owned(),
     );
-    println!("  Config      : Crossbar node config version 2 (config.json)");
-    println!("  Reactor     : mio, one shard per core, SO_REUSEPORT listeners (socket2)");
-    println!("  Codecs      : simd-json (messages), serde_json (config), rmp, minicbor");
-    println!(
+    lines.push(
+        "  Codecs      : simd-json (messages), serde_json (config), rmp, minicbor".to_owned(),
+    );
+    lines.push(format!(
         "  Platform    : {} {}, {}-bit, {build} build",
         std::env::consts::OS,
         std::env::consts::ARCH,
         usize::BITS
-    );
-    Ok(0)
+    ));
+    lines.push(String::new());
+    write_stdout(lines.join("\n").as_bytes())
 }
 
 /// `completions SHELL`: the completion script, generated from the clap definition.
@@ -477,6 +485,11 @@ fn write_stdout(bytes: &[u8]) -> Result<u8, CliError> {
     stdout
         .write_all(bytes)
         .and_then(|()| stdout.flush())
+        .or_else(|e| match e.kind() {
+            // `ferrobar version | head -n1`: the reader has what it wanted.
+            std::io::ErrorKind::BrokenPipe => Ok(()),
+            _ => Err(e),
+        })
         .map_err(|source| CliError::Io {
             what: "cannot write to stdout".into(),
             source,

@@ -716,3 +716,18 @@ fn man_pages_document_every_command() {
         assert!(start.contains(flag), "ferrobar-start(1) lacks --{flag}");
     }
 }
+
+#[test]
+fn version_into_a_closed_pipe_exits_quietly() {
+    // `ferrobar version | head -n1`: the reader is gone before ferrobar writes.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let o = ferrobar_command()
+        .arg("version")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run ferrobar");
+    assert!(o.status.success(), "{:?}: {}", o.status, stderr(&o));
+    assert_eq!(stderr(&o), "");
+}
