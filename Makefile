@@ -253,3 +253,15 @@ cross:
 	@start=$$(date +%s); \
 	packaging/cross.sh; \
 	echo "==> make cross took $$(( $$(date +%s) - start ))s"
+
+.PHONY: deb
+deb:
+	@start=$$(date +%s); \
+	packaging/deb.sh; \
+	echo "==> make deb took $$(( $$(date +%s) - start ))s"
+
+# Installs the .deb into a debootstrap'ed Debian 12 root (target/deb-root) with dpkg -i and
+# checks the user, the node directory, the config, reinstall and purge.
+.PHONY: deb-install-test
+deb-install-test:
+	packaging/deb-install-test.sh
