@@ -107,7 +107,8 @@ for t in $TARGETS; do
     "$DEB_CARGO" build --locked --release --target "$t" --bin ferrobar
     echo "==> [$t] release build took $(( $(date +%s) - start ))s"
     out="dist/ferrobar-$version-$t"
-    cp "$CARGO_TARGET_DIR/$t/release/ferrobar" "$out"
+    # dist/ gets the stripped binary (target/ keeps the one with debug info).
+    "$gnu-strip" -o "$out" "$CARGO_TARGET_DIR/$t/release/ferrobar"
     (cd dist && sha256sum "$(basename "$out")" > "$(basename "$out").sha256")
     echo "==> [$t] $out: $(file -b "$out" | cut -d, -f1-2)"
     echo "==> [$t] $qemu $out version"
