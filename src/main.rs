@@ -3,13 +3,13 @@
 //! working. Every failure ends as one `ferrobar: <cause>` line and a non-zero exit code.
 
 use std::fs;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use thiserror::Error;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::EnvFilter;
@@ -58,6 +58,21 @@ enum Command {
     Version,
     /// Print a new Ed25519 key pair (hex) for WAMP-cryptosign principals.
     Keygen,
+    /// Print the shell completion script for SHELL (made from this CLI's definition).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page ferrobar(1), or write it and one page per command into a directory.
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug)]
+struct ManArgs {
+    /// Write ferrobar.1 and ferrobar-<command>.1 here instead of printing ferrobar(1).
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -214,11 +229,13 @@ fn main() -> ExitCode {
         Command::Init(a) => quiet_logging().and_then(|()| cmd_init(&a)),
         Command::Version => cmd_version(),
         Command::Keygen => cmd_keygen(),
+        Command::Completions { shell } => cmd_completions(shell),
+        Command::Man(a) => cmd_man(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("ferrobar: {e}");
+            let _ = writeln!(std::io::stderr(), "ferrobar: {e}");
             ExitCode::FAILURE
         }
     }
@@ -345,7 +362,12 @@ fn cmd_start(a: StartArgs) -> Result<u8, CliError> {
             what: format!("cannot create node directory {}", cbdir.display()),
             source,
         })?;
-        eprintln!("Auto-created node directory {}", cbdir.display());
+        // Not eprintln!: a closed stderr must not stop the node from starting.
+        let _ = writeln!(
+            std::io::stderr(),
+            "Auto-created node directory {}",
+            cbdir.display()
+        );
     }
     init_logging(a.loglevel, a.logformat, a.color, log_file.as_deref())?;
     let config_path = locate_config(&cbdir, &a.config.config)?;
@@ -397,7 +419,7 @@ fn cmd_check(a: &ConfigArgs) -> Result<u8, CliError> {
             NoticeLevel::Info => "info",
             NoticeLevel::Warn => "warning",
         };
-        eprintln!("{level}: {n}");
+        let _ = writeln!(std::io::stderr(), "{level}: {n}");
     }
     match checked.result {
         Ok(_) => {
@@ -423,32 +445,113 @@ fn cmd_init(a: &InitArgs) -> Result<u8, CliError> {
     Ok(0)
 }
 
+/// `version`: the versions and what this build offers, by the names a Crossbar config uses
+/// (the lists come from [`config::capabilities`], which its tests check against the loader).
 fn cmd_version() -> Result<u8, CliError> {
-    let serializers = [Serializer::Json, Serializer::MsgPack, Serializer::Cbor]
+    use config::capabilities as caps;
+    let serializers = Serializer::ALL
         .iter()
         .map(|s| format!("{} ({})", s.name(), s.subprotocol()))
         .collect::<Vec<_>>()
         .join(", ");
+    let mut lines = Vec::new();
     let build = if cfg!(debug_assertions) {
         "debug"
     } else {
         "release"
     };
-    println!("ferrobar {}", env!("CARGO_PKG_VERSION"));
-    println!("  WAMP        : v2, broker and dealer");
-    println!("  Serializers : {serializers}");
-    println!("  Transports  : WebSocket (tungstenite), Web (static, websocket, nodeinfo, json, redirect)");
-    println!("  Auth        : anonymous");
-    println!("  Config      : Crossbar node config version 2 (config.json)");
-    println!("  Reactor     : mio, one shard per core, SO_REUSEPORT listeners (socket2)");
-    println!("  JSON        : simd-json (messages), serde_json (config)");
-    println!("  MessagePack : rmp");
-    println!(
+    lines.push(format!("ferrobar {}", env!("CARGO_PKG_VERSION")));
+    lines.push(
+        "  WAMP        : v2, broker and dealer, Advanced Profile (docs/features.md)".to_owned(),
+    );
+    lines.push(format!("  Serializers : {serializers}"));
+    lines.push(format!(
+        "  Transports  : {} (web paths: {})",
+        caps::TRANSPORTS.join(", "),
+        caps::WEB_SERVICES.join(", ")
+    ));
+    lines.push(format!(
+        "  Endpoints   : {}; TLS 1.2/1.3 on tcp (rustls, ring), client certificates",
+        caps::ENDPOINTS.join(", ")
+    ));
+    lines.push(format!(
+        "  Auth        : {}; dynamic authenticators for {}",
+        caps::AUTH_METHODS.join(", "),
+        caps::DYNAMIC_AUTH_METHODS.join(", ")
+    ));
+    lines.push("  Permissions : static role permissions, dynamic authorizers".to_owned());
+    lines.push(format!(
+        "  Not offered : transports {}, {} (parsed, not served yet); auth {}",
+        caps::REFUSED_TRANSPORTS.join(", "),
+        caps::PARSED_NOT_SERVED_TRANSPORTS.join(", "),
+        caps::REFUSED_AUTH_METHODS.join(", ")
+    ));
+    lines.push("  Config      : Crossbar node config version 2 (config.json)".to_owned());
+    lines.push(
+        "  Reactor     : mio, one shard per core, SO_REUSEPORT listeners (socket2); sends \
+         batched through io_uring where the kernel allows (reactor: epoll | io_uring | auto)"
+            .to_owned(),
+    );
+    lines.push(
+        "  Codecs      : simd-json (messages), serde_json (config), rmp, minicbor".to_owned(),
+    );
+    lines.push(format!(
         "  Platform    : {} {}, {}-bit, {build} build",
         std::env::consts::OS,
         std::env::consts::ARCH,
         usize::BITS
-    );
+    ));
+    lines.push(String::new());
+    write_stdout(lines.join("\n").as_bytes())
+}
+
+/// `completions SHELL`: the completion script, generated from the clap definition.
+fn cmd_completions(shell: clap_complete::Shell) -> Result<u8, CliError> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "ferrobar", &mut out);
+    write_stdout(&out)
+}
+
+/// `man [--out-dir DIR]`: ferrobar(1) in roff on stdout, or every page into DIR.
+fn cmd_man(a: &ManArgs) -> Result<u8, CliError> {
+    match &a.out_dir {
+        Some(dir) => {
+            let io = |source| CliError::Io {
+                what: format!("cannot write man pages into {}", dir.display()),
+                source,
+            };
+            fs::create_dir_all(dir).map_err(io)?;
+            clap_mangen::generate_to(Cli::command(), dir).map_err(io)?;
+            Ok(0)
+        }
+        None => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(|source| CliError::Io {
+                    what: "cannot render the man page".into(),
+                    source,
+                })?;
+            write_stdout(&out)
+        }
+    }
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<u8, CliError> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .or_else(|e| match e.kind() {
+            // `ferrobar version | head -n1`: the reader has what it wanted.
+            std::io::ErrorKind::BrokenPipe => Ok(()),
+            _ => Err(e),
+        })
+        .map_err(|source| CliError::Io {
+            what: "cannot write to stdout".into(),
+            source,
+        })?;
     Ok(0)
 }
 

@@ -14,7 +14,6 @@
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::process::Command;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
@@ -735,7 +734,7 @@ fn ferrobar_check_accepts_a_dynamic_authorizer_and_names_a_bad_one() {
             serde_json::to_string_pretty(&config).unwrap(),
         )
         .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_ferrobar"))
+        let out = ferrobar_command()
             .arg("check")
             .arg("--cbdir")
             .arg(&cbdir)

@@ -1,15 +1,20 @@
 //! The `ferrobar` binary as a user runs it: `check`, `version`, `init`, `status`, `stop`, and
 //! `start` refusing a bad config.
 
+#[path = "common/binary.rs"]
+mod binary;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use binary::ferrobar_command;
+
 const OK_LINE: &str = "Ok, node configuration looks good!";
 
 fn ferrobar(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrobar"))
+    ferrobar_command()
         .args(args)
         .env_remove("CROSSBAR_DIR")
         .env_remove("RUST_LOG")
@@ -68,7 +73,7 @@ fn check_passes_on_every_example_node() {
 
 #[test]
 fn check_finds_the_node_directory_through_crossbar_dir() {
-    let o = Command::new(env!("CARGO_BIN_EXE_ferrobar"))
+    let o = ferrobar_command()
         .arg("check")
         .env("CROSSBAR_DIR", example("iot-fanout"))
         .output()
@@ -368,8 +373,18 @@ fn start_refuses_an_invalid_config_before_starting() {
     );
 }
 
+/// The line of `ferrobar version` that starts with `label`, without the label.
+fn version_line<'a>(out: &'a str, label: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(" : ").or_else(|| l.split_once(": "))?;
+            (name.trim() == label).then_some(value)
+        })
+        .unwrap_or_else(|| panic!("no {label} line in:\n{out}"))
+}
+
 #[test]
-fn version_prints_the_version_and_serializers() {
+fn version_lists_what_the_build_offers() {
     let o = ferrobar(&["version"]);
     assert!(o.status.success());
     let out = stdout(&o);
@@ -377,9 +392,43 @@ fn version_prints_the_version_and_serializers() {
         out.lines().next(),
         Some(format!("ferrobar {}", env!("CARGO_PKG_VERSION")).as_str())
     );
+    let serializers = version_line(&out, "Serializers");
+    for s in ["wamp.2.json", "wamp.2.msgpack", "wamp.2.cbor"] {
+        assert!(serializers.contains(s), "{serializers}");
+    }
+    let transports = version_line(&out, "Transports");
+    for t in ["websocket", "rawsocket", "universal", "web"] {
+        assert!(transports.contains(t), "{transports}");
+    }
+    let endpoints = version_line(&out, "Endpoints");
+    for e in ["tcp", "unix", "TLS"] {
+        assert!(endpoints.contains(e), "{endpoints}");
+    }
+    let auth = version_line(&out, "Auth");
+    let (methods, dynamic) = auth.split_once(';').expect("methods; dynamic");
+    let methods: Vec<&str> = methods.split(", ").collect();
+    assert_eq!(
+        methods,
+        [
+            "anonymous",
+            "ticket",
+            "wampcra",
+            "cryptosign",
+            "tls",
+            "cookie"
+        ]
+    );
+    assert!(dynamic.contains("dynamic"), "{auth}");
+    let refused = version_line(&out, "Not offered");
     assert!(
-        out.contains("wamp.2.json") && out.contains("wamp.2.msgpack"),
-        "{out}"
+        refused.contains("mqtt") && refused.contains("scram"),
+        "{refused}"
+    );
+    let platform = version_line(&out, "Platform");
+    assert!(
+        platform.contains(std::env::consts::ARCH)
+            && platform.contains(&format!("{}-bit", usize::BITS)),
+        "{platform}"
     );
 }
 
@@ -495,7 +544,7 @@ fn start_status_stop_a_real_node() {
         "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": []}]}],
         "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "port": 0, "interface": "127.0.0.1"}}]}]}"#;
     fs::write(dir.path().join("config.json"), config).unwrap();
-    let node = Command::new(env!("CARGO_BIN_EXE_ferrobar"))
+    let node = ferrobar_command()
         .args([
             "start",
             "--cbdir",
@@ -622,7 +671,7 @@ fn ticket_secret_from_the_environment() {
             "auth": {"ticket": {"type": "static", "principals": {
                 "joe": {"ticket": "${FERROBAR_TEST_TICKET}", "role": "frontend"}}}}}]}]}"#;
     fs::write(dir.path().join("config.json"), config).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_ferrobar"))
+    let o = ferrobar_command()
         .args(["check", "--cbdir", dir.s()])
         .env_remove("CROSSBAR_DIR")
         .env("FERROBAR_TEST_TICKET", "from-the-environment")
@@ -630,4 +679,134 @@ fn ticket_secret_from_the_environment() {
         .expect("run ferrobar");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), OK_LINE);
+}
+
+#[test]
+fn completions_are_generated_for_each_shell_and_bash_parses_them() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = ferrobar(&["completions", shell]);
+        assert!(o.status.success(), "{shell}: {}", stderr(&o));
+        let out = stdout(&o);
+        for verb in [
+            "start", "stop", "status", "check", "init", "version", "keygen",
+        ] {
+            assert!(out.contains(verb), "{shell} completion lacks {verb}");
+        }
+        assert!(out.contains("cbdir"), "{shell} completion lacks --cbdir");
+    }
+    let dir = TempDir::new("completions");
+    let script = dir.path().join("ferrobar.bash");
+    fs::write(&script, stdout(&ferrobar(&["completions", "bash"]))).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .expect("run bash -n");
+    assert!(check.status.success(), "{}", stderr(&check));
+    let o = ferrobar(&["completions", "tcsh"]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn man_pages_document_every_command() {
+    let o = ferrobar(&["man"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = stdout(&o);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH ferrobar 1"),
+        "{page}"
+    );
+    assert!(page.contains(".TH ferrobar 1"), "{page}");
+    for verb in [
+        "start", "stop", "status", "check", "init", "version", "keygen",
+    ] {
+        assert!(page.contains(verb), "ferrobar(1) does not mention {verb}");
+    }
+
+    let dir = TempDir::new("man");
+    let out = dir.path().join("man1");
+    let o = ferrobar(&["man", "--out-dir", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for page in [
+        "ferrobar.1",
+        "ferrobar-start.1",
+        "ferrobar-stop.1",
+        "ferrobar-check.1",
+    ] {
+        let text = fs::read_to_string(out.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page} is not a man page");
+    }
+    let start = fs::read_to_string(out.join("ferrobar-start.1")).unwrap();
+    for flag in ["cbdir", "shards", "loglevel"] {
+        assert!(start.contains(flag), "ferrobar-start(1) lacks --{flag}");
+    }
+}
+
+#[test]
+fn version_into_a_closed_pipe_exits_quietly() {
+    // `ferrobar version | head -n1`: the reader is gone before ferrobar writes.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let o = ferrobar_command()
+        .arg("version")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run ferrobar");
+    assert!(o.status.success(), "{:?}: {}", o.status, stderr(&o));
+    assert_eq!(stderr(&o), "");
+}
+
+/// A node whose stderr is closed under it (`ferrobar start | head`, a restarted journal) still
+/// starts, runs and stops: writing its log must not panic a thread (which once left a node
+/// that never stopped, its shutdown timer dead).
+#[test]
+fn a_closed_stderr_does_not_stop_the_node_from_starting_and_stopping() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cbdir = tmp.path().join(".crossbar");
+    fs::create_dir_all(&cbdir).expect("node dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let config = format!(
+        r#"{{"version": 2, "workers": [{{"type": "router",
+            "realms": [{{"name": "realm1", "roles": [{{"name": "anonymous", "permissions": []}}]}}],
+            "transports": [{{"type": "web",
+                "endpoint": {{"type": "tcp", "port": {port}, "interface": "127.0.0.1"}},
+                "paths": {{"ws": {{"type": "websocket"}}}}}}]}}]}}"#
+    );
+    fs::write(cbdir.join("config.json"), config).expect("config.json");
+    let mut child = ferrobar_command()
+        .arg("start")
+        .arg("--cbdir")
+        .arg(&cbdir)
+        .args([
+            "--shards",
+            "2",
+            "--shutdownafter",
+            "1",
+            "--loglevel",
+            "debug",
+        ])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ferrobar");
+    // Close the read end at once: every write to stderr from now on fails with EPIPE.
+    drop(child.stderr.take());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("the node did not stop within 10 s of --shutdownafter 1 with stderr closed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status: {status}");
 }

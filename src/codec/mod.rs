@@ -27,6 +27,10 @@ pub enum Serializer {
 pub const SERIALIZER_COUNT: usize = 3;
 
 impl Serializer {
+    /// Every serializer ferrobar speaks, in the order `ferrobar version` lists them.
+    pub const ALL: [Serializer; SERIALIZER_COUNT] =
+        [Serializer::Json, Serializer::MsgPack, Serializer::Cbor];
+
     /// The WebSocket subprotocol name.
     pub fn subprotocol(self) -> &'static str {
         match self {

@@ -16,8 +16,8 @@ use super::walk::{child, item, Walker};
 use crate::credentials as wampcra;
 use crate::wamp::uri::{self, MatchPolicy, UriCheck};
 
-/// Methods Crossbar has that ferrobar refuses by name.
-const REFUSED: &[&str] = &["scram", "anonymous-proxy", "cryptosign-proxy"];
+// Methods Crossbar has that ferrobar refuses by name.
+use super::capabilities::REFUSED_AUTH_METHODS as REFUSED;
 
 const DYNAMIC_KEYS: &[&str] = &[
     "type",

@@ -511,7 +511,8 @@ fn walk_limits(w: &mut Walker, v: &Value, path: &str) -> Limits {
         limits.max_connections = n as usize;
     }
     if let Some(n) = int(w, "max_output_bytes", 64 * 1024, 1 << 32) {
-        limits.max_output_bytes = n as usize;
+        // 4 GiB does not fit a 32-bit usize (armhf): saturate, never wrap to 0.
+        limits.max_output_bytes = usize::try_from(n).unwrap_or(usize::MAX);
     }
     if let Some(n) = int(w, "write_stall_timeout", 1000, 3_600_000) {
         limits.write_stall_timeout_ms = n;

@@ -3,6 +3,7 @@
 //! ferrobar does not support yet is refused by name; a tuning knob with no meaning here is
 //! accepted with one log line.
 
+pub mod capabilities;
 pub mod model;
 
 pub use model::*;
@@ -22,6 +23,8 @@ mod web;
 mod tests;
 #[cfg(test)]
 mod tests_auth;
+#[cfg(test)]
+mod tests_capabilities;
 #[cfg(test)]
 mod tests_cookie;
 #[cfg(test)]

@@ -759,3 +759,18 @@ fn store_features_not_built_are_refused_by_name() {
     assert!(text.contains("store.call-queue"), "{text}");
     assert!(text.contains("store.event-history[0].uri"), "{text}");
 }
+
+#[test]
+fn limits_keep_their_size_on_32_bit_targets() {
+    let n = ok(&node(json!({"options": {"limits": {
+        "max_output_bytes": 4_294_967_296_u64,
+        "max_connections": 4_294_967_295_u64,
+        "max_pending_calls": 4_294_967_295_u64,
+    }}})));
+    let limits = n.routers[0].limits;
+    // The largest value allowed is 4 GiB: on a 32-bit target it is every byte there is, not 0.
+    let four_gib = (1u64 << 32).min(usize::MAX as u64);
+    assert_eq!(limits.max_output_bytes as u64, four_gib);
+    assert_eq!(limits.max_connections as u64, u64::from(u32::MAX));
+    assert_eq!(limits.max_pending_calls as u64, u64::from(u32::MAX));
+}

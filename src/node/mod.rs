@@ -2,7 +2,7 @@
 //! handles signals (SIGTERM/SIGINT: graceful shutdown), writes the pid file.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -24,6 +24,7 @@ mod cookies;
 pub mod init;
 mod ops_http;
 pub mod reload;
+mod systemd;
 
 /// Options of `ferrobar start` that are not part of the Crossbar config.
 #[derive(Debug, Clone, Default)]
@@ -341,6 +342,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         controls.clone(),
         wakers.clone(),
     );
+    let heartbeats: Vec<Arc<AtomicU32>> = (0..shards).map(|_| Arc::default()).collect();
     let mut threads = Vec::new();
     let per_shard_io = polls
         .into_iter()
@@ -377,6 +379,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
             shutdown: Arc::clone(&shutdown),
             control: Arc::clone(&controls[id]),
             metrics: Arc::clone(&hub),
+            heartbeat: Arc::clone(&heartbeats[id]),
             limits: Arc::clone(&node_limits),
             send_ring,
         };
@@ -399,6 +402,15 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
         Arc::clone(&hub),
     )?;
 
+    // systemd (Type=notify): ready once every shard has entered its loop, its listeners
+    // registered; the listening sockets were bound (and listen(2)ed) before any thread started.
+    if wait_shards_running(&heartbeats, &threads, &shutdown) {
+        systemd::ready(&format!("{shards} shard(s); {}", labels.join(", ")));
+    }
+    let stopped = Arc::new(AtomicBool::new(false));
+    systemd::spawn_watchdog(heartbeats.clone(), wakers.clone(), Arc::clone(&stopped))
+        .map_err(io_err("starting the systemd watchdog"))?;
+
     let mut failed = false;
     for (id, thread) in threads.into_iter().enumerate() {
         match thread.join() {
@@ -413,6 +425,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
             }
         }
     }
+    stopped.store(true, Ordering::Release);
     // What the shards recorded since their last housekeeping.
     for store in runtimes.iter().flat_map(|t| &t.cookie_stores) {
         store.flush();
@@ -448,6 +461,26 @@ pub fn refuse_unserved_transports(config: &NodeConfig) -> Result<(), NodeError> 
         });
     }
     Ok(())
+}
+
+/// Waits until every shard has started its loop (its heartbeat moved). False when a shard
+/// thread ended first (it failed; the caller's join reports why) or a shutdown was asked for.
+fn wait_shards_running(
+    heartbeats: &[Arc<AtomicU32>],
+    threads: &[std::thread::JoinHandle<std::io::Result<()>>],
+    shutdown: &AtomicBool,
+) -> bool {
+    loop {
+        if heartbeats.iter().all(|h| h.load(Ordering::Acquire) > 0) {
+            return true;
+        }
+        if threads.iter().any(std::thread::JoinHandle::is_finished)
+            || shutdown.load(Ordering::Acquire)
+        {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// How long a connection may take to finish its handshake: the WebSocket service's
@@ -537,6 +570,7 @@ fn spawn_signal_watcher(
     let stop = move |why: &str| {
         tracing::info!("{why}: shutting down");
         stopping_hub.set_stopping();
+        systemd::stopping();
         shutdown.store(true, Ordering::Release);
         for w in &wakers {
             let _ = w.wake();
@@ -581,7 +615,10 @@ fn spawn_signal_watcher(
 /// SIGHUP: reloads the configuration and says in one line what happened.
 fn reload_now(reloader: &mut reload::Reloader) -> bool {
     tracing::info!("SIGHUP received: reloading the configuration");
-    match reloader.reload() {
+    systemd::reloading();
+    let outcome = reloader.reload();
+    systemd::ready("running");
+    match outcome {
         Ok(done) => {
             tracing::info!(
                 added = ?done.added,

@@ -27,7 +27,7 @@ pub mod uring;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -134,6 +134,9 @@ pub struct ShardSetup {
     pub control: Arc<control::Control>,
     /// Where it reports its counters once a second.
     pub metrics: Arc<metrics::MetricsHub>,
+    /// Incremented at each turn of the loop: the node controller's proof that this shard
+    /// runs and makes progress (systemd's READY and WATCHDOG).
+    pub heartbeat: Arc<AtomicU32>,
     /// Node-wide limits and the shared connection count.
     pub limits: Arc<NodeLimits>,
     /// The io_uring backend's ring; `None`: the epoll backend.
@@ -195,6 +198,7 @@ struct Shard {
     inboxes: Vec<Option<rtrb::Consumer<ShardMsg>>>,
     shutdown: Arc<AtomicBool>,
     control: Arc<control::Control>,
+    heartbeat: Arc<AtomicU32>,
     conns: Slab<Conn>,
     next_generation: u32,
     scratch: Vec<u8>,
@@ -270,6 +274,7 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
         inboxes: setup.inboxes,
         shutdown: setup.shutdown,
         control: setup.control,
+        heartbeat: setup.heartbeat,
         limits: setup.limits,
         metrics: setup.metrics,
         bytes_in: 0,
@@ -315,6 +320,7 @@ impl Shard {
         let mut events = Events::with_capacity(1024);
         self.report_metrics();
         loop {
+            self.heartbeat.fetch_add(1, Ordering::Release);
             // Output queued while the last turn flushed (a closed session's meta events, the
             // dropped-events notice) is flushed in the next turn, without waiting.
             let busy = !self.pending_reads.is_empty()

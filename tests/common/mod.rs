@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use ferrobar::codec::Serializer;
@@ -21,7 +21,9 @@ use serde_json::json;
 use tungstenite::client::ClientRequestBuilder;
 use tungstenite::protocol::WebSocket;
 
+mod binary;
 mod client;
+pub use binary::*;
 pub use client::*;
 
 /// How long a router may take to accept TCP connections after it was spawned.
@@ -106,7 +108,7 @@ fn spawn_with(
 ) -> Child {
     let stderr = File::create(stderr_path).expect("create stderr file");
     let loglevel = std::env::var("FERROBAR_TEST_LOGLEVEL").unwrap_or_else(|_| "info".into());
-    Command::new(env!("CARGO_BIN_EXE_ferrobar"))
+    ferrobar_command()
         .arg("start")
         .arg("--cbdir")
         .arg(cbdir)

@@ -99,7 +99,7 @@ fn walk_endpoints(v: &mut Json, f: &mut impl FnMut(&mut Json)) {
 
 /// Runs `ferrobar check --cbdir DIR`: (success, stdout + stderr).
 fn ferrobar_check(cbdir: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferrobar"))
+    let out = ferrobar_command()
         .arg("check")
         .arg("--cbdir")
         .arg(cbdir)
