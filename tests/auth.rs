@@ -764,3 +764,67 @@ fn ferrobar_check_accepts_a_dynamic_authorizer_and_names_a_bad_one() {
         "the only problem, named by its path: {stderr}"
     );
 }
+
+/// The router's log, at its most verbose, never holds a secret: not the tickets and WAMP-CRA
+/// secrets of the config, not what clients sent to authenticate (right or wrong), not the keys
+/// derived from salted passwords, not the node's or a client's private key.
+#[test]
+fn secrets_are_never_logged_even_at_trace_level() {
+    let port = free_port();
+    let router = Router::start_with_args(auth_config(port), 2, &["--loglevel", "trace"]);
+    let wrong_ticket = "not-joes-ticket-but-secret-too";
+    let bob_key = derive_key(BOB_PASSWORD, BOB_SALT, 1000, 32);
+
+    let mut c = Client::connect(port);
+    c.challenge("ticket", "joe");
+    c.authenticate(JOE_TICKET);
+    c.expect(WELCOME, "WELCOME");
+
+    let mut c = Client::connect_from(port, fresh_source());
+    c.challenge("ticket", "joe");
+    c.authenticate(wrong_ticket);
+    c.expect_abort();
+
+    let mut c = Client::connect(port);
+    let extra = c.challenge("wampcra", "alice");
+    c.authenticate(&answer_wampcra(&extra, ALICE_SECRET));
+    c.expect(WELCOME, "WELCOME");
+
+    let mut c = Client::connect(port);
+    let extra = c.challenge("wampcra", "bob");
+    c.authenticate(&answer_wampcra(&extra, BOB_PASSWORD));
+    c.expect(WELCOME, "WELCOME");
+
+    let mut c = Client::connect(port);
+    let extra = c.challenge("cryptosign", "device1");
+    c.authenticate(&answer_cryptosign(&extra, &DEVICE_SEED));
+    c.expect(WELCOME, "WELCOME");
+
+    // Everything the node will write, shutdown included.
+    let mut router = router;
+    router.terminate();
+    let deadline = std::time::Instant::now() + STOP_TIMEOUT;
+    while router.is_alive() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the router did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = router.stderr();
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "the log ran at its most verbose:\n{log}"
+    );
+    let seed_hex = hex(&DEVICE_SEED);
+    for (what, secret) in [
+        ("joe's ticket", JOE_TICKET),
+        ("a wrong ticket a client sent", wrong_ticket),
+        ("alice's WAMP-CRA secret", ALICE_SECRET),
+        ("bob's password", BOB_PASSWORD),
+        ("bob's derived key", bob_key.as_str()),
+        ("the client's private key", seed_hex.as_str()),
+    ] {
+        assert!(!log.contains(secret), "{what} is in the log:\n{log}");
+    }
+}

@@ -114,8 +114,11 @@ fn spawn_with(
         .arg(cbdir)
         .arg("--shards")
         .arg(shards.to_string())
-        .arg("--loglevel")
-        .arg(loglevel)
+        .args(if extra.contains(&"--loglevel") {
+            vec![]
+        } else {
+            vec!["--loglevel".to_owned(), loglevel]
+        })
         .arg("--color")
         .arg("false")
         .args(extra)
