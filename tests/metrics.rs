@@ -27,7 +27,8 @@ fn config_with_paths(port: u16) -> serde_json::Value {
                 "paths": {
                     "ws": {"type": "websocket"},
                     "metrics": {"type": "metrics"},
-                    "health": {"type": "health"}
+                    "health": {"type": "health"},
+                    "info": {"type": "nodeinfo"}
                 }
             }]
         }]
@@ -149,6 +150,28 @@ fn metrics_count_the_traffic_and_health_says_ready_then_not_when_stopping() {
     );
     assert!(series(&body, "ferrobar_bytes_received_total").is_some_and(|n| n > 0.0));
     assert!(series(&body, "ferrobar_bytes_sent_total").is_some_and(|n| n > 0.0));
+    // The node info page shows the same live figures, and has a JSON twin.
+    let (status, info) = get(port, "/info?format=json");
+    assert_eq!(status, 200, "{info}");
+    let info: serde_json::Value = serde_json::from_str(&info).expect("JSON");
+    assert_eq!(
+        info["live"]["realms"],
+        json!([{"name": "realm1", "sessions": 6, "subscriptions": 1, "registrations": 1}]),
+        "{info}"
+    );
+    assert_eq!(info["live"]["publications"], 5, "{info}");
+    assert_eq!(info["live"]["deliveries"], 15, "{info}");
+    assert_eq!(info["shards"], 2, "{info}");
+    let (status, html) = get(port, "/info");
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("<tr><td><code>realm1</code></td><td>6</td><td>1</td><td>1</td></tr>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("http-equiv=\"refresh\""),
+        "the page reloads itself"
+    );
     // The web transport's metrics service exposes the same families.
     let (status, web) = get(port, "/metrics");
     assert_eq!(status, 200);

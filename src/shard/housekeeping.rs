@@ -153,6 +153,10 @@ impl Shard {
                 return;
             }
             self.handshake_deadlines.pop();
+            // A burst of connections leaves capacity for all of them; give it back once drained.
+            if self.handshake_deadlines.is_empty() && self.handshake_deadlines.capacity() > 64 {
+                self.handshake_deadlines = std::collections::BinaryHeap::new();
+            }
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };

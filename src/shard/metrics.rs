@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::router::{CallOutcome, CoreStats, RealmStats, CALL_LATENCY_BOUNDS, MESSAGE_CODES};
-use crate::transport::http::LivePages;
+use crate::transport::http::{LivePages, LiveSummary};
 use crate::wamp::MessageType;
 
 use super::TransportRuntime;
@@ -167,6 +167,40 @@ impl LivePages for MetricsHub {
     fn live(&self) -> bool {
         self.stalled(&self.reports()).is_empty()
     }
+
+    fn summary(&self) -> LiveSummary {
+        let reports = self.reports();
+        let sum = |f: &dyn Fn(&ShardReport) -> u64| -> u64 { reports.iter().map(f).sum() };
+        LiveSummary {
+            realms: realm_totals(&reports)
+                .into_iter()
+                .map(|r| (r.name, r.sessions, r.subscriptions, r.registrations))
+                .collect(),
+            connections: sum(&|r| r.connections),
+            publications: sum(&|r| r.core.publications),
+            deliveries: sum(&|r| r.core.sent[MessageType::Event.code() as usize]),
+            calls: sum(&|r| r.core.calls.iter().sum()),
+            events_dropped: sum(&|r| r.events_dropped.iter().sum()),
+            slow_consumers: sum(&|r| r.slow_consumers),
+        }
+    }
+}
+
+/// Realm gauges summed over the shards, by realm name.
+fn realm_totals(reports: &[ShardReport]) -> Vec<RealmStats> {
+    let mut realms: Vec<RealmStats> = Vec::new();
+    for r in reports.iter().flat_map(|r| &r.realms) {
+        match realms.iter_mut().find(|x| x.name == r.name) {
+            Some(x) => {
+                x.sessions += r.sessions;
+                x.subscriptions += r.subscriptions;
+                x.registrations += r.registrations;
+            }
+            None => realms.push(r.clone()),
+        }
+    }
+    realms.sort_by(|a, b| a.name.cmp(&b.name));
+    realms
 }
 
 /// A Prometheus label value, escaped.
@@ -204,19 +238,7 @@ fn render(hub: &MetricsHub, reports: &[ShardReport]) -> String {
         }
     }
 
-    // Realm gauges, summed over the shards by realm name.
-    let mut realms: Vec<RealmStats> = Vec::new();
-    for r in reports.iter().flat_map(|r| &r.realms) {
-        match realms.iter_mut().find(|x| x.name == r.name) {
-            Some(x) => {
-                x.sessions += r.sessions;
-                x.subscriptions += r.subscriptions;
-                x.registrations += r.registrations;
-            }
-            None => realms.push(r.clone()),
-        }
-    }
-    realms.sort_by(|a, b| a.name.cmp(&b.name));
+    let realms = realm_totals(reports);
     for (name, help, get) in [
         (
             "ferrobar_sessions",

@@ -66,6 +66,27 @@ pub trait LivePages: Send + Sync + std::fmt::Debug {
     fn health(&self) -> (bool, String);
     /// Whether every shard still turns (liveness).
     fn live(&self) -> bool;
+    /// The live figures the node info page shows.
+    fn summary(&self) -> LiveSummary;
+}
+
+/// What the node info page shows live (summed over the shards, as of their last report).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveSummary {
+    /// Per realm: name, sessions, subscriptions, registrations.
+    pub realms: Vec<(String, u64, u64, u64)>,
+    /// Open connections.
+    pub connections: u64,
+    /// PUBLISHes accepted.
+    pub publications: u64,
+    /// EVENTs delivered.
+    pub deliveries: u64,
+    /// Calls answered.
+    pub calls: u64,
+    /// EVENTs not delivered.
+    pub events_dropped: u64,
+    /// Sessions closed as slow consumers.
+    pub slow_consumers: u64,
 }
 
 /// The Prometheus text format's content type.
@@ -224,6 +245,11 @@ impl Request<'_> {
     }
 }
 
+/// `?format=json` (the node info page's JSON twin).
+fn wants_json(query: Option<&str>) -> bool {
+    query.is_some_and(|q| q.split('&').any(|p| p == "format=json"))
+}
+
 /// Splits a request target into path and query, dropping any fragment. Accepts origin-form
 /// (`/a?b`) and absolute-form (`http://host/a`); anything else (`*`, authority-form) is `None`.
 fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
@@ -286,6 +312,12 @@ fn serve(
                 head: req.head,
             },
         ),
+        PathService::NodeInfo if wants_json(req.query) => Response::new(200)
+            .body(
+                "application/json",
+                nodeinfo::render_json(ctx.node, SystemTime::now()).into_bytes(),
+            )
+            .header("Cache-Control", "no-store"),
         PathService::NodeInfo => {
             Response::html(200, nodeinfo::render(ctx.node, ctx.peer, SystemTime::now()))
                 .header("Cache-Control", "no-store")

@@ -370,6 +370,12 @@ fn seed_routes() {
     let p = response(&t, b"GET /info HTTP/1.1\r\n\r\n");
     assert_eq!(p.status, 200);
     assert!(p.text().contains("10.0.0.1:5000") && p.text().contains("node&lt;1&gt;"));
+    // Its JSON twin: the same facts, unescaped; no live figures without a live node.
+    let p = response(&t, b"GET /info?format=json HTTP/1.1\r\n\r\n");
+    assert_eq!(p.status, 200);
+    let v: serde_json::Value = serde_json::from_str(&p.text()).unwrap();
+    assert_eq!(v["node_id"], "node<1>");
+    assert!(v.get("live").is_none());
     assert!(matches!(
         run(&t, &upgrade_req(&["wamp.2.json"])),
         HttpOutcome::Upgrade { .. }

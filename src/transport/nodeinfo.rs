@@ -38,12 +38,90 @@ pub fn render(node: &NodeInfo, peer: &str, now: SystemTime) -> String {
         "Your address",
         format!("<code>{}</code>", escape_html(peer)),
     );
+    let live = node.live.as_ref().map(|l| live_section(&l.summary()));
     let body = format!(
         "<h1>Node info</h1>\n<p>This WAMP router is ferrobar, a Crossbar.io-compatible \
-         router.</p>\n<table>\n{rows}</table>\n<p class=\"foot\">Rendered {}.</p>\n",
-        escape_html(&rfc3339(now))
+         router.</p>\n<table>\n{rows}</table>\n{}<p class=\"foot\">Rendered {}{}. \
+         <a href=\"?format=json\">JSON</a></p>\n",
+        live.as_deref().unwrap_or(""),
+        escape_html(&rfc3339(now)),
+        if node.live.is_some() {
+            "; it reloads itself every 5 s"
+        } else {
+            ""
+        },
     );
-    page(&format!("ferrobar node {}", node.node_id), &body)
+    let page = page(&format!("ferrobar node {}", node.node_id), &body);
+    match node.live {
+        // No script and no build step: the browser reloads the page.
+        Some(_) => page.replacen(
+            "<meta charset=\"utf-8\">",
+            "<meta charset=\"utf-8\">\n<meta http-equiv=\"refresh\" content=\"5\">",
+            1,
+        ),
+        None => page,
+    }
+}
+
+/// The live part of the page: realms with their counts, and the node's totals.
+fn live_section(s: &crate::transport::http::LiveSummary) -> String {
+    let mut html = String::from(
+        "<h2>Realms</h2>\n<table>\n<tr><th>Realm</th><th>Sessions</th><th>Subscriptions</th>\
+         <th>Registrations</th></tr>\n",
+    );
+    for (name, sessions, subscriptions, registrations) in &s.realms {
+        html.push_str(&format!(
+            "<tr><td><code>{}</code></td><td>{sessions}</td><td>{subscriptions}</td>\
+             <td>{registrations}</td></tr>\n",
+            escape_html(name)
+        ));
+    }
+    html.push_str(&format!(
+        "</table>\n<h2>Traffic</h2>\n<table>\n<tr><th>Connections</th><td>{}</td></tr>\n\
+         <tr><th>Publications</th><td>{}</td></tr>\n<tr><th>Deliveries</th><td>{}</td></tr>\n\
+         <tr><th>Calls answered</th><td>{}</td></tr>\n\
+         <tr><th>Events dropped</th><td>{}</td></tr>\n\
+         <tr><th>Slow consumers closed</th><td>{}</td></tr>\n</table>\n",
+        s.connections, s.publications, s.deliveries, s.calls, s.events_dropped, s.slow_consumers
+    ));
+    html
+}
+
+/// The page's JSON twin (`?format=json`): the same facts, and the live figures when the node
+/// has them.
+pub fn render_json(node: &NodeInfo, now: SystemTime) -> String {
+    let uptime = now.duration_since(node.started).unwrap_or(Duration::ZERO);
+    let mut v = serde_json::json!({
+        "version": node.version,
+        "node_id": node.node_id,
+        "started": rfc3339(node.started),
+        "uptime_seconds": uptime.as_secs(),
+        "pid": node.pid,
+        "shards": node.shards,
+        "workers": node.workers,
+        "realms": node.realms,
+        "transports": node.transports,
+    });
+    if let Some(live) = &node.live {
+        let s = live.summary();
+        v["live"] = serde_json::json!({
+            "realms": s.realms.iter().map(|(name, sessions, subscriptions, registrations)| {
+                serde_json::json!({
+                    "name": name,
+                    "sessions": sessions,
+                    "subscriptions": subscriptions,
+                    "registrations": registrations,
+                })
+            }).collect::<Vec<_>>(),
+            "connections": s.connections,
+            "publications": s.publications,
+            "deliveries": s.deliveries,
+            "calls": s.calls,
+            "events_dropped": s.events_dropped,
+            "slow_consumers": s.slow_consumers,
+        });
+    }
+    v.to_string()
 }
 
 /// The page a plain GET on a WebSocket endpoint shows (`enable_webstatus`), Crossbar's
