@@ -154,7 +154,7 @@ pub(crate) struct Conn {
     /// Distinguishes this connection from earlier ones in the same slab slot.
     pub(crate) generation: u32,
     /// Index of the transport it came in on.
-    pub(crate) transport: usize,
+    pub(crate) transport: u32,
     pub(crate) phase: Phase,
     /// Bytes read but not yet consumed (a partial frame or HTTP head).
     pub(crate) rbuf: Vec<u8>,
@@ -186,7 +186,7 @@ pub(crate) struct Conn {
     /// Being closed as a slow consumer: no more events are queued.
     pub(crate) slow: bool,
     /// EVENTs dropped for it (drop-events policy) since it last caught up.
-    pub(crate) dropped_events: u64,
+    pub(crate) dropped_events: u32,
 }
 
 impl Conn {
@@ -201,7 +201,8 @@ impl Conn {
         Conn {
             stream,
             generation,
-            transport,
+            // A node has a handful of transports.
+            transport: u32::try_from(transport).unwrap_or(u32::MAX),
             phase,
             rbuf: Vec::new(),
             wbuf: Vec::new(),

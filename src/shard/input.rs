@@ -65,7 +65,7 @@ impl Input<'_> {
     /// Advances the pre-session phases as far as the buffered bytes allow.
     fn handshake(&mut self, conn: &mut Conn, key: usize) {
         loop {
-            let transport = &self.transports[conn.transport];
+            let transport = &self.transports[conn.transport as usize];
             match conn.phase {
                 Phase::Sniff => {
                     let Some(&first) = conn.rbuf.first() else {
@@ -89,7 +89,7 @@ impl Input<'_> {
     }
 
     fn http(&mut self, conn: &mut Conn, key: usize) {
-        let transport = &self.transports[conn.transport];
+        let transport = &self.transports[conn.transport as usize];
         let peer = conn.stream.peer();
         let ctx = HttpContext {
             transport: &transport.kind,
@@ -114,10 +114,7 @@ impl Input<'_> {
                 conn.wbuf.extend_from_slice(&response);
                 self.mark_dirty(conn, key);
                 conn.rbuf.drain(..consumed.min(conn.rbuf.len()));
-                let limits = WsLimits {
-                    max_message: options.max_message_size,
-                    max_frame: options.max_frame_size,
-                };
+                let limits = WsLimits::new(options.max_message_size, options.max_frame_size);
                 conn.phase = Phase::WebSocket {
                     reader: WsReader::default(),
                     serializer,
@@ -140,7 +137,7 @@ impl Input<'_> {
     }
 
     fn raw_handshake(&mut self, conn: &mut Conn, key: usize) {
-        let Some(service) = &self.transports[conn.transport].rawsocket else {
+        let Some(service) = &self.transports[conn.transport as usize].rawsocket else {
             return;
         };
         let max_exponent = rawsocket::max_exponent(service.max_message_size);
@@ -189,14 +186,14 @@ impl Input<'_> {
         cookie: Option<CookieSession>,
     ) {
         conn.session_open = true;
-        let auth = Arc::clone(&self.transports[conn.transport].auth);
+        let auth = Arc::clone(&self.transports[conn.transport as usize].auth);
         let client_cert_sha1 = conn.tls.as_ref().and_then(|t| client_cert_fingerprint(t));
         // `tls-unique` (RFC 5929) is the first Finished message, which rustls does not expose:
         // cryptosign channel binding is refused, with or without TLS.
         let channel_id = None;
         let (kind, max_message_len) = match &conn.phase {
             Phase::RawSocket { client_max_len, .. } => (Framing::RawSocket, *client_max_len),
-            Phase::WebSocket { limits, .. } => (Framing::WebSocket, limits.max_message),
+            Phase::WebSocket { limits, .. } => (Framing::WebSocket, limits.max_message_len()),
             _ => (Framing::WebSocket, usize::MAX),
         };
         let info = TransportInfo {

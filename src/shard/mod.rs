@@ -605,7 +605,7 @@ impl Shard {
             return;
         }
         let peer_max = match &c.phase {
-            Phase::WebSocket { limits, .. } => limits.max_message,
+            Phase::WebSocket { limits, .. } => limits.max_message_len(),
             Phase::RawSocket { client_max_len, .. } => *client_max_len,
             _ => usize::MAX,
         };
@@ -819,7 +819,7 @@ impl Shard {
                 if dropped > 0 && conn.session_open {
                     // It caught up: tell it how many events it missed.
                     let id = conn.id(key);
-                    self.core.handle_events_dropped(id, dropped);
+                    self.core.handle_events_dropped(id, u64::from(dropped));
                     self.route_outputs();
                 }
             }
@@ -829,7 +829,7 @@ impl Shard {
                 let generation = conn.generation;
                 let linger = self
                     .transports
-                    .get(conn.transport)
+                    .get(conn.transport as usize)
                     .map_or(LINGER, |t| t.close_timeout);
                 if conn.session_open {
                     conn.session_open = false;
@@ -851,7 +851,7 @@ impl Shard {
         }
         let mut conn = self.conns.remove(key);
         let _ = self.poll.registry().deregister(&mut conn.stream);
-        self.transports[conn.transport]
+        self.transports[conn.transport as usize]
             .open
             .fetch_sub(1, Ordering::Relaxed);
         self.limits.open.fetch_sub(1, Ordering::Relaxed);

@@ -47,13 +47,30 @@ impl WsError {
     }
 }
 
-/// Size limits of one WebSocket connection.
+/// Size limits of one WebSocket connection. `u32`: every connection keeps its own copy, and
+/// the config allows at most 16 MiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WsLimits {
     /// Largest reassembled message.
-    pub max_message: usize,
+    pub max_message: u32,
     /// Largest single frame (0: only `max_message` applies).
-    pub max_frame: usize,
+    pub max_frame: u32,
+}
+
+impl WsLimits {
+    /// The limits for these sizes, saturated at `u32::MAX`.
+    pub fn new(max_message: usize, max_frame: usize) -> Self {
+        let saturate = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        WsLimits {
+            max_message: saturate(max_message),
+            max_frame: saturate(max_frame),
+        }
+    }
+
+    /// The largest reassembled message, as a length.
+    pub fn max_message_len(self) -> usize {
+        usize::try_from(self.max_message).unwrap_or(usize::MAX)
+    }
 }
 
 /// Something read from the peer.
@@ -211,17 +228,17 @@ fn check_header(
         }
         return Ok(());
     }
-    if limits.max_frame > 0 && len > limits.max_frame as u64 {
+    if limits.max_frame > 0 && len > u64::from(limits.max_frame) {
         return Err(WsError::TooBig {
             size: len,
-            limit: limits.max_frame,
+            limit: usize::try_from(limits.max_frame).unwrap_or(usize::MAX),
         });
     }
     let total = len.saturating_add(assembled as u64);
-    if total > limits.max_message as u64 {
+    if total > u64::from(limits.max_message) {
         return Err(WsError::TooBig {
             size: total,
-            limit: limits.max_message,
+            limit: limits.max_message_len(),
         });
     }
     Ok(())

@@ -48,7 +48,7 @@ pub fn read_stream(
         let result = reader.process(&mut rbuf, limits, |event| match event {
             WsEvent::Message { data, binary } => {
                 assert!(
-                    data.len() <= limits.max_message,
+                    data.len() <= limits.max_message_len(),
                     "a {} byte message passed the {} byte limit",
                     data.len(),
                     limits.max_message
@@ -102,10 +102,7 @@ pub fn run(data: &[u8]) {
     let serializer = input.pick(&[Serializer::Json, Serializer::MsgPack, Serializer::Cbor]);
     let seed = input.u8();
     let stream = input.rest();
-    let limits = WsLimits {
-        max_message,
-        max_frame,
-    };
+    let limits = WsLimits::new(max_message, max_frame);
     let whole = read_stream(stream, limits, serializer, || usize::MAX);
     // A simple deterministic sequence of read sizes from the seed (1..=16 bytes).
     let mut state = u32::from(seed) | 1;
