@@ -228,7 +228,15 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
     });
     // Read keys and certificates before any thread starts: an unreadable key is a start-up error.
     let mut tls_configs = Vec::new();
+    let mut expiries = Vec::new();
     for transport in &transports {
+        if let Endpoint::Tcp { tls: Some(t), .. } = &transport.endpoint {
+            match tls::certificate_expiry(&t.certificate) {
+                Ok(at) => expiries.push((transport.id.clone(), at)),
+                // server_config below refuses an unusable file with the same message.
+                Err(e) => tracing::debug!("transport {}: {e}", transport.id),
+            }
+        }
         let config = match &transport.endpoint {
             Endpoint::Tcp { tls: Some(t), .. } => Some(
                 tls::server_config(
@@ -278,6 +286,7 @@ pub fn start(config: NodeConfig, options: StartOptions) -> Result<(), NodeError>
     );
 
     hub.set_transports(Arc::clone(&runtimes));
+    hub.set_certificate_expiries(expiries);
     let mut polls = Vec::new();
     let mut wakers = Vec::new();
     for _ in 0..shards {

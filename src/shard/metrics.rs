@@ -60,6 +60,8 @@ pub struct MetricsHub {
     /// Set when the transports' runtimes exist (connections per transport).
     transports: OnceLock<Arc<Vec<TransportRuntime>>>,
     transport_ids: Vec<String>,
+    /// When each TLS transport's certificate expires (Unix seconds).
+    certificate_expiries: OnceLock<Vec<(String, i64)>>,
     /// Set once every listener is bound and the shards started.
     started: AtomicBool,
     /// Set when a graceful shutdown begins.
@@ -76,6 +78,7 @@ impl MetricsHub {
             shards: (0..shards).map(|_| Mutex::default()).collect(),
             transports: OnceLock::new(),
             transport_ids,
+            certificate_expiries: OnceLock::new(),
             started: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             reloads_ok: AtomicU64::new(0),
@@ -87,6 +90,11 @@ impl MetricsHub {
     /// The transports' runtimes, once built.
     pub fn set_transports(&self, transports: Arc<Vec<TransportRuntime>>) {
         let _ = self.transports.set(transports);
+    }
+
+    /// When each TLS transport's certificate expires (Unix seconds), read at start.
+    pub fn set_certificate_expiries(&self, expiries: Vec<(String, i64)>) {
+        let _ = self.certificate_expiries.set(expiries);
     }
 
     /// Every shard was started.
@@ -437,6 +445,19 @@ fn render(hub: &MetricsHub, reports: &[ShardReport]) -> String {
             out,
             "ferrobar_shard_busy_seconds_total{{shard=\"{i}\"}} {}",
             r.busy.as_secs_f64()
+        );
+    }
+    family(
+        &mut out,
+        "ferrobar_tls_certificate_expiry_timestamp_seconds",
+        "gauge",
+        "When each TLS transport's certificate expires (Unix time), as read at start.",
+    );
+    for (transport, at) in hub.certificate_expiries.get().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "ferrobar_tls_certificate_expiry_timestamp_seconds{{transport=\"{}\"}} {at}",
+            label(transport)
         );
     }
     family(

@@ -27,6 +27,22 @@ pub enum TlsSetupError {
     Rustls(String),
 }
 
+/// When the first certificate in the PEM file `path` expires, in seconds since the Unix epoch
+/// (for the `ferrobar_tls_certificate_expiry_timestamp_seconds` metric).
+pub fn certificate_expiry(path: &Path) -> Result<i64, TlsSetupError> {
+    let certs = certificates(path)?;
+    let first = certs.first().ok_or_else(|| TlsSetupError::File {
+        file: path.to_path_buf(),
+        reason: "no PEM certificate in the file".into(),
+    })?;
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(first.as_ref()).map_err(|e| TlsSetupError::File {
+            file: path.to_path_buf(),
+            reason: format!("not an X.509 certificate: {e}"),
+        })?;
+    Ok(cert.validity().not_after.timestamp())
+}
+
 fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
     let file_err = |reason: String| TlsSetupError::File {
         file: path.to_path_buf(),
@@ -84,4 +100,22 @@ pub fn server_config(
         .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    #[test]
+    fn the_expiry_is_the_first_certificates_not_after() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(2031, 5, 6);
+        let cert = params.self_signed(&key).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.crt");
+        std::fs::write(&path, cert.pem()).unwrap();
+        // 2031-05-06T00:00:00Z
+        assert_eq!(super::certificate_expiry(&path).unwrap(), 1_935_792_000);
+        std::fs::write(&path, "not a certificate").unwrap();
+        assert!(super::certificate_expiry(&path).is_err());
+    }
 }

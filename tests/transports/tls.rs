@@ -8,12 +8,29 @@ fn tls_port_receiving_plain_text_is_closed_and_tls_still_works() {
     let pki = make_pki(dir.path());
     let (mut router, ports) = start(3, &[], |p| {
         node(vec![
-            witness_web(p[0], json!({})),
+            witness_web(p[0], json!({"metrics": {"type": "metrics"}})),
             json!({"type": "web", "endpoint": tls_endpoint(p[1], &pki, false),
                    "paths": {"ws": {"type": "websocket"}, "info": {"type": "nodeinfo"}}}),
             json!({"type": "rawsocket", "endpoint": tls_endpoint(p[2], &pki, false)}),
         ])
     });
+    // The certificate's expiry is a metric, per TLS transport (rcgen's default: 4096-01-01).
+    let mut s = tcp(ports[0]);
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let (metrics, _) = read_until_closed(&mut s, T, "GET /metrics");
+    let metrics = String::from_utf8_lossy(&metrics);
+    let expiries: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("ferrobar_tls_certificate_expiry_timestamp_seconds{"))
+        .collect();
+    assert_eq!(
+        expiries,
+        [
+            "ferrobar_tls_certificate_expiry_timestamp_seconds{transport=\"transport002\"} 67090118400",
+            "ferrobar_tls_certificate_expiry_timestamp_seconds{transport=\"transport003\"} 67090118400",
+        ],
+        "{metrics}"
+    );
     let mut witness = Witness::new(ports[0]);
     let inputs: [&[u8]; 4] = [
         b"GET /info HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
