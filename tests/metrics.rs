@@ -11,11 +11,9 @@ use common::*;
 use ferrobar::wamp::{Dict, Message, Value};
 use serde_json::json;
 
+/// realm1 (anonymous allowed everything) and one web transport with the WebSocket, metrics,
+/// health and node info services.
 fn config(port: u16) -> serde_json::Value {
-    config_with_paths(port)
-}
-
-fn config_with_paths(port: u16) -> serde_json::Value {
     json!({
         "version": 2,
         "workers": [{

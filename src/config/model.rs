@@ -444,6 +444,23 @@ pub enum PathService {
     NotFound,
 }
 
+impl PathService {
+    /// The `type` the config names this service by.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            PathService::WebSocket(_) => "websocket",
+            PathService::Static(_) => "static",
+            PathService::NodeInfo => "nodeinfo",
+            PathService::Metrics => "metrics",
+            PathService::Health => "health",
+            PathService::Path(_) => "path",
+            PathService::Json(_) => "json",
+            PathService::Redirect(_) => "redirect",
+            PathService::NotFound => "none",
+        }
+    }
+}
+
 /// `"type": "static"`.
 #[derive(Debug, Clone)]
 pub struct StaticService {

@@ -546,18 +546,7 @@ fn describe(kind: &TransportKind) -> String {
                 paths.push("/".into());
             }
             for (name, service) in &web.paths {
-                let what = match service {
-                    PathService::WebSocket(_) => "websocket",
-                    PathService::Static(_) => "static",
-                    PathService::NodeInfo => "nodeinfo",
-                    PathService::Metrics => "metrics",
-                    PathService::Health => "health",
-                    PathService::Path(_) => "path",
-                    PathService::Json(_) => "json",
-                    PathService::Redirect(_) => "redirect",
-                    PathService::NotFound => "none",
-                };
-                paths.push(format!("/{name}={what}"));
+                paths.push(format!("/{name}={}", service.type_name()));
             }
             format!("web: {}", paths.join(" "))
         }
